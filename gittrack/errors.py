@@ -1,0 +1,63 @@
+"""The one exception tree of gittrack.
+
+Every message is one sentence that says what failed and what to do next.
+Library code raises only these; the CLI maps them to exit codes.
+"""
+
+from __future__ import annotations
+
+
+class GittrackError(Exception):
+    """Base of every error gittrack raises on purpose."""
+
+
+class NotARepositoryError(GittrackError):
+    """No git repository where gittrack was asked to work."""
+
+
+class RunNotFoundError(GittrackError):
+    """A run reference resolved to nothing."""
+
+
+class AmbiguousRunError(GittrackError):
+    """A run reference matched more than one run."""
+
+
+class InvalidInputError(GittrackError, ValueError):
+    """A name, key or value that gittrack cannot record."""
+
+
+class RunStateError(GittrackError):
+    """An operation that the run's state does not allow (logging after end, ...)."""
+
+
+class GitError(GittrackError):
+    """git or libgit2 failed underneath."""
+
+
+class ArtifactError(GittrackError):
+    """An artifact could not be stored, found or verified."""
+
+
+class IntegrityError(ArtifactError):
+    """Stored content no longer matches its recorded hash."""
+
+
+class UnsafePathError(ArtifactError):
+    """A recorded path would leave the workspace."""
+
+
+class ModelError(GittrackError):
+    """A model could not be saved, described or loaded."""
+
+
+class FilterError(InvalidInputError):
+    """A filter expression could not be parsed."""
+
+
+class RegistryError(GittrackError):
+    """A registry operation (register, promote, rollback) was refused."""
+
+
+class RemoteError(GittrackError):
+    """Pushing or pulling runs, tags or artifacts failed."""
