@@ -1,0 +1,44 @@
+"""gittrack: machine-learning experiment tracking in the git repository you already have.
+
+Runs are commits on hidden refs (``refs/gittrack/runs/<experiment>/<id>``), the registry is
+annotated tags. ``import gittrack`` stays light: the API module is loaded on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_API = (
+    "set_tracking_repo", "get_tracking_repo", "set_experiment", "get_experiment",
+    "start_run", "end_run", "active_run", "log_param", "log_params", "log_metric",
+    "log_metrics", "set_tag", "set_tags", "get_run",
+)
+_OPTIONAL: dict[str, str] = {}
+
+__all__ = [*_API, "GittrackError", "__version__"]
+
+if TYPE_CHECKING:
+    from gittrack.api import (  # noqa: F401
+        active_run, end_run, get_experiment, get_run, get_tracking_repo, log_metric,
+        log_metrics, log_param, log_params, set_experiment, set_tag, set_tags,
+        set_tracking_repo, start_run,
+    )
+    from gittrack.errors import GittrackError  # noqa: F401
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        from gittrack import api
+
+        return getattr(api, name)
+    if name in _OPTIONAL:
+        import importlib
+
+        return getattr(importlib.import_module(_OPTIONAL[name]), name)
+    if name == "GittrackError":
+        from gittrack.errors import GittrackError
+
+        return GittrackError
+    raise AttributeError(f"module 'gittrack' has no attribute {name!r}")

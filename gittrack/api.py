@@ -1,0 +1,201 @@
+"""The public Python API, with MLflow's names and semantics where they fit."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import sys
+import threading
+from collections.abc import Mapping
+from types import FrameType, TracebackType
+from typing import Any
+
+from gittrack import names, query
+from gittrack.errors import InvalidInputError, RunStateError
+from gittrack.lifecycle import create_run, resume_run
+from gittrack.records import Run
+from gittrack.recovery import recover_dead_runs
+from gittrack.store import Store, repo_from_env
+from gittrack.tracking import ActiveRun, status_for
+
+DEFAULT_EXPERIMENT = "default"
+
+_lock = threading.RLock()
+_repo_path: str | None = None
+_experiment: str | None = None
+_stack: list[ActiveRun] = []
+_exit_status: str | None = None
+_hooks_installed = False
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread on SIGTERM, so an active run ends ``killed``."""
+
+
+def set_tracking_repo(path: str | os.PathLike[str] | None) -> None:
+    """Record runs in the repository at ``path`` (a bare repository works); None resets."""
+    global _repo_path
+    _repo_path = os.fspath(path) if path is not None else None
+
+
+def get_tracking_repo() -> str:
+    """The git directory runs are recorded in."""
+    return str(_store().repo.git_dir)
+
+
+def _store() -> Store:
+    return Store(repo_from_env(_repo_path))
+
+
+def open_store() -> Store:
+    """The store of the tracking repository, with dead live runs recovered first."""
+    store = _store()
+    recover_dead_runs(store)
+    return store
+
+
+def set_experiment(name: str) -> str:
+    """Make ``name`` the experiment of the runs started from now on."""
+    global _experiment
+    _experiment = names.validate_name("experiment", name)
+    return _experiment
+
+
+def get_experiment() -> str:
+    return _experiment or os.environ.get("GITTRACK_EXPERIMENT") or DEFAULT_EXPERIMENT
+
+
+def start_run(run_name: str | None = None, experiment: str | None = None,
+              tags: Mapping[str, Any] | None = None, description: str | None = None,
+              nested: bool = False, run_id: str | None = None) -> ActiveRun:
+    """Start (or with ``run_id`` resume) a run; use it as a context manager.
+
+    >>> with gittrack.start_run(run_name="baseline") as run:
+    ...     run.log_param("alpha", 0.5)
+    ...     run.log_metric("rmse", 380.2)
+    """
+    with _lock:
+        if _stack and not nested:
+            raise RunStateError(
+                f"Run {_stack[-1].id} ({_stack[-1].name}) is already active; end it with "
+                "end_run() first, or pass nested=True to start a nested run."
+            )
+        store = open_store()
+        parent = _stack[-1].id if _stack else None
+        if run_id is not None:
+            ref, commit = query.resolve(store, run_id)
+            run = resume_run(store, ref, commit)
+        else:
+            run = create_run(store, experiment or get_experiment(), run_name, tags,
+                             description, parent)
+        _stack.append(run)
+        _install_hooks()
+        return run
+
+
+def active_run() -> ActiveRun | None:
+    """The innermost run of this process, or None."""
+    with _lock:
+        return _stack[-1] if _stack else None
+
+
+def end_run(status: str = "finished") -> None:
+    """End the active run (and any nested run still open inside it)."""
+    with _lock:
+        if _stack:
+            end_run_object(_stack[-1], status)
+
+
+def end_run_object(run: ActiveRun, status: str) -> None:
+    """End ``run`` and the nested runs above it on the stack."""
+    with _lock:
+        while run in _stack:
+            top = _stack.pop()
+            top.end(status)
+        if not run.ended:
+            run.end(status)
+
+
+def _current() -> ActiveRun:
+    # As in MLflow, logging with no active run starts one.
+    return active_run() or start_run()
+
+
+def log_param(key: str, value: Any) -> Any:
+    """Log a parameter of the active run; it cannot change once logged."""
+    return _current().log_param(key, value)
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    """Log several parameters (nested mappings allowed) of the active run."""
+    _current().log_params(params)
+
+
+def log_metric(key: str, value: float, step: int | None = None,
+               timestamp: int | None = None) -> None:
+    """Log one point of a metric of the active run (buffered: microseconds a call)."""
+    _current().log_metric(key, value, step, timestamp)
+
+
+def log_metrics(metrics: Mapping[str, float], step: int | None = None,
+                timestamp: int | None = None) -> None:
+    """Log several metrics of the active run at one step."""
+    _current().log_metrics(metrics, step, timestamp)
+
+
+def set_tag(key: str, value: Any) -> None:
+    """Set a tag of the active run."""
+    _current().set_tag(key, value)
+
+
+def set_tags(tags: Mapping[str, Any]) -> None:
+    """Set several tags of the active run."""
+    _current().set_tags(tags)
+
+
+def get_run(run: str) -> Run:
+    """The recorded run named by id, id prefix, ``<experiment>/<name>`` or a unique name."""
+    if not isinstance(run, str) or not run:
+        raise InvalidInputError(f"get_run takes a run id or name; got {run!r}.")
+    return query.get(open_store(), run)
+
+
+# -- process hooks: exceptions, SIGTERM and exit end the active runs ------------------------
+def _install_hooks() -> None:
+    global _hooks_installed
+    if _hooks_installed:
+        return
+    _hooks_installed = True
+    atexit.register(_end_all_at_exit)
+    previous = sys.excepthook
+
+    def excepthook(kind: type[BaseException], exc: BaseException,
+                   tb: TracebackType | None) -> None:
+        global _exit_status
+        _exit_status = status_for(exc)
+        previous(kind, exc, tb)
+
+    sys.excepthook = excepthook
+    if threading.current_thread() is threading.main_thread() \
+            and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    os.register_at_fork(after_in_child=_forget_in_child)
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise Terminated(f"signal {signum}")
+
+
+def _end_all_at_exit() -> None:
+    with _lock:
+        while _stack:
+            _stack[-1].end(_exit_status or "finished")
+            _stack.pop()
+
+
+def _forget_in_child() -> None:
+    # A forked child must not commit its parent's runs; it may start its own.
+    global _lock
+    _lock = threading.RLock()
+    _stack.clear()

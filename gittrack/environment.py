@@ -1,0 +1,98 @@
+"""What a run records of its environment: who, where, which Python and which packages.
+
+Mapping imported modules to distributions with ``importlib.metadata.packages_distributions``
+costs ~0.3 s on this machine, too slow for every run; the map is cached on disk, keyed by
+``sys.path`` and the modification times of its directories (an install changes them).
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import os
+import platform
+import socket
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+_DIST_MAP: dict[str, list[str]] | None = None
+_VERSIONS: dict[str, str] = {}
+
+
+def describe() -> dict[str, Any]:
+    """User, host, pid, command line, Python and platform of this process."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = os.environ.get("USER", "unknown")
+    return {
+        "user": user,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "command": [sys.executable, *sys.argv],
+        "cwd": os.getcwd(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def imported_packages(cache_dir: Path | None = None) -> dict[str, str]:
+    """``{distribution: version}`` of the non-standard-library modules imported so far."""
+    dist_map = _distribution_map(cache_dir)
+    stdlib = sys.stdlib_module_names
+    tops = {name.partition(".")[0] for name in list(sys.modules)}
+    found: dict[str, str] = {}
+    for top in tops:
+        if top in stdlib or top.startswith("_"):
+            continue
+        for dist in dist_map.get(top, ()):
+            version = _version(dist)
+            if version:
+                found[dist] = version
+    return dict(sorted(found.items(), key=lambda kv: kv[0].lower()))
+
+
+def _version(dist: str) -> str | None:
+    if dist not in _VERSIONS:
+        try:
+            _VERSIONS[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            _VERSIONS[dist] = ""
+    return _VERSIONS[dist] or None
+
+
+def _distribution_map(cache_dir: Path | None) -> dict[str, list[str]]:
+    global _DIST_MAP
+    if _DIST_MAP is not None:
+        return _DIST_MAP
+    key = _path_key()
+    cached = cache_dir / f"distributions-{key}.json" if cache_dir else None
+    if cached is not None and cached.is_file():
+        try:
+            _DIST_MAP = json.loads(cached.read_text())
+            return _DIST_MAP
+        except ValueError:
+            pass
+    _DIST_MAP = {k: list(v) for k, v in metadata.packages_distributions().items()}
+    if cached is not None:
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(_DIST_MAP))
+            os.replace(tmp, cached)
+        except OSError:
+            pass  # a read-only state dir only costs speed
+    return _DIST_MAP
+
+
+def _path_key() -> str:
+    parts = []
+    for entry in sys.path:
+        try:
+            parts.append(f"{entry}:{os.stat(entry or '.').st_mtime_ns}")
+        except OSError:
+            parts.append(entry)
+    return hashlib.sha1("\n".join(parts).encode()).hexdigest()[:16]

@@ -1,0 +1,315 @@
+"""The only module that imports pygit2: every git read and write of gittrack goes through here.
+
+pygit2 errors become :class:`GitError` with one sentence. Nothing here touches HEAD, the
+index or the working tree: commits are written with no ref (``create_commit(None, ...)``)
+and refs are set directly.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pygit2
+
+from gittrack.errors import GitError, NotARepositoryError
+
+GIT_FILEMODE_BLOB = 0o100644
+GIT_FILEMODE_EXEC = 0o100755
+GIT_FILEMODE_LINK = 0o120000
+GIT_FILEMODE_TREE = 0o040000
+
+NO_REPO = (
+    "Not inside a git repository; run `gittrack init` here first, or set GITTRACK_REPO "
+    "to a repository."
+)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the working copy looked like when a run started."""
+
+    baseline: str | None  # commit HEAD pointed at, None in a repository with no commit
+    branch: str | None
+    tree: str | None  # baseline tree with uncommitted edits of tracked files applied
+    dirty: bool
+    untracked: tuple[str, ...]
+
+
+class Repo:
+    """A git repository as gittrack uses it."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        start = os.fspath(path) if path is not None else os.getcwd()
+        found = pygit2.discover_repository(start)
+        if found is None:
+            raise NotARepositoryError(NO_REPO)
+        try:
+            self.git = pygit2.Repository(found)
+        except pygit2.GitError as exc:
+            raise GitError(f"Cannot open the git repository at {found}: {exc}.") from exc
+        self.git_dir = Path(self.git.path)
+        self.common_dir = _common_dir(self.git_dir)
+        self.workdir = Path(self.git.workdir) if self.git.workdir else None
+        self.state_dir = self.common_dir / "gittrack"
+
+    # -- reading -----------------------------------------------------------------------
+    def head_commit(self) -> str | None:
+        try:
+            if self.git.head_is_unborn:
+                return None
+            return str(self.git.head.target)
+        except pygit2.GitError:
+            return None
+
+    def branch(self) -> str | None:
+        try:
+            if self.git.head_is_detached:
+                return None
+            ref = self.git.lookup_reference("HEAD").target
+            return str(ref).removeprefix("refs/heads/")
+        except (pygit2.GitError, KeyError):
+            return None
+
+    def read_blob(self, commit: str, path: str) -> bytes | None:
+        """The content of ``path`` in ``commit``'s tree, or None when absent."""
+        try:
+            tree = self.git[commit].peel(pygit2.Tree)
+            obj = tree[path]
+        except KeyError:
+            return None
+        except (ValueError, pygit2.GitError) as exc:
+            raise GitError(f"Cannot read {path} from commit {commit[:12]}: {exc}.") from exc
+        if not isinstance(obj, pygit2.Blob):
+            return None
+        return obj.data
+
+    def list_tree(self, commit: str, path: str) -> list[tuple[str, str, bool]]:
+        """Entries below ``path`` of a commit, recursively: (relative path, blob id, is_tree)."""
+        try:
+            tree = self.git[commit].peel(pygit2.Tree)
+            node = tree[path] if path else tree
+        except KeyError:
+            return []
+        out: list[tuple[str, str, bool]] = []
+        _walk(self.git, node.peel(pygit2.Tree), "", out)
+        return out
+
+    def commit_parents(self, commit: str) -> list[str]:
+        return [str(p) for p in self.git[commit].peel(pygit2.Commit).parent_ids]
+
+    def commit_tree(self, commit: str) -> str:
+        return str(self.git[commit].peel(pygit2.Commit).tree_id)
+
+    def has_object(self, oid: str) -> bool:
+        return oid in self.git
+
+    # -- snapshot of the working copy -------------------------------------------------
+    def snapshot(self) -> Snapshot:
+        """Baseline commit plus uncommitted edits of tracked files, as a tree. Read-only."""
+        baseline = self.head_commit()
+        base_tree = self.commit_tree(baseline) if baseline else None
+        if self.workdir is None:
+            return Snapshot(baseline, self.branch(), base_tree, False, ())
+        try:
+            status = self.git.status(untracked_files="all")
+        except pygit2.GitError as exc:
+            raise GitError(f"Cannot read the working tree status: {exc}.") from exc
+        untracked = tuple(sorted(p for p, f in status.items() if f & pygit2.GIT_STATUS_WT_NEW))
+        changed = [p for p, f in status.items() if f & _TRACKED_CHANGE]
+        if not changed:
+            return Snapshot(baseline, self.branch(), base_tree, False, untracked)
+        tree = self._tree_with_edits(base_tree, changed)
+        return Snapshot(baseline, self.branch(), tree, tree != base_tree, untracked)
+
+    def _tree_with_edits(self, base_tree: str | None, paths: Iterable[str]) -> str:
+        # A standalone index, so the user's .git/index is never read-modified-written.
+        index = pygit2.Index()
+        if base_tree:
+            index.read_tree(self.git[base_tree].peel(pygit2.Tree))
+        assert self.workdir is not None
+        for rel in paths:
+            full = self.workdir / rel
+            if full.is_symlink() or full.is_file():
+                index.add(self._index_entry(rel, full))
+            elif rel in index:
+                index.remove(rel)
+        return str(index.write_tree(self.git))
+
+    def _index_entry(self, rel: str, full: Path) -> pygit2.IndexEntry:
+        if full.is_symlink():
+            oid = self.git.create_blob(os.readlink(full).encode())
+            return pygit2.IndexEntry(rel, oid, GIT_FILEMODE_LINK)
+        oid = self.git.create_blob_fromworkdir(rel)
+        mode = GIT_FILEMODE_EXEC if os.access(full, os.X_OK) else GIT_FILEMODE_BLOB
+        return pygit2.IndexEntry(rel, oid, mode)
+
+    # -- writing objects and refs -------------------------------------------------------
+    def write_blob(self, data: bytes) -> str:
+        return str(self.git.create_blob(data))
+
+    def write_tree(self, files: Mapping[str, str]) -> str:
+        """A tree from ``{relative path: blob id}``; nested paths make subtrees."""
+        root: dict[str, object] = {}
+        for path, oid in files.items():
+            node = root
+            *dirs, leaf = path.split("/")
+            for d in dirs:
+                node = node.setdefault(d, {})  # type: ignore[assignment]
+            node[leaf] = oid
+        return self._build(root)
+
+    def _build(self, node: Mapping[str, object]) -> str:
+        builder = self.git.TreeBuilder()
+        for name, child in node.items():
+            if isinstance(child, dict):
+                builder.insert(name, pygit2.Oid(hex=self._build(child)), GIT_FILEMODE_TREE)
+            else:
+                builder.insert(name, pygit2.Oid(hex=str(child)), GIT_FILEMODE_BLOB)
+        return str(builder.write())
+
+    def graft(self, base_tree: str | None, path: str, subtree: str) -> str:
+        """``base_tree`` with the directory at ``path`` replaced by ``subtree``."""
+        head, _, rest = path.partition("/")
+        base = self.git[base_tree].peel(pygit2.Tree) if base_tree else None
+        builder = self.git.TreeBuilder(base) if base is not None else self.git.TreeBuilder()
+        if rest:
+            child = base[head] if base is not None and head in base else None
+            child_id = str(child.id) if child is not None and child.type_str == "tree" else None
+            subtree = self.graft(child_id, rest, subtree)
+        builder.insert(head, pygit2.Oid(hex=subtree), GIT_FILEMODE_TREE)
+        return str(builder.write())
+
+    def write_commit(self, tree: str, parent: str | None, message: str) -> str:
+        sig = self._signature()
+        parents = [pygit2.Oid(hex=parent)] if parent else []
+        try:
+            oid = self.git.create_commit(None, sig, sig, message, pygit2.Oid(hex=tree), parents)
+        except pygit2.GitError as exc:
+            raise GitError(f"Cannot write a commit: {exc}.") from exc
+        return str(oid)
+
+    def _signature(self) -> pygit2.Signature:
+        try:
+            return self.git.default_signature
+        except (KeyError, pygit2.GitError):
+            return pygit2.Signature("gittrack", "gittrack@localhost")
+
+    def create_ref(self, name: str, oid: str) -> bool:
+        """Create ``name`` -> ``oid``; False when the ref already exists (atomic claim)."""
+        try:
+            self.git.references.create(name, pygit2.Oid(hex=oid))
+        except pygit2.AlreadyExistsError:
+            return False
+        except (pygit2.GitError, ValueError) as exc:
+            raise GitError(f"Cannot create ref {name}: {exc}.") from exc
+        return True
+
+    def set_ref(self, name: str, oid: str) -> None:
+        try:
+            self.git.references.create(name, pygit2.Oid(hex=oid), force=True)
+        except (pygit2.GitError, ValueError) as exc:
+            raise GitError(f"Cannot update ref {name}: {exc}.") from exc
+
+    def delete_ref(self, name: str) -> None:
+        try:
+            self.git.references.delete(name)
+        except (KeyError, pygit2.GitError) as exc:
+            raise GitError(f"Cannot delete ref {name}: {exc}.") from exc
+
+    def resolve_ref(self, name: str) -> str | None:
+        try:
+            return str(self.git.references[name].resolve().target)
+        except (KeyError, pygit2.GitError):
+            return None
+
+    def list_refs(self, prefix: str) -> dict[str, str]:
+        """``{ref: commit id}`` of every ref under ``prefix``, read from files directly.
+
+        pygit2 has no prefix iterator (NOTES); reading loose refs first and packed-refs second
+        never misses a ref that a concurrent ``git pack-refs`` moves between the two reads.
+        """
+        refs: dict[str, str] = {}
+        root = self.common_dir
+        top = root / prefix
+        for dirpath, _dirs, files in os.walk(top):
+            for fname in files:
+                if fname.endswith(".lock"):
+                    continue
+                full = Path(dirpath) / fname
+                try:
+                    value = full.read_text().strip()
+                except OSError:
+                    continue
+                if len(value) == 40:
+                    refs[full.relative_to(root).as_posix()] = value
+        packed = _read_packed_refs(root / "packed-refs", prefix)
+        for name, value in packed.items():
+            refs.setdefault(name, value)
+        return refs
+
+    def run_git(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run the git CLI on this repository."""
+        cmd = ["git", f"--git-dir={self.git_dir}", *args]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if check and proc.returncode != 0:
+            raise GitError(f"`git {' '.join(args)}` failed: {proc.stderr.strip()}.")
+        return proc
+
+
+_TRACKED_CHANGE = (
+    pygit2.GIT_STATUS_WT_MODIFIED | pygit2.GIT_STATUS_WT_DELETED | pygit2.GIT_STATUS_WT_TYPECHANGE
+    | pygit2.GIT_STATUS_INDEX_NEW | pygit2.GIT_STATUS_INDEX_MODIFIED
+    | pygit2.GIT_STATUS_INDEX_DELETED | pygit2.GIT_STATUS_INDEX_TYPECHANGE
+    | pygit2.GIT_STATUS_INDEX_RENAMED | pygit2.GIT_STATUS_WT_RENAMED
+)
+
+
+def _common_dir(git_dir: Path) -> Path:
+    # A linked worktree's git dir names the shared one in its `commondir` file.
+    marker = git_dir / "commondir"
+    if marker.is_file():
+        return (git_dir / marker.read_text().strip()).resolve()
+    return git_dir.resolve()
+
+
+def _read_packed_refs(path: Path, prefix: str) -> dict[str, str]:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}
+    out = {}
+    for line in text.splitlines():
+        if not line or line[0] in "#^":
+            continue
+        oid, _, name = line.partition(" ")
+        if name.startswith(prefix):
+            out[name] = oid
+    return out
+
+
+def _walk(repo: pygit2.Repository, tree: pygit2.Tree, base: str,
+          out: list[tuple[str, str, bool]]) -> None:
+    for entry in tree:
+        path = f"{base}{entry.name}"
+        if entry.type_str == "tree":
+            out.append((path, str(entry.id), True))
+            _walk(repo, repo[entry.id].peel(pygit2.Tree), path + "/", out)
+        else:
+            out.append((path, str(entry.id), False))
+
+
+def init_repository(path: str | os.PathLike[str], bare: bool = False) -> Repo:
+    """``git init`` at ``path`` (pygit2), returning the repository."""
+    try:
+        pygit2.init_repository(os.fspath(path), bare=bare)
+    except pygit2.GitError as exc:
+        raise GitError(f"Cannot create a git repository at {path}: {exc}.") from exc
+    return Repo(path)
+
+
+def is_repository(path: str | os.PathLike[str]) -> bool:
+    return pygit2.discover_repository(os.fspath(path)) is not None

@@ -1,0 +1,54 @@
+"""Commit the runs whose process died, marked ``crashed`` (DESIGN section 3)."""
+
+from __future__ import annotations
+
+import os
+
+from gittrack import journal
+from gittrack.errors import GittrackError
+from gittrack.records import TERMINAL, iso_from_ms
+from gittrack.state import RunState
+from gittrack.store import Store
+
+
+def recover_dead_runs(store: Store) -> list[str]:
+    """Replay and commit every dead live run of this host; the ids of those recovered."""
+    recovered = []
+    for path, fh in journal.dead_journals(store.repo.state_dir / "journal"):
+        try:
+            run_id = _recover(store, path)
+            if run_id:
+                recovered.append(run_id)
+        finally:
+            fh.close()
+    return recovered
+
+
+def _recover(store: Store, path: os.PathLike[str] | str) -> str | None:
+    header, events = journal.read(path)  # type: ignore[arg-type]
+    ref, base = header.get("ref"), header.get("base_commit")
+    current = store.repo.resolve_ref(ref) if ref else None
+    if not ref or not base or current is None:
+        os.unlink(path)
+        return None
+    if _is_terminal(store, current):
+        os.unlink(path)  # the owner committed its end but died before removing the journal
+        return None
+    state = RunState.from_commit(store, base)
+    for event in events:
+        try:
+            state.apply(event)
+        except (GittrackError, ValueError, TypeError, IndexError, KeyError):
+            continue  # an event the live run would have refused
+    state.info["status"] = "crashed"
+    state.info["end_time"] = iso_from_ms(int(os.path.getmtime(path) * 1000))
+    commit = store.write_commit(store.code_tree_of(base), header.get("parent"),
+                                state.files(store), state.message())
+    store.repo.set_ref(ref, commit)
+    os.unlink(path)
+    return str(state.info.get("id"))
+
+
+def _is_terminal(store: Store, commit: str) -> bool:
+    info = store.read_file(commit, "run.yaml") or {}
+    return info.get("status") in TERMINAL
