@@ -39,6 +39,16 @@ class Snapshot:
     untracked: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class TagInfo:
+    """A tag as the registry reads it."""
+
+    name: str  # without refs/tags/
+    target: str  # the peeled object id
+    target_type: str  # "commit", "tree", "blob"
+    message: str | None  # None for a lightweight tag
+
+
 class Repo:
     """A git repository as gittrack uses it."""
 
@@ -250,6 +260,52 @@ class Repo:
         for name, value in packed.items():
             refs.setdefault(name, value)
         return refs
+
+    # -- tags (the registry) ---------------------------------------------------------------
+    def list_tags(self, prefix: str = "") -> list[TagInfo]:
+        """Every tag under ``refs/tags/<prefix>``: peeled target and annotation message.
+
+        Refs are read from files (:meth:`list_refs`), tag objects through libgit2: ~2,000
+        tags in a few tens of milliseconds once packed. A lightweight tag has ``message=None``.
+        """
+        out: list[TagInfo] = []
+        for ref, oid in sorted(self.list_refs("refs/tags/" + prefix).items()):
+            name = ref.removeprefix("refs/tags/")
+            try:
+                obj = self.git[oid]
+            except (KeyError, ValueError, pygit2.GitError):
+                continue  # a dangling ref: nothing to read
+            if isinstance(obj, pygit2.Tag):
+                try:
+                    target = obj.peel(None)  # type: ignore[arg-type]
+                except (KeyError, ValueError, pygit2.GitError):
+                    continue
+                out.append(TagInfo(name, str(target.id), target.type_str, obj.message))
+            else:
+                out.append(TagInfo(name, oid, obj.type_str, None))
+        return out
+
+    def create_annotated_tag(self, name: str, target: str, message: str) -> bool:
+        """Create the annotated tag ``name`` on commit ``target``; False if it already exists.
+
+        libgit2 creates the ref under a lock file and refuses an existing name, so two
+        processes racing for one name cannot both win (a held lock also returns False).
+        """
+        try:
+            self.git.create_tag(name, pygit2.Oid(hex=target), pygit2.enums.ObjectType.COMMIT,
+                                self._signature(), message)
+        except pygit2.AlreadyExistsError:
+            return False
+        except (pygit2.GitError, OSError, ValueError) as exc:
+            if self.resolve_ref("refs/tags/" + name) is not None or "lock" in str(exc):
+                return False
+            raise GitError(f"Cannot create tag {name}: {exc}.") from exc
+        return True
+
+    def actor(self) -> str:
+        """``Name <email>`` of the git identity that writes commits and tags here."""
+        sig = self._signature()
+        return f"{sig.name} <{sig.email}>"
 
     def run_git(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run the git CLI on this repository."""
