@@ -87,7 +87,8 @@ def start_run(run_name: str | None = None, experiment: str | None = None,
             ref, commit = query.resolve(store, run_id)
             run = resume_run(store, ref, commit)
         else:
-            run = create_run(store, experiment or get_experiment(), run_name, tags,
+            run = create_run(store, get_experiment() if experiment is None else experiment,
+                             run_name, tags,
                              description, parent)
         _stack.append(run)
         _install_hooks()

@@ -32,9 +32,10 @@ class Journal:
         # Renamed only once locked and headed, so a recoverer never sees a half-made journal.
         os.replace(tmp, self.path)
 
-    def append(self, events: list[Event]) -> None:
-        if events:
-            self._file.write(b"".join(_line(e) for e in events))
+    def append(self, events: list[Event], metric_rows: str = "") -> None:
+        """Append JSON events and pre-formatted metric lines (``m<TAB>key<TAB>row``)."""
+        if events or metric_rows:
+            self._file.write(b"".join(_line(e) for e in events) + metric_rows.encode("utf-8"))
             self._file.flush()
 
     def close(self, remove: bool) -> None:
@@ -53,6 +54,14 @@ def read(path: Path) -> tuple[dict[str, Any], list[Event]]:
     events: list[Event] = []
     with open(path, "rb") as fh:
         for raw in fh:
+            if not raw.endswith(b"\n"):
+                break  # the last line, torn by a kill
+            if raw.startswith(b"m\t"):
+                # Metric points are "m<TAB>key<TAB>step<TAB>timestamp<TAB>value": cheaper than
+                # JSON in the flush path; keys never hold tabs (names.validate_key).
+                _m, key, step, ts, value = raw.decode("utf-8").rstrip("\n").split("\t")
+                events.append(["m", key, float(value), int(step), int(ts)])
+                continue
             try:
                 event = json.loads(raw)
             except ValueError:

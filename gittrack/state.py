@@ -48,11 +48,12 @@ class RunState:
         elif kind == "x":
             self.info.update(event[1])
 
-    def add_point(self, key: str, value: float, step: int, ts: int) -> None:
+    def add_point(self, key: str, value: float, step: int, ts: int, row: str = "") -> None:
+        """Append one point; ``row`` is its TSV line when the caller formatted it already."""
         hist = self.history.get(key)
         if hist is None:
             hist = self.history[key] = bytearray(TSV_HEADER.encode())
-        hist += tsv_row(step, ts, value).encode()
+        hist += (row or tsv_row(step, ts, value)).encode()
         last = self.latest.get(key)
         if last is None or (step, ts) >= (last[1], last[2]):
             self.latest[key] = (value, step, ts)

@@ -173,13 +173,14 @@ class ActiveRun:
         with self._lock:
             pending, self._pending = self._pending, []
             events, self._events = self._events, []
+            lines = []
             for key, value, step, ts in pending:
-                self.state.add_point(key, value, step, ts)
+                row = f"{step}\t{ts}\t{value!r}\n"
+                self.state.add_point(key, value, step, ts, row)
+                lines.append(f"m\t{key}\t{row}")
             if pending:
                 self._dirty = True
-        if pending:
-            events.extend(["m", k, v, s, t] for k, v, s, t in pending)
-        self._journal.append(events)
+        self._journal.append(events, "".join(lines))
 
     def commit(self) -> str:
         """Write the record as a new commit on the run's ref."""

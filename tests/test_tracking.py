@@ -1,0 +1,320 @@
+"""Live runs: statuses, params, metrics, tags, nesting, resume, threads, crashes, processes."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+import gittrack
+from gittrack.errors import InvalidInputError, RunStateError
+from tests.conftest import git, run_python
+
+
+def test_context_manager_statuses(repo: Path) -> None:
+    with gittrack.start_run() as ok:
+        pass
+    with pytest.raises(ZeroDivisionError):
+        with gittrack.start_run() as bad:
+            1 / 0  # noqa: B018
+    with pytest.raises(KeyboardInterrupt):
+        with gittrack.start_run() as stopped:
+            raise KeyboardInterrupt
+    statuses = {r.id: gittrack.get_run(r.id).status for r in (ok, bad, stopped)}
+    assert statuses == {ok.id: "finished", bad.id: "failed", stopped.id: "killed"}
+    assert gittrack.active_run() is None
+
+
+def test_end_run_status_and_module_level_api(repo: Path) -> None:
+    gittrack.set_experiment("api")
+    run = gittrack.start_run(run_name="r", tags={"team": "a"}, description="first try")
+    assert gittrack.active_run() is run
+    gittrack.log_param("alpha", 0.5)
+    gittrack.log_params({"layers": [64, 32], "opt": {"name": "adam", "lr": 1e-3}})
+    gittrack.log_metric("loss", 0.9, step=1)
+    gittrack.log_metrics({"loss": 0.5, "acc": 0.8}, step=2)
+    gittrack.set_tags({"stage": "dev"})
+    gittrack.end_run(status="failed")
+    rec = gittrack.get_run("api/r")
+    assert rec.status == "failed"
+    assert rec.params == {"alpha": 0.5, "layers": [64, 32], "opt": {"lr": 0.001, "name": "adam"}}
+    assert rec.metrics["loss"].value == 0.5 and rec.metrics["loss"].step == 2
+    assert rec.tags == {"team": "a", "stage": "dev"}
+    assert rec.info["description"] == "first try"
+    assert gittrack.active_run() is None
+
+
+def test_logging_with_no_active_run_starts_one(repo: Path) -> None:
+    gittrack.log_metric("m", 1.0)
+    run = gittrack.active_run()
+    assert run is not None
+    gittrack.end_run()
+    assert gittrack.get_run(run.id).metrics["m"].value == 1.0
+
+
+def test_metric_history_and_latest(repo: Path) -> None:
+    with gittrack.start_run() as run:
+        for step in range(5):
+            run.log_metric("train/loss", 1.0 / (step + 1), step=step)
+        run.log_metric("train/loss", 7.0, step=2)  # an older step does not become latest
+    from gittrack.api import open_store
+
+    store = open_store()
+    rec = gittrack.get_run(run.id)
+    assert rec.metrics["train/loss"].value == 0.2
+    history = store.metric_history(rec.commit, "train/loss")
+    assert [(s, v) for s, _t, v in history] == [
+        (0, 1.0), (1, 0.5), (2, 1 / 3), (3, 0.25), (4, 0.2), (2, 7.0)]
+    tsv = git(repo, "show", f"{run.ref}:.gittrack/run/metrics/train/loss.tsv")
+    assert tsv.splitlines()[0] == "step\ttimestamp\tvalue"
+
+
+def test_nan_and_inf_are_stored_faithfully(repo: Path) -> None:
+    with gittrack.start_run() as run:
+        run.log_metric("a", float("nan"))
+        run.log_metric("b", float("inf"))
+        run.log_metric("c", -math.inf)
+        run.log_param("p", float("nan"))
+        run.log_param("p", float("nan"))  # the same value again is fine
+    rec = gittrack.get_run(run.id)
+    assert math.isnan(rec.metrics["a"].value)
+    assert rec.metrics["b"].value == math.inf and rec.metrics["c"].value == -math.inf
+    raw = yaml.safe_load(git(repo, "show", f"{run.ref}:.gittrack/run/metrics.yaml"))
+    assert math.isnan(raw["a"]["value"]) and raw["b"]["value"] == math.inf
+
+
+def test_numpy_values_are_plain(repo: Path) -> None:
+    np = pytest.importorskip("numpy")
+    with gittrack.start_run() as run:
+        run.log_metric("m", np.float32(0.5), step=np.int64(3))
+        run.log_params({"n": np.int64(7), "arr": np.array([1, 2])})
+    rec = gittrack.get_run(run.id)
+    assert rec.metrics["m"].value == 0.5 and rec.metrics["m"].step == 3
+    assert rec.params == {"n": 7, "arr": [1, 2]}
+
+
+def test_param_is_fixed_once_logged(repo: Path) -> None:
+    with gittrack.start_run() as run:
+        run.log_param("alpha", 0.5)
+        run.log_param("alpha", 0.5)
+        with pytest.raises(InvalidInputError, match=r"Param 'alpha' was already logged as 0.5 "
+                                                    r"and cannot change to 0.7"):
+            run.log_param("alpha", 0.7)
+        with pytest.raises(InvalidInputError, match="already logged"):
+            run.log_params({"beta": 1, "alpha": 0.9})
+    # all or nothing: beta was not recorded by the refused batch
+    assert gittrack.get_run(run.id).params == {"alpha": 0.5}
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda r: r.log_metric("rmse", "abc"),
+     r"Metric 'rmse' must be a number, got 'abc' \(str\); log text with set_tag"),
+    (lambda r: r.log_metric("rmse", None), r"Metric 'rmse' must be a number, got None"),
+    (lambda r: r.log_metric("rmse", 1.0, step=1.5), r"The step must be a whole number, got 1.5"),
+    (lambda r: r.log_metric("a\tb", 1.0), r"The metric key 'a\\tb' has a character gittrack "
+                                          r"cannot store; use letters, digits"),
+    (lambda r: r.log_metric("x/../y", 1.0), r"has an empty, '.' or '..' part between slashes"),
+    (lambda r: r.log_metric("/abs", 1.0), r"has an empty, '.' or '..' part"),
+    (lambda r: r.log_metric("a~b^c", 1.0), r"has a character gittrack cannot store"),
+    (lambda r: r.log_param("", 1), r"A param key must be a non-empty string"),
+    (lambda r: r.log_param("k" * 300, 1), r"is 300 characters long; the limit is 250"),
+    (lambda r: r.log_param("big", "x" * 7000),
+     r"Param 'big' is longer than 6000 characters; log large values with log_dict"),
+    (lambda r: r.set_tag("t", "x" * 9000), r"Tag 't' is longer than 8000 characters"),
+    (lambda r: r.log_params(["a"]), r"log_params takes a mapping of names to values; got list"),
+])
+def test_bad_input_gets_one_sentence_and_records_nothing(repo: Path, call, message) -> None:  # type: ignore[no-untyped-def]
+    with gittrack.start_run() as run:
+        with pytest.raises(InvalidInputError, match=message) as info:
+            call(run)
+    assert str(info.value).count(". ") == 0 or str(info.value).endswith(".")
+    rec = gittrack.get_run(run.id)
+    assert rec.params == {} and rec.metrics == {} and rec.tags == {}
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("", "The experiment name must be a non-empty string"),
+    ("a\nb", "contains a control character or newline; use one line of text"),
+    (" padded", "starts or ends with white space"),
+    ("x" * 251, "is 251 characters long; the limit is 250"),
+])
+def test_bad_experiment_names(repo: Path, name: str, message: str) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        gittrack.set_experiment(name)
+    with pytest.raises(InvalidInputError, match=message):
+        gittrack.start_run(experiment=name)
+    assert git(repo, "for-each-ref", "refs/gittrack") == ""
+
+
+def test_names_git_refuses_are_encoded(repo: Path) -> None:
+    odd = "..weird name: ~^?*[x]\\ @{y}.lock"
+    with gittrack.start_run(experiment=odd, run_name="run: ~^ with spaces") as run:
+        run.log_metric("m", 1)
+    refs = git(repo, "for-each-ref", "--format=%(refname)", "refs/gittrack/runs").split("\n")[0]
+    assert git(repo, "check-ref-format", refs, check=False) == ""
+    rec = gittrack.get_run(f"{odd}/run: ~^ with spaces")
+    assert rec.experiment == odd and rec.id == run.id
+
+
+def test_logging_after_the_run_ended(repo: Path) -> None:
+    with gittrack.start_run() as run:
+        run.log_metric("m", 1)
+    with pytest.raises(RunStateError, match=r"has ended \(finished\); start a new run, or "
+                                            r"resume it with start_run\(run_id=...\)"):
+        run.log_metric("m", 2)
+    with pytest.raises(RunStateError, match="has ended"):
+        run.log_param("p", 2)
+
+
+def test_second_run_needs_nested(repo: Path) -> None:
+    with gittrack.start_run() as outer:
+        with pytest.raises(RunStateError, match="already active; end it with end_run"):
+            gittrack.start_run()
+        with gittrack.start_run(nested=True) as inner:
+            inner.log_metric("m", 1)
+    assert gittrack.get_run(inner.id).parent == outer.id
+    assert gittrack.get_run(outer.id).parent is None
+
+
+def test_resume_a_run(repo: Path) -> None:
+    with gittrack.start_run() as run:
+        run.log_param("a", 1)
+        run.log_metric("m", 1.0, step=0)
+    with gittrack.start_run(run_id=run.id[:8]) as again:
+        again.log_metric("m", 2.0, step=1)
+        with pytest.raises(InvalidInputError, match="already logged"):
+            again.log_param("a", 2)
+    rec = gittrack.get_run(run.id)
+    assert again.id == run.id and rec.status == "finished"
+    assert rec.metrics["m"].value == 2.0
+    assert len(git(repo, "for-each-ref", "refs/gittrack/runs").splitlines()) == 1
+
+
+def test_two_threads_log_into_one_run(repo: Path) -> None:
+    with gittrack.start_run() as run:
+        def work(key: str) -> None:
+            for step in range(2000):
+                run.log_metric(key, step, step=step)
+        threads = [threading.Thread(target=work, args=(k,)) for k in ("a", "b")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    from gittrack.api import open_store
+
+    store = open_store()
+    rec = gittrack.get_run(run.id)
+    for key in ("a", "b"):
+        assert [s for s, _t, _v in store.metric_history(rec.commit, key)] == list(range(2000))
+
+
+def test_package_versions_and_environment_are_captured(repo: Path) -> None:
+    import yaml as _yaml  # noqa: F401 - imported by the "program"
+
+    with gittrack.start_run() as run:
+        pass
+    info = gittrack.get_run(run.id).info
+    assert info["packages"]["PyYAML"] == _yaml.__version__
+    assert info["python"].count(".") == 2 and info["host"] and info["user"]
+    assert info["baseline"] == git(repo, "rev-parse", "HEAD").strip()
+    assert info["branch"] == "main" and info["command"][0] == sys.executable
+
+
+KILL_SCRIPT = """
+import sys, time, gittrack
+run = gittrack.start_run(run_name="victim")
+run.log_param("lr", 0.1)
+step = 0
+while True:
+    run.log_metric("loss", 1.0 / (step + 1), step=step)
+    if step == 300:
+        print("ready", flush=True)
+    step += 1
+    time.sleep(0.01)
+"""
+
+
+def test_sigkill_loses_at_most_the_last_second(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    # the default flush interval, not the tests' shorter one
+    env = {**os.environ, "GITTRACK_FLUSH_SECONDS": "0.2"}
+    with subprocess.Popen([sys.executable, "-c", KILL_SCRIPT], cwd=repo,
+                          stdout=subprocess.PIPE, text=True, env=env) as proc:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready"
+        killed_at_ms = int(time.time() * 1000)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    listing = cli("log", "--format", "json")
+    assert listing.code == 0
+    import json
+
+    (row,) = json.loads(listing.out)
+    assert row["status"] == "crashed" and row["params"] == {"lr": 0.1}
+    from gittrack.api import open_store
+
+    history = open_store().metric_history(row["commit"], "loss")
+    steps = [s for s, _t, _v in history]
+    assert steps == list(range(len(steps))) and len(steps) > 200
+    # every point logged more than one second before the kill is there
+    assert history[-1][1] >= killed_at_ms - 1000
+    assert not list((repo / ".git" / "gittrack" / "journal").glob("*.jsonl"))
+
+
+def test_sigterm_ends_the_run_killed(repo: Path) -> None:
+    script = KILL_SCRIPT.replace('"victim"', '"victim", experiment="term"')
+    with subprocess.Popen([sys.executable, "-c", script], cwd=repo, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True) as proc:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready"
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    rows = git(repo, "for-each-ref", "--format=%(refname)", "refs/gittrack/runs").split()
+    status = yaml.safe_load(git(repo, "show", f"{rows[0]}:.gittrack/run/run.yaml"))["status"]
+    assert status == "killed"
+
+
+def test_uncaught_exception_in_a_script_fails_the_run(repo: Path) -> None:
+    code = "import gittrack\ngittrack.log_metric('m', 1)\nraise RuntimeError('boom')\n"
+    proc = run_python(code, repo)
+    assert proc.returncode == 1 and "boom" in proc.stderr
+    code_ok = "import gittrack\ngittrack.log_metric('m', 1)\n"
+    assert run_python(code_ok, repo).returncode == 0
+    statuses = sorted(
+        yaml.safe_load(git(repo, "show", f"{r}:.gittrack/run/run.yaml"))["status"]
+        for r in git(repo, "for-each-ref", "--format=%(refname)", "refs/gittrack/runs").split())
+    assert statuses == ["failed", "finished"]
+
+
+PARALLEL_SCRIPT = """
+import gittrack
+gittrack.set_experiment("parallel")
+for i in range(25):
+    with gittrack.start_run() as run:
+        run.log_params({"worker": WORKER, "i": i})
+        run.log_metric("m", i)
+"""
+
+
+def test_eight_processes_write_two_hundred_runs(repo: Path) -> None:
+    procs = [subprocess.Popen([sys.executable, "-c", PARALLEL_SCRIPT.replace("WORKER", str(w))],
+                              cwd=repo, stderr=subprocess.PIPE, text=True) for w in range(8)]
+    for p in procs:
+        _out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    refs = git(repo, "for-each-ref", "--format=%(refname)", "refs/gittrack/runs/parallel").split()
+    assert len(refs) == 200
+    seen = set()
+    for ref in refs:
+        params = yaml.safe_load(git(repo, "show", f"{ref}:.gittrack/run/params.yaml"))
+        seen.add((params["worker"], params["i"]))
+    assert len(seen) == 200
+    assert subprocess.run(["git", "fsck", "--strict"], cwd=repo,
+                          capture_output=True).returncode == 0
