@@ -14,6 +14,8 @@ _API = (
     "set_tracking_repo", "get_tracking_repo", "set_experiment", "get_experiment",
     "start_run", "end_run", "active_run", "log_param", "log_params", "log_metric",
     "log_metrics", "set_tag", "set_tags", "get_run",
+    "register_model", "promote", "rollback", "get_model_version", "list_models",
+    "resolve_model_uri",
 )
 _OPTIONAL: dict[str, str] = {}
 

@@ -200,3 +200,70 @@ def _forget_in_child() -> None:
     global _lock
     _lock = threading.RLock()
     _stack.clear()
+
+
+# -- the model registry: every function goes through gittrack.registry, the one resolver -----
+from typing import TYPE_CHECKING  # noqa: E402 - the registry section is self-contained
+
+if TYPE_CHECKING:
+    from gittrack.registry import Model, ModelVersion, Registry, ResolvedModel
+    from gittrack.tags import Event
+
+
+def _registry() -> Registry:
+    from gittrack.registry import Registry
+
+    return Registry(open_store())
+
+
+def register_model(run_or_uri: str | Run | ActiveRun, name: str,
+                   artifact_path: str | None = None, note: str | None = None) -> ModelVersion:
+    """Register an ended run's model artifact as the next version of model ``name``.
+
+    ``run_or_uri`` is a run (object, id, id prefix, ``EXPERIMENT/NAME``), ``RUN:PATH`` or
+    MLflow's ``runs:/<run id>/<artifact path>``. Without a path, the run's one artifact of kind
+    ``model`` is registered. Writes the annotated tag ``<name>/v<N>``.
+
+    >>> gittrack.register_model("runs:/4b609412af556160/model", "forecaster").version
+    1
+    """
+    spec = run_or_uri if isinstance(run_or_uri, str) else run_or_uri.id
+    return _registry().register(spec, name, artifact_path, note)
+
+
+def promote(name: str, version: int | str, stage: str, note: str | None = None) -> Event:
+    """Make ``version`` (3 or "v3") the current version of ``stage``; returns the event.
+
+    >>> gittrack.promote("forecaster", 3, "prod").tag
+    'forecaster/prod/v3'
+    """
+    return _registry().promote(name, version, stage, note)
+
+
+def rollback(name: str, stage: str, to: int | str | None = None,
+             note: str | None = None) -> list[Event]:
+    """Demote the current version of ``stage`` so the previous active one (or ``to``) is current.
+
+    Only creates demotion tags (``<name>/<stage>/v<N>!``); no tag is moved or deleted.
+    """
+    return _registry().rollback(name, stage, to, note)
+
+
+def get_model_version(name: str, version: int | str) -> ModelVersion:
+    """One registered version of a model (3 or "v3")."""
+    return _registry().version(name, version)
+
+
+def list_models() -> list[Model]:
+    """Every registered model with its versions, current stages and history."""
+    return list(_registry().models().values())
+
+
+def resolve_model_uri(uri: str) -> ResolvedModel:
+    """``(run commit, artifact path, version)`` of ``models:/NAME/STAGE``, ``models:/NAME/N``,
+    ``models:/NAME@STAGE`` or ``models:/NAME/latest``.
+
+    >>> commit, path, version = gittrack.resolve_model_uri("models:/forecaster/prod")
+    """
+    return _registry().resolve_uri(uri)
+

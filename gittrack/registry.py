@@ -15,7 +15,7 @@ import re
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from gittrack import maintenance, project, query, tags
 from gittrack.errors import GittrackError, InvalidInputError, RegistryError
@@ -64,6 +64,7 @@ class Model:
     stages: dict[str, int]
     active: dict[str, tuple[int, ...]]  # per stage, active versions, oldest promotion first
     history: tuple[Event, ...]
+    current: dict[str, Event] = field(default_factory=dict)  # the promotion each stage stands on
     next_seq: int = 1
     names: frozenset[str] = field(default_factory=frozenset)  # every tag name under the model
 
@@ -71,6 +72,14 @@ class Model:
     def latest(self) -> ModelVersion | None:
         """The version with the highest number."""
         return self.versions[max(self.versions)] if self.versions else None
+
+
+class ResolvedModel(NamedTuple):
+    """What a model reference resolves to: the run commit, the artifact path, the version."""
+
+    commit: str
+    artifact_path: str
+    version: ModelVersion
 
 
 # -- reading ------------------------------------------------------------------------------
@@ -131,6 +140,7 @@ def build(name: str, events: Iterable[Event], names: Iterable[str] = ()) -> Mode
     ordered = sorted(events, key=Event.order_key)
     registered = {e.version: e for e in ordered if e.action == "register"}
     active: dict[str, list[int]] = {}
+    promotions: dict[tuple[str, int], Event] = {}
     history: list[Event] = []
     for e in ordered:
         if e.action != "register":
@@ -144,14 +154,16 @@ def build(name: str, events: Iterable[Event], names: Iterable[str] = ()) -> Mode
                 stack.remove(e.version)
             if e.action == "promote":
                 stack.append(e.version)
+                promotions[str(e.stage), e.version] = e
         history.append(e)
     stages = {s: stack[-1] for s, stack in active.items() if stack}
     current: dict[int, list[str]] = {}
     for stage, version in sorted(stages.items()):
         current.setdefault(version, []).append(stage)
     versions = {v: _version_of(e, tuple(current.get(v, ()))) for v, e in sorted(registered.items())}
+    current_events = {s: promotions[s, v] for s, v in stages.items()}
     return Model(name, versions, stages, {s: tuple(a) for s, a in active.items()}, tuple(history),
-                 max((e.seq for e in ordered), default=0) + 1, frozenset(names))
+                 current_events, max((e.seq for e in ordered), default=0) + 1, frozenset(names))
 
 
 def _version_of(e: Event, stages: tuple[str, ...]) -> ModelVersion:
@@ -233,6 +245,11 @@ class Registry:
                 f"`gittrack promote {name} vN {sel}`."
             )
         return model.versions[model.stages[sel]]
+
+    def resolve_uri(self, uri: str) -> ResolvedModel:
+        """``(run commit, artifact path, version)`` of a ``models:/`` URI (see :meth:`resolve`)."""
+        version = self.resolve(uri)
+        return ResolvedModel(version.commit, version.artifact, version)
 
     def artifact_md5(self, version: ModelVersion) -> str | None:
         """The artifact hash recorded in the run commit's artifacts.yaml (the source of truth)."""

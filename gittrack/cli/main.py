@@ -16,6 +16,7 @@ from gittrack.errors import GittrackError
 # command name -> module in gittrack.cli, imported only when that command runs
 COMMANDS = {
     "init": "init", "log": "log", "show": "show", "experiments": "experiments",
+    "register": "register", "promote": "promote", "rollback": "rollback", "models": "models",
 }
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_BUG, EXIT_INTERRUPT = 0, 1, 2, 3, 130
