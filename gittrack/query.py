@@ -23,10 +23,11 @@ def resolve(store: Store, spec: str) -> tuple[str, str]:
     if hit:
         return hit
     refs = store.refs()
-    summaries = Index(store).summaries(refs)
-    by_commit = {s["commit"]: s for s in summaries}
-    matches = [(ref, c) for ref, c in refs.items()
-               if _names_match(by_commit[c], spec)]
+    commits = list(refs.values())
+    table, rows = Index(store).table(commits, complete=True)
+    run_names, experiments = table.column("name"), table.column("experiment")
+    matches = [(ref, c) for (ref, c), r in zip(refs.items(), rows)
+               if spec in (run_names[r], f"{experiments[r]}/{run_names[r]}")]
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:
@@ -37,10 +38,6 @@ def resolve(store: Store, spec: str) -> tuple[str, str]:
     raise not_found(spec)
 
 
-def _names_match(summary: dict[str, Any], spec: str) -> bool:
-    return spec in (summary["name"], f"{summary['experiment']}/{summary['name']}")
-
-
 def get(store: Store, spec: str) -> Run:
     """The run named by ``spec`` (see :func:`resolve`)."""
     _ref, commit = resolve(store, spec)
@@ -49,6 +46,7 @@ def get(store: Store, spec: str) -> Run:
 
 def summaries(store: Store, experiment: str | None = None) -> list[dict[str, Any]]:
     """Summaries of runs, newest first."""
-    rows = Index(store).summaries(store.refs(experiment))
-    rows.sort(key=lambda s: (s.get("start_time") or "", s["id"]), reverse=True)
-    return rows
+    from gittrack import search  # search imports this module
+
+    table, rows = search.select(store, None if experiment is None else [experiment])
+    return [table.summary(r) for r in rows]
