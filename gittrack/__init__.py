@@ -16,6 +16,7 @@ _API = (
     "log_metrics", "set_tag", "set_tags", "get_run",
     "register_model", "promote", "rollback", "get_model_version", "list_models",
     "resolve_model_uri",
+    "search_runs", "metric_history", "diff_runs", "set_baseline", "get_baseline",
 )
 _OPTIONAL: dict[str, str] = {}
 

@@ -267,3 +267,75 @@ def resolve_model_uri(uri: str) -> ResolvedModel:
     """
     return _registry().resolve_uri(uri)
 
+
+# -- comparing runs (search, history, diff, baselines) --------------------------------------
+def search_runs(experiment_names: list[str] | str | None = None, filter_string: str = "",
+                order_by: list[str] | str | None = None,
+                max_results: int | None = None) -> Any:
+    """Runs as a pandas DataFrame, one row a run, with MLflow's column names.
+
+    Columns: run_id, experiment, name, status, start_time and end_time (UTC datetimes), user,
+    baseline_commit, parent_run_id, commit, then ``metrics.*`` (floats), ``params.*`` (the
+    values as logged) and ``tags.*``. ``filter_string`` is MLflow's filter syntax plus OR,
+    NOT and parentheses; ``order_by`` items are like ``"metrics.rmse ASC"``; newest first
+    otherwise.
+
+    >>> gittrack.search_runs(["forecast"], "metrics.rmse < 400 OR params.model = 'rf'",
+    ...                      order_by=["metrics.rmse ASC"], max_results=10)
+    """
+    from gittrack import search
+
+    return search.search_runs(open_store(), experiment_names, filter_string, order_by,
+                              max_results)
+
+
+def metric_history(runs: Any, keys: list[str] | str | None = None) -> Any:
+    """Every logged point of metrics as a long DataFrame: run_id, key, step, timestamp, value.
+
+    ``runs`` is a run id or name, a list of them, or a DataFrame from :func:`search_runs`;
+    ``keys`` limits the metrics (default: all of each run). Timestamps are UTC datetimes.
+
+    >>> gittrack.metric_history(gittrack.search_runs(max_results=5), ["loss"])
+    """
+    from gittrack import search
+
+    return search.metric_history(open_store(), runs, keys)
+
+
+def diff_runs(runs: list[str], all_keys: bool = False, code_patch: bool = False
+              ) -> dict[str, Any]:
+    """What differs between runs (docs/diff.md); one run is compared with its baseline.
+
+    >>> gittrack.diff_runs(["brisk-lamb-417", "calm-fox-002"])["params"]
+    """
+    from gittrack import baseline, diff
+
+    store = open_store()
+    records = [query.get(store, spec) for spec in runs]
+    if len(records) == 1:
+        records.insert(0, store.read_run(baseline.require_baseline(store,
+                                                                   records[0].experiment)))
+    return diff.compare(store, records, all_keys=all_keys, patch=code_patch)
+
+
+def set_baseline(run: str) -> str:
+    """Mark ``run`` as the baseline of its experiment (a git ref); returns the experiment.
+
+    >>> gittrack.set_baseline("forecast/brisk-lamb-417")
+    """
+    from gittrack import baseline
+
+    experiment, _commit = baseline.set_baseline(open_store(), run)
+    return experiment
+
+
+def get_baseline(experiment: str | None = None) -> Run | None:
+    """The baseline run of ``experiment`` (default: the current one), or None.
+
+    >>> gittrack.get_baseline("forecast")
+    """
+    from gittrack import baseline
+
+    store = open_store()
+    commit = baseline.get_baseline(store, experiment or get_experiment())
+    return None if commit is None else store.read_run(commit)

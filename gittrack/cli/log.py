@@ -1,63 +1,186 @@
-"""``gittrack log``: the runs, newest first, as a table or for scripts."""
+"""``gittrack log``: the runs, newest first (or as sorted), as a table or for scripts.
+
+This command never imports pandas: filtering and sorting run on the summary index
+(gittrack.search), so it stays instant at 100,000 runs.
+"""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import click
 
-from gittrack import api, query
+from gittrack import api, baseline, search
 from gittrack.cli import render
+from gittrack.errors import InvalidInputError
+from gittrack.index import Index
 from gittrack.records import ms_from_iso
 
 BASE_COLUMNS = ("id", "name", "experiment", "status", "start", "duration")
+# --columns names of run attributes -> summary key
+ATTRIBUTE_CELLS = {
+    "id": "id", "run_id": "id", "name": "name", "experiment": "experiment",
+    "status": "status", "start": "start_time", "start_time": "start_time",
+    "end": "end_time", "end_time": "end_time", "user": "user", "commit": "commit",
+    "baseline_commit": "baseline", "parent_run_id": "parent",
+}
 
 
 @click.command("log")
 @click.argument("experiment", required=False)
 @click.option("-n", "limit", type=click.IntRange(min=1), help="Show at most N runs.")
+@click.option("--where", "where", metavar="EXPR", default="",
+              help="Only runs matching EXPR: MLflow's filter syntax plus OR, NOT and "
+                   "parentheses, e.g. \"metrics.rmse < 400 AND params.model = 'rf'\".")
+@click.option("--sort", "sort", metavar="KEY", multiple=True,
+              help="Order by KEY ascending, or -KEY descending (repeatable); "
+                   "default: newest first.")
+@click.option("--columns", "columns", metavar="A,B,...",
+              help="Show exactly these columns (id, name, status, start, duration, "
+                   "metrics.K, params.K, tags.K, ...) instead of the ones that vary.")
 @click.option("--format", "fmt", type=click.Choice(render.FORMATS), default="table",
               show_default=True, help="Output format.")
-def command(experiment: str | None, limit: int | None, fmt: str) -> None:
+def command(experiment: str | None, limit: int | None, where: str, sort: tuple[str, ...],
+            columns: str | None, fmt: str) -> None:
     """List runs, newest first, with the params and metrics that vary between them.
+
+    When the experiment has a baseline (`gittrack baseline set RUN`), metrics show their
+    difference from it: "0.41 (-0.02)" in tables, delta.metrics.K columns in CSV.
 
     \b
     Example:
       gittrack log cost_center_forecasting -n 10
+      gittrack log --where "metrics.rmse < 400 AND params.model = 'rf'" --sort metrics.rmse -n 20
       gittrack log --format csv > runs.csv
     """
     store = api.open_store()
-    rows = query.summaries(store, experiment)
-    if limit is not None:
-        rows = rows[:limit]
-    if fmt == "json":
-        click.echo(render.json_text(rows))
+    order = [_order_spec(s) for s in sort]
+    table, found = search.select(store, [experiment] if experiment else None, where, order,
+                                 limit)
+    rows = [table.summary(r) for r in found]
+    bases = _baselines(store, rows)
+    if fmt == "json" and not columns:
+        click.echo(render.json_text([_with_delta(r, bases) for r in rows]))
         return
-    headers, table_rows = log_table(rows, short_ids=fmt in ("table", "md"))
+    headers, cells = log_table(rows, short_ids=fmt in ("table", "md"), columns=columns,
+                               bases=bases, annotate=fmt in ("table", "md"))
     if fmt == "table":
-        click.echo(render.table(headers, table_rows) if rows else "No runs yet.")
+        click.echo(render.table(headers, cells) if rows else "No runs yet.")
     elif fmt == "md":
-        click.echo(render.markdown(headers, table_rows))
+        click.echo(render.markdown(headers, cells))
+    elif fmt == "json":
+        click.echo(render.json_text([dict(zip(headers, row)) for row in cells]))
     else:
-        click.echo(render.csv_text(headers, table_rows))
+        click.echo(render.csv_text(headers, cells))
 
 
-def log_table(rows: list[dict[str, Any]], short_ids: bool) -> tuple[list[str], list[list[Any]]]:
-    """Headers and cells: the base columns, then params and metrics that vary."""
-    params = _varying(rows, "params")
-    metrics = _varying(rows, "metrics")
-    headers = [*BASE_COLUMNS, *(f"params.{k}" for k in params), *(f"metrics.{k}" for k in metrics)]
+def _order_spec(text: str) -> str:
+    text = text.strip()
+    if text.startswith("-"):
+        return f"{text[1:]} DESC"
+    return text.removeprefix("+")
+
+
+def log_table(rows: list[dict[str, Any]], short_ids: bool, columns: str | None = None,
+              bases: dict[str, dict[str, Any]] | None = None, annotate: bool = False
+              ) -> tuple[list[str], list[list[Any]]]:
+    """Headers and cells: the base columns, then params and metrics that vary (or ``columns``).
+
+    With ``bases`` (experiment -> baseline summary), metric cells carry their delta to the
+    baseline as an annotation, or as extra ``delta.metrics.K`` columns.
+    """
+    bases = bases or {}
+    if columns:
+        headers = [c.strip() for c in columns.split(",") if c.strip()]
+    else:
+        headers = [*BASE_COLUMNS, *(f"params.{k}" for k in _varying(rows, "params")),
+                   *(f"metrics.{k}" for k in _varying(rows, "metrics"))]
+    getters = [_getter(h, short_ids) for h in headers]
+    metric_cols = [h for h in headers if _metric_key(h) is not None] if bases else []
     out = []
     for r in rows:
-        start = r.get("start_time") or ""
-        cells: list[Any] = [
-            r["id"][:8] if short_ids else r["id"], r["name"], r["experiment"], r["status"],
-            start[:19].replace("T", " ") if short_ids else start, _duration(r),
-        ]
-        cells += [r["params"].get(k) for k in params]
-        cells += [r["metrics"].get(k) for k in metrics]
+        base = bases.get(r["experiment"])
+        cells = [get(r) for get in getters]
+        if base is not None and annotate:
+            cells = [render.Annotated(v, _note(r, base, h)) if h in metric_cols else v
+                     for h, v in zip(headers, cells)]
+            if r["commit"] == base["commit"] and "name" in headers:
+                cells[headers.index("name")] = f"{r['name']} (baseline)"
+        elif not annotate:
+            cells += [_delta(r, base, h) for h in metric_cols]
         out.append(cells)
+    if not annotate:
+        headers = headers + [f"delta.metrics.{_metric_key(h)}" for h in metric_cols]
     return headers, out
+
+
+def _getter(header: str, short_ids: bool) -> Any:
+    if header == "duration":
+        return _duration
+    if header in ("id", "run_id") and short_ids:
+        return lambda r: r["id"][:8]
+    if header in ("start", "end") and short_ids:
+        key = ATTRIBUTE_CELLS[header]
+        return lambda r: (r.get(key) or "")[:19].replace("T", " ")
+    if header in ("start", "end"):
+        key = ATTRIBUTE_CELLS[header]
+        return lambda r: r.get(key) or ""
+    if header in ATTRIBUTE_CELLS:
+        key = ATTRIBUTE_CELLS[header]
+        return lambda r: r.get(key)
+    column, _desc = search.sort_key(header)
+    section, _, key = column.partition(".")
+    if section in ("params", "metrics", "tags") and key:
+        return lambda r: r[section].get(key)
+    attr = {v: k for k, v in ATTRIBUTE_CELLS.items()}.get(column)
+    if attr is None:
+        raise InvalidInputError(f"Unknown column '{header}'; use id, name, metrics.K, ...")
+    return lambda r: r.get(ATTRIBUTE_CELLS[attr])
+
+
+def _metric_key(header: str) -> str | None:
+    if header in ATTRIBUTE_CELLS or header == "duration":
+        return None
+    column, _desc = search.sort_key(header)
+    return column[len("metrics."):] if column.startswith("metrics.") else None
+
+
+def _delta(row: dict[str, Any], base: dict[str, Any] | None, header: str) -> float | None:
+    key = _metric_key(header)
+    if base is None or key is None:
+        return None
+    a, b = base["metrics"].get(key), row["metrics"].get(key)
+    if not isinstance(a, (int, float)) or not isinstance(b, (int, float)):
+        return None
+    return b - a
+
+
+def _note(row: dict[str, Any], base: dict[str, Any], header: str) -> str:
+    delta = _delta(row, base, header)
+    if delta is None or row["commit"] == base["commit"]:
+        return ""
+    return f"{delta:+.4g}" if math.isfinite(delta) else repr(delta)
+
+
+def _baselines(store: Any, rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """experiment -> summary of its baseline run, for the experiments shown."""
+    marked = baseline.baselines(store)
+    wanted = {r["experiment"]: marked[r["experiment"]] for r in rows
+              if r["experiment"] in marked}
+    if not wanted:
+        return {}
+    table, found = Index(store).table(list(wanted.values()))
+    return {exp: table.summary(r) for exp, r in zip(wanted, found)}
+
+
+def _with_delta(row: dict[str, Any], bases: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    base = bases.get(row["experiment"])
+    if base is None:
+        return row
+    deltas = {k: _delta(row, base, f"metrics.{k}") for k in row["metrics"]}
+    return {**row, "vs_baseline": {"run": base["id"], "commit": base["commit"],
+                                   "metrics": deltas}}
 
 
 def _varying(rows: list[dict[str, Any]], section: str) -> list[str]:

@@ -16,6 +16,7 @@ from gittrack.errors import GittrackError
 # command name -> module in gittrack.cli, imported only when that command runs
 COMMANDS = {
     "init": "init", "log": "log", "show": "show", "experiments": "experiments",
+    "diff": "diff", "baseline": "baseline", "index": "index",
     "register": "register", "promote": "promote", "rollback": "rollback", "models": "models",
 }
 

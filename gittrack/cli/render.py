@@ -7,15 +7,26 @@ import io
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 FORMATS = ("table", "json", "csv", "md")
+
+
+@dataclass(frozen=True)
+class Annotated:
+    """A number shown with a note after it, such as a delta: ``0.41 (-0.02)``."""
+
+    value: Any
+    note: str
 
 
 def cell(value: Any) -> str:
     """A value as table text: floats to 6 significant digits, None as empty."""
     if value is None:
         return ""
+    if isinstance(value, Annotated):
+        return f"{cell(value.value)} ({value.note})" if value.note else cell(value.value)
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, float):
@@ -31,7 +42,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     widths = [len(h) for h in headers]
     for row in texts:
         widths = [max(w, len(c)) for w, c in zip(widths, row)]
-    numeric = [all(isinstance(r[i], (int, float)) and not isinstance(r[i], bool)
+    numeric = [all(isinstance(r[i], (int, float, Annotated)) and not isinstance(r[i], bool)
                    for r in rows if r[i] is not None) and any(r[i] is not None for r in rows)
                for i in range(len(headers))]
     lines = ["  ".join(_pad(h, w, n) for h, w, n in zip(headers, widths, numeric)).rstrip()]

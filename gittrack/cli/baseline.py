@@ -1,0 +1,82 @@
+"""``gittrack baseline``: mark, show and clear the run an experiment is compared with."""
+
+from __future__ import annotations
+
+import click
+
+from gittrack import api, baseline
+from gittrack.cli import render
+
+
+@click.group("baseline")
+def command() -> None:
+    """Mark the baseline run of an experiment (a git ref, shared by push and pull).
+
+    `gittrack log` then shows each metric's difference from the baseline, and
+    `gittrack diff RUN` compares RUN with it.
+
+    \b
+    Example:
+      gittrack baseline set cost_center_forecasting/brisk-lamb-417
+    """
+
+
+@command.command("set")
+@click.argument("run")
+def set_command(run: str) -> None:
+    """Make RUN the baseline of its experiment.
+
+    \b
+    Example:
+      gittrack baseline set brisk-lamb-417
+    """
+    store = api.open_store()
+    experiment, commit = baseline.set_baseline(store, run)
+    record = store.read_run(commit)
+    click.echo(f"Baseline of '{experiment}' is now {record.id} ({record.name}).")
+
+
+@command.command("show")
+@click.argument("experiment", required=False)
+@click.option("--format", "fmt", type=click.Choice(render.FORMATS), default="table",
+              show_default=True, help="Output format.")
+def show_command(experiment: str | None, fmt: str) -> None:
+    """Show the baseline of EXPERIMENT, or of every experiment that has one.
+
+    \b
+    Example:
+      gittrack baseline show cost_center_forecasting
+    """
+    store = api.open_store()
+    marked = baseline.baselines(store)
+    if experiment is not None:
+        marked = {experiment: baseline.require_baseline(store, experiment)}
+    headers = ["experiment", "id", "name", "status", "commit"]
+    rows = []
+    for exp, commit in marked.items():
+        run = store.read_run(commit)
+        rows.append([exp, run.id, run.name, run.status, commit])
+    if fmt == "json":
+        click.echo(render.json_text([dict(zip(headers, r)) for r in rows]))
+    elif fmt == "csv":
+        click.echo(render.csv_text(headers, rows))
+    elif fmt == "md":
+        click.echo(render.markdown(headers, rows))
+    else:
+        click.echo(render.table(headers, rows) if rows else "No baselines yet.")
+
+
+@command.command("clear")
+@click.argument("experiment")
+def clear_command(experiment: str) -> None:
+    """Remove the baseline of EXPERIMENT.
+
+    \b
+    Example:
+      gittrack baseline clear cost_center_forecasting
+    """
+    store = api.open_store()
+    if baseline.clear_baseline(store, experiment):
+        click.echo(f"Cleared the baseline of '{experiment}'.")
+    else:
+        click.echo(f"Experiment '{experiment}' had no baseline.")
