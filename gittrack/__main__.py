@@ -1,0 +1,5 @@
+"""``python -m gittrack`` runs the command line."""
+
+from gittrack.cli.main import main
+
+main()

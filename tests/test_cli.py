@@ -1,0 +1,133 @@
+"""The command line: help with examples, exit codes, one-sentence errors, formats."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import gittrack
+from gittrack.cli.main import COMMANDS
+from tests.conftest import git
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_command_has_help_ending_with_an_example(cli, name: str) -> None:  # type: ignore[no-untyped-def]
+    result = cli(name, "--help")
+    assert result.code == 0
+    body = result.out.split("Options:")[0]
+    assert "Example" in body and "gittrack" in body.split("Example")[-1]
+
+
+def test_top_level_help_and_usage_error(cli) -> None:  # type: ignore[no-untyped-def]
+    assert cli("--help").code == 0
+    result = cli("no-such-command")
+    assert result.code == 2 and "No such command" in result.err
+
+
+def test_init_creates_repository_and_config(tmp_path: Path, cli,  # type: ignore[no-untyped-def]
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "proj"
+    monkeypatch.chdir(tmp_path)
+    result = cli("init", str(target))
+    assert result.code == 0 and "Initialized an empty git repository" in result.out
+    assert (target / ".gittrack" / "config.yaml").is_file()
+    assert (target / ".gittrack" / ".gitignore").read_text().count("/run/") == 1
+    again = cli("init", str(target))
+    assert again.code == 0 and "wrote" not in again.out
+    assert git(target, "rev-parse", "--verify", "-q", "HEAD", check=False) == ""
+
+
+def test_init_error_path(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = cli("init", str(blocker))
+    assert result.code == 2 and "is a file" in result.err
+
+
+def _three_runs() -> list[str]:
+    gittrack.set_experiment("cli")
+    ids = []
+    for i, rmse in enumerate((3.0, 2.0, 1.0)):
+        with gittrack.start_run(run_name=f"run{i}") as run:
+            run.log_params({"depth": i, "fixed": "same"})
+            run.log_metric("rmse", rmse)
+        ids.append(run.id)
+    return ids
+
+
+def test_log_formats(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    ids = _three_runs()
+    table = cli("log")
+    assert table.code == 0
+    lines = table.out.splitlines()
+    assert lines[0].split()[:6] == ["id", "name", "experiment", "status", "start", "duration"]
+    assert "params.depth" in lines[0] and "params.fixed" not in lines[0]  # only what varies
+    assert [line.split()[1] for line in lines[1:]] == ["run2", "run1", "run0"]  # newest first
+    rows = json.loads(cli("log", "--format", "json").out)
+    assert [r["id"] for r in rows] == ids[::-1]
+    parsed = list(csv.DictReader(io.StringIO(cli("log", "--format", "csv").out)))
+    assert [float(r["metrics.rmse"]) for r in parsed] == [1.0, 2.0, 3.0]
+    assert len(cli("log", "-n", "2", "--format", "json").out and
+               json.loads(cli("log", "-n", "2", "--format", "json").out)) == 2
+    assert cli("log", "other").out.strip() == "No runs yet."
+    assert cli("log", "-n", "0").code == 2
+
+
+def test_show_resolves_ids_prefixes_and_names(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    ids = _three_runs()
+    for spec in (ids[0], ids[0][:6], "cli/run0", "run0"):
+        result = cli("show", spec, "--format", "json")
+        assert result.code == 0
+        assert json.loads(result.out)["run"]["id"] == ids[0]
+    missing = cli("show", "nope")
+    assert missing.code == 1
+    assert missing.err == "gittrack: error: No run 'nope' in this repository; list runs with `gittrack log`.\n"
+
+
+def test_show_ambiguous_name(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    for exp in ("a", "b"):
+        with gittrack.start_run(experiment=exp, run_name="same"):
+            pass
+    result = cli("show", "same")
+    assert result.code == 1 and "names 2 runs" in result.err and "<experiment>/<name>" in result.err
+    assert cli("show", "a/same").code == 0
+
+
+def test_experiments(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    _three_runs()
+    with gittrack.start_run(experiment="other"):
+        pass
+    rows = json.loads(cli("experiments", "--format", "json").out)
+    assert [(r["experiment"], r["runs"]) for r in rows] == [("cli", 3), ("other", 1)]
+    assert cli("experiments", "--format", "nope").code == 2
+
+
+def test_closed_pipe_exits_quietly(repo: Path) -> None:
+    _three_runs()
+    proc = subprocess.run(
+        f"{sys.executable} -m gittrack log --format csv | head -c 10", shell=True, cwd=repo,
+        capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stderr == ""
+
+
+def test_unexpected_error_exit_code_and_traceback_flag(repo: Path) -> None:
+    # A bug (any exception that is not a GittrackError) maps to exit code 3.
+    code = ("import sys; from gittrack.cli import main as m; import gittrack.api as api\n"
+            "def boom(*a, **k): raise RuntimeError('kaput')\n"
+            "api.open_store = boom\n"
+            "sys.argv = ['gittrack'] + sys.argv[1:]\n"
+            "m.main()\n")
+    plain = subprocess.run([sys.executable, "-c", code, "log"], cwd=repo, capture_output=True,
+                           text=True)
+    assert plain.returncode == 3
+    assert plain.stderr.strip() == ("gittrack: unexpected error: RuntimeError: kaput. "
+                                    "Rerun with --traceback and report it.")
+    traced = subprocess.run([sys.executable, "-c", code, "--traceback", "log"], cwd=repo,
+                            capture_output=True, text=True)
+    assert traced.returncode == 3 and "Traceback (most recent call last)" in traced.stderr

@@ -1,0 +1,52 @@
+"""gittrack keeps the repository healthy: git never auto-gcs because of runs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import gittrack
+from gittrack import maintenance
+from gittrack.gitio import Repo
+from tests.conftest import git
+
+GC_AUTO = 6700  # git's default gc.auto loose-object threshold
+
+
+def _count_objects(repo: Path) -> dict[str, int]:
+    out = git(repo, "count-objects", "-v")
+    return {k: int(v) for k, v in re.findall(r"^([\w-]+): (\d+)$", out, re.M)}
+
+
+RUNS = 1_500  # ~20,000 objects unpacked: three times what makes git auto-gc
+# (benchmarks/bench_tracking.py checks the same at 10,000 runs)
+
+
+def test_many_runs_stay_below_gc_auto(repo: Path) -> None:
+    gittrack.set_experiment("many")
+    for i in range(RUNS):
+        with gittrack.start_run(run_name=f"r{i}") as run:
+            run.log_param("i", i)
+            run.log_metric("m", i)
+    counts = _count_objects(repo)
+    assert counts["count"] < GC_AUTO
+    assert counts["packs"] < 50  # gc.autoPackLimit
+    loose_refs = list((repo / ".git" / "refs" / "gittrack").rglob("*"))
+    packed = (repo / ".git" / "packed-refs").read_text().count("refs/gittrack/runs/many/")
+    assert packed > RUNS - 500 and len([p for p in loose_refs if p.is_file()]) < 500
+    # git itself agrees that no automatic gc is due
+    assert git(repo, "gc", "--auto", "--no-quiet") == ""
+    assert len(git(repo, "for-each-ref", "refs/gittrack/runs/many").splitlines()) == RUNS
+
+
+def test_keep_healthy_packs_loose_objects_and_refs(repo: Path) -> None:
+    for _ in range(30):
+        with gittrack.start_run() as run:
+            run.log_metric("m", 1)
+    before = _count_objects(repo)["count"]
+    assert before > 100
+    assert maintenance.keep_healthy(Repo(repo), force=True)
+    after = _count_objects(repo)
+    assert after["count"] == 0 and after["in-pack"] >= before
+    assert not list((repo / ".git" / "refs" / "gittrack").rglob("*/*/*"))
+    assert len(git(repo, "for-each-ref", "refs/gittrack/runs").splitlines()) == 30
