@@ -46,7 +46,7 @@ _MODEL_RE = re.compile(_MODEL)
 _STAGE_RE = re.compile(_STAGE)
 _VERSION_LIKE = re.compile(r"v[0-9]+")
 _HEADER_RE = re.compile(r"gittrack-registry/(?P<format>[0-9]+):")
-_KEY_RE = re.compile(r"[a-z_]+")
+_KEY_RE = re.compile(r"[a-z_][a-z0-9_]*")
 # Characters YAML would not keep verbatim inside a double-quoted scalar (non-printable,
 # or line breaks in YAML 1.1): written as \uXXXX, which JSON and YAML decode alike.
 _YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]")

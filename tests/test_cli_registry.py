@@ -1,0 +1,107 @@
+"""The registry commands: help with examples, output for people and scripts, error paths."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import gittrack
+
+from test_registry import make_run, register_three
+
+COMMANDS = [("register",), ("promote",), ("rollback",), ("models",), ("models", "history"),
+            ("models", "resolve")]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_ends_with_an_example(cli, command: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
+    result = cli(*command, "--help")
+    assert result.code == 0
+    usage = result.out.split("Options:")[0].rstrip()
+    assert "Example:" in usage
+    assert usage.splitlines()[-1].strip().startswith("gittrack ")
+
+
+def test_register_promote_rollback_and_list(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    run_id = make_run("brisk", 380.25)
+    result = cli("register", "forecaster", run_id, "-m", "first try")
+    assert result.code == 0, result.err
+    assert "Registered forecaster v1 (tag forecaster/v1)" in result.out
+    out = cli("register", "forecaster", f"{make_run('second', 300.5)}:model", "--json")
+    assert json.loads(out.out)["version"] == 2
+    assert cli("promote", "forecaster", "v1", "prod").out.startswith("Promoted forecaster v1")
+    assert cli("promote", "forecaster", "2", "prod").code == 0
+    listed = cli("models")
+    assert listed.code == 0 and listed.err == ""
+    lines = listed.out.splitlines()
+    assert lines[0].split() == ["model", "versions", "stage", "version", "run", "experiment",
+                                "metrics"]
+    assert "prod" in lines[1] and "v2" in lines[1] and "rmse=300.5" in lines[1]
+    assert "latest" in lines[2]
+    rolled = cli("rollback", "forecaster", "prod", "-m", "v2 is unstable")
+    assert rolled.code == 0
+    assert "Demoted forecaster v2 from prod (tag forecaster/prod/v2!)" in rolled.out
+    history = json.loads(cli("models", "history", "forecaster", "--json").out)
+    assert [e["action"] for e in history] == ["register", "register", "promote", "promote",
+                                              "demote"]
+    assert history[0]["note"] == "first try" and history[-1]["note"] == "v2 is unstable"
+    prod_only = cli("models", "history", "forecaster", "--stage", "prod")
+    assert len(prod_only.out.splitlines()) == 1 + 3
+    resolved = json.loads(cli("models", "resolve", "forecaster@prod", "--json").out)
+    assert resolved["version"] == 1 and resolved["run"] == run_id
+    assert resolved["artifact_path"] == "model" and resolved["artifact_md5"].endswith(".dir")
+    text = cli("models", "resolve", "forecaster/latest")
+    assert "version: 2" in text.out
+
+
+def test_models_json_lists_versions_and_stages(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    register_three()
+    gittrack.promote("forecaster", 2, "staging")
+    doc = json.loads(cli("models", "--json").out)
+    assert doc[0]["model"] == "forecaster" and doc[0]["latest"] == 3
+    assert doc[0]["stages"] == {"staging": 2}
+    assert [v["version"] for v in doc[0]["versions"]] == [1, 2, 3]
+    assert doc[0]["shown"][0]["metrics"] == {"rmse": 8.0}
+
+
+def test_no_models_yet(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("models")
+    assert result.code == 0 and "No registered models yet" in result.out
+
+
+@pytest.mark.parametrize("args,message", [
+    (("register", "forecaster", "nosuchrun"), "No run 'nosuchrun'"),
+    (("register", "bad/name", "nosuchrun"), "Model name 'bad/name' is not allowed"),
+    (("promote", "forecaster", "v1", "prod"), "No model 'forecaster'"),
+    (("promote", "forecaster", "one", "prod"), "not a version number"),
+    (("rollback", "forecaster", "prod"), "No model 'forecaster'"),
+    (("models", "history", "forecaster"), "No model 'forecaster'"),
+    (("models", "resolve", "forecaster"), "is not one of models:/NAME/STAGE"),
+    (("models", "resolve", "forecaster/prod"), "No model 'forecaster'"),
+])
+def test_errors_exit_1_with_one_sentence(repo: Path, cli, args: tuple[str, ...],  # type: ignore[no-untyped-def]
+                                         message: str) -> None:
+    result = cli(*args)
+    assert result.code == 1
+    assert result.err.startswith("gittrack: error: ") and message in result.err
+    assert result.out == ""
+
+
+def test_registry_errors_after_registration(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    register_three()
+    for args, message in [
+        (("promote", "forecaster", "v1", "Prod"), "such as 'prod'"),
+        (("promote", "forecaster", "v9", "prod"), "no v9"),
+        (("rollback", "forecaster", "prod"), "no current version"),
+        (("models", "resolve", "forecaster/prod"), "has no current version"),
+    ]:
+        result = cli(*args)
+        assert result.code == 1 and message in result.err, (args, result.err)
+
+
+def test_usage_errors_exit_2(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    assert cli("register", "forecaster").code == 2
+    assert cli("promote", "forecaster", "v1").code == 2
+    assert cli("models", "nosuch").code == 2
