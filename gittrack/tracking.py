@@ -236,6 +236,73 @@ class ActiveRun:
 
         api.end_run_object(self, status_for(exc))
 
+    # -- artifacts, inputs and models (gittrack.run_artifacts) ---------------------------
+    def record_now(self, event: list[Any]) -> None:
+        """Apply ``event`` and write it to the journal at once, not on the next flush.
+
+        Artifact pointers use this: gc reads live runs' journals, so a pointer must be on
+        disk before the cache lock that guarded its object is released (docs/artifacts.md).
+        """
+        with self._lock:
+            if self._ended:
+                raise self._ended_error()
+            self.state.apply(event)
+            self._journal.append([event])
+            self._dirty = True
+
+    def log_artifact(self, path: str | os.PathLike[str], artifact_path: str | None = None) -> Any:
+        """Store a file or directory in the cache and record its pointer."""
+        from gittrack import run_artifacts
+
+        return run_artifacts.log_artifact(self, path, artifact_path)
+
+    def log_artifacts(self, local_dir: str | os.PathLike[str],
+                      artifact_path: str | None = None) -> Any:
+        """Store a directory as one artifact."""
+        from gittrack import run_artifacts
+
+        return run_artifacts.log_artifacts(self, local_dir, artifact_path)
+
+    def log_text(self, text: str, artifact_file: str) -> Any:
+        """Store text as the file artifact ``artifact_file``."""
+        from gittrack import run_artifacts
+
+        return run_artifacts.log_text(self, text, artifact_file)
+
+    def log_dict(self, dictionary: Mapping[str, Any], artifact_file: str) -> Any:
+        """Store a mapping as YAML or JSON (by extension)."""
+        from gittrack import run_artifacts
+
+        return run_artifacts.log_dict(self, dictionary, artifact_file)
+
+    def log_figure(self, figure: Any, artifact_file: str) -> Any:
+        """Store a matplotlib figure."""
+        from gittrack import run_artifacts
+
+        return run_artifacts.log_figure(self, figure, artifact_file)
+
+    def log_table(self, data: Any, artifact_file: str) -> Any:
+        """Store a DataFrame (or dict of columns) as JSON, CSV or Parquet."""
+        from gittrack import run_artifacts
+
+        return run_artifacts.log_table(self, data, artifact_file)
+
+    def log_input(self, source: Any, name: str | None = None, context: str = "training",
+                  store: bool = False) -> dict[str, Any]:
+        """Record a dataset the run read (hash, size, rows, columns, schema)."""
+        from gittrack import run_artifacts
+
+        return run_artifacts.log_input(self, source, name, context, store)
+
+    def log_model(self, model: object, name: str, input_example: object = None,
+                  signature: Mapping[str, Any] | None = None,
+                  pip_requirements: list[str] | None = None) -> Any:
+        """Save a model with model.yaml and store it as artifact ``name``."""
+        from gittrack import run_artifacts
+
+        return run_artifacts.log_model(self, model, name, input_example, signature,
+                                       pip_requirements)
+
 
 def status_for(exc: BaseException | None) -> str:
     """The status a run ends with when ``exc`` is what stopped it."""
