@@ -13,7 +13,6 @@ are ordered newest first (start time, then run id, descending).
 
 from __future__ import annotations
 
-import math
 import operator
 import re
 from collections.abc import Iterable, Sequence
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from gittrack import filters, query
 from gittrack.errors import InvalidInputError
 from gittrack.index import ATTRIBUTES, Index, Table
+from gittrack.records import Run
 from gittrack.store import Store
 
 if TYPE_CHECKING:
@@ -244,10 +244,10 @@ def metric_history(store: Store, runs: Any, keys: Iterable[str] | str | None = N
 
 def _resolve_runs(store: Store, runs: Any) -> list[tuple[str, str]]:
     """``[(run id, commit)]`` of run ids, names, a Run, or a DataFrame's run_id column."""
-    if isinstance(runs, str) or hasattr(runs, "commit"):
-        runs = [runs]
-    elif hasattr(runs, "columns") and "run_id" in getattr(runs, "columns", ()):
+    if hasattr(runs, "columns") and "run_id" in getattr(runs, "columns", ()):
         runs = list(runs["run_id"])
+    elif isinstance(runs, (str, Run)):
+        runs = [runs]
     by_id = {ref.rpartition("/")[2]: c for ref, c in store.refs().items()}
     out = []
     for spec in runs:
@@ -260,8 +260,3 @@ def _resolve_runs(store: Store, runs: Any) -> list[tuple[str, str]]:
             spec = ref.rpartition("/")[2]
         out.append((spec, commit))
     return out
-
-
-def is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) \
-        and not (isinstance(value, float) and math.isnan(value))

@@ -129,7 +129,7 @@ def _getter(header: str, short_ids: bool) -> Any:
     if header in ATTRIBUTE_CELLS:
         key = ATTRIBUTE_CELLS[header]
         return lambda r: r.get(key)
-    column, _desc = search.sort_key(header)
+    column = _column(header)
     section, _, key = column.partition(".")
     if section in ("params", "metrics", "tags") and key:
         return lambda r: r[section].get(key)
@@ -142,8 +142,15 @@ def _getter(header: str, short_ids: bool) -> Any:
 def _metric_key(header: str) -> str | None:
     if header in ATTRIBUTE_CELLS or header == "duration":
         return None
-    column, _desc = search.sort_key(header)
+    column = _column(header)
     return column[len("metrics."):] if column.startswith("metrics.") else None
+
+
+def _column(header: str) -> str:
+    """The flat column a header names: ``metrics.val loss`` as is, ``rmse`` as a metric."""
+    if header.startswith(("metrics.", "params.", "tags.")):
+        return header
+    return search.sort_key(header)[0]
 
 
 def _delta(row: dict[str, Any], base: dict[str, Any] | None, header: str) -> float | None:
