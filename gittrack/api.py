@@ -339,3 +339,79 @@ def get_baseline(experiment: str | None = None) -> Run | None:
     store = open_store()
     commit = baseline.get_baseline(store, experiment or get_experiment())
     return None if commit is None else store.read_run(commit)
+
+
+# -- artifacts, inputs and models of the active run (gittrack.run_artifacts) -----------------
+if TYPE_CHECKING:
+    from gittrack.artifacts import Pointer
+    from gittrack.models import LoadedModel
+    from gittrack.run_artifacts import LoggedModel
+
+
+def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None = None) -> Pointer:
+    """Store a file (or directory) in the cache and record it in the active run.
+
+    >>> gittrack.log_artifact("outputs/report.html")
+    """
+    return _current().log_artifact(local_path, artifact_path)  # type: ignore[no-any-return]
+
+
+def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> Pointer:
+    """Store a directory as one artifact of the active run.
+
+    >>> gittrack.log_artifacts("outputs/plots", artifact_path="plots")
+    """
+    return _current().log_artifacts(local_dir, artifact_path)  # type: ignore[no-any-return]
+
+
+def log_text(text: str, artifact_file: str) -> Pointer:
+    """Store text as the file artifact ``artifact_file`` of the active run."""
+    return _current().log_text(text, artifact_file)  # type: ignore[no-any-return]
+
+
+def log_dict(dictionary: Mapping[str, Any], artifact_file: str) -> Pointer:
+    """Store a mapping as YAML (.yaml/.yml) or JSON (any other extension)."""
+    return _current().log_dict(dictionary, artifact_file)  # type: ignore[no-any-return]
+
+
+def log_figure(figure: Any, artifact_file: str) -> Pointer:
+    """Store a matplotlib figure (png, svg, pdf ... by extension)."""
+    return _current().log_figure(figure, artifact_file)  # type: ignore[no-any-return]
+
+
+def log_table(data: Any, artifact_file: str) -> Pointer:
+    """Store a DataFrame or dict of columns as .json, .csv or .parquet."""
+    return _current().log_table(data, artifact_file)  # type: ignore[no-any-return]
+
+
+def log_input(source: Any, name: str | None = None, context: str = "training",
+              store: bool = False) -> dict[str, Any]:
+    """Record a dataset (path or DataFrame) the active run read: hash, size, rows, columns, schema.
+
+    >>> gittrack.log_input("data/train.csv", context="training")["rows"]
+    1000
+    """
+    return _current().log_input(source, name, context, store)
+
+
+def log_model(model: object, name: str, input_example: object = None,
+              signature: Mapping[str, Any] | None = None,
+              pip_requirements: list[str] | None = None) -> LoggedModel:
+    """Save a model (scikit-learn, XGBoost or any predict/callable) as artifact ``name``.
+
+    >>> gittrack.log_model(forest, "model", input_example=X.head()).model_uri
+    'runs:/4b609412af556160/model'
+    """
+    return _current().log_model(  # type: ignore[no-any-return]
+        model, name, input_example, signature, pip_requirements)
+
+
+def load_model(model_uri: str) -> LoadedModel:
+    """Load a model from ``runs:/<run>/<path>``, ``<experiment>/<run name>/<path>``,
+    ``models:/<name>/<stage or version>`` or a local directory; ``.predict(frame)`` works.
+
+    >>> gittrack.load_model("models:/forecaster/prod").predict(frame)
+    """
+    from gittrack import run_artifacts
+
+    return run_artifacts.load_model(open_store(), model_uri)
