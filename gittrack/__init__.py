@@ -17,6 +17,8 @@ _API = (
     "register_model", "promote", "rollback", "get_model_version", "list_models",
     "resolve_model_uri",
     "search_runs", "metric_history", "diff_runs", "set_baseline", "get_baseline",
+    "log_artifact", "log_artifacts", "log_text", "log_dict", "log_figure", "log_table",
+    "log_input", "log_model", "load_model",
 )
 _OPTIONAL: dict[str, str] = {}
 
