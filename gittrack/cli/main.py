@@ -18,6 +18,8 @@ COMMANDS = {
     "init": "init", "log": "log", "show": "show", "experiments": "experiments",
     "diff": "diff", "baseline": "baseline", "index": "index",
     "register": "register", "promote": "promote", "rollback": "rollback", "models": "models",
+    "checkout": "checkout", "artifacts": "artifacts", "get": "get", "rm": "rm",
+    "restore": "restore", "gc": "gc",
 }
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_BUG, EXIT_INTERRUPT = 0, 1, 2, 3, 130
