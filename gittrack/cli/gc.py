@@ -1,0 +1,42 @@
+"""``gittrack gc``: empty old trash and free cache objects that nothing references."""
+
+from __future__ import annotations
+
+import click
+
+from gittrack import api, trash
+
+
+@click.command("gc")
+@click.option("-n", "--dry-run", is_flag=True, help="Print what would be freed; change nothing.")
+@click.option("--trash-older-than", "days", type=click.FloatRange(min=0), metavar="DAYS",
+              help="Empty trash deleted more than DAYS ago (default: trash_days in "
+                   ".gittrack/config.yaml, else 30).")
+def command(dry_run: bool, days: float | None) -> None:
+    """Delete cache objects that no run, trashed run, tag or live run references.
+
+    Runs in the trash longer than the limit are emptied first. Every freed object is
+    printed; a dry run prints exactly what the real run would free.
+
+    \b
+    Example:
+      gittrack gc --dry-run && gittrack gc --trash-older-than 7
+    """
+    result = trash.gc(api.open_store(), days, dry_run=dry_run)
+    verb = "would " if dry_run else ""
+    for t in result.emptied:
+        when = t.deleted.isoformat() if t.deleted else "?"
+        click.echo(f"{verb}empty trash  {t.run_id}  {t.experiment}/{t.name}  deleted {when}")
+    for oid in result.objects:
+        click.echo(f"{verb}free  {oid}")
+    size = result.report.bytes
+    click.echo(f"{'Would free' if dry_run else 'Freed'} {result.report.objects} object(s), "
+               f"{size} bytes ({_human(size)}); {len(result.emptied)} run(s) emptied from the trash.")
+
+
+def _human(size: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.1f} {unit}" if unit != "B" else f"{int(size)} B"
+        size /= 1024
+    return f"{size:.1f} TB"
