@@ -1,0 +1,80 @@
+"""gittrack log: --where, --sort, --columns and the formats, on real runs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import gittrack
+
+
+@pytest.fixture
+def runs(repo: Path) -> list[str]:
+    ids = []
+    for i, (model, rmse) in enumerate((("rf", 0.3), ("xgb", 0.2), ("rf", 0.5), ("lin", None))):
+        with gittrack.start_run(run_name=f"r{i}", experiment="exp" if i < 3 else "other") as run:
+            run.log_param("model", model)
+            if rmse is not None:
+                run.log_metric("rmse", rmse)
+            run.set_tag("team", "ml")
+            ids.append(run.id)
+    return ids
+
+
+def names(out: str) -> list[str]:
+    return [row["name"] for row in csv.DictReader(io.StringIO(out))]
+
+
+def test_where_filters_with_or_not_and_parentheses(runs: list[str], cli: Any) -> None:
+    out = cli("log", "--where", "params.model = 'rf' OR metrics.rmse < 0.25", "--format", "csv")
+    assert names(out.out) == ["r2", "r1", "r0"]
+    out = cli("log", "--where", "NOT (params.model = 'rf') AND metrics.rmse IS NOT NULL",
+              "--format", "csv")
+    assert names(out.out) == ["r1"]
+
+
+def test_sort_ascending_descending_and_limit(runs: list[str], cli: Any) -> None:
+    assert names(cli("log", "--sort", "metrics.rmse", "--format", "csv").out) == \
+        ["r1", "r0", "r2", "r3"]  # a run without the metric comes last
+    assert names(cli("log", "--sort", "-metrics.rmse", "--format", "csv").out) == \
+        ["r2", "r0", "r1", "r3"]
+    assert names(cli("log", "--sort=-rmse", "-n", "2", "--format", "csv").out) == ["r2", "r0"]
+    assert names(cli("log", "--sort", "params.model", "--sort", "-rmse", "--format", "csv").out) \
+        == ["r3", "r2", "r0", "r1"]
+
+
+def test_columns_choose_what_is_shown(runs: list[str], cli: Any) -> None:
+    out = cli("log", "exp", "--columns", "id,name,rmse,tags.team", "--format", "csv").out
+    lines = out.splitlines()
+    assert lines[0] == "id,name,rmse,tags.team"
+    assert lines[1] == f"{runs[2]},r2,0.5,ml"
+    table = cli("log", "--columns", "name,metrics.rmse", "-n", "1").out.splitlines()
+    assert table[0].split() == ["name", "metrics.rmse"]
+    rows = json.loads(cli("log", "--columns", "name,params.model", "--format", "json").out)
+    assert rows[0] == {"name": "r3", "params.model": "lin"}
+    md = cli("log", "--columns", "name", "--format", "md").out
+    assert md.splitlines()[:3] == ["| name |", "|---|", "| r3 |"]
+
+
+def test_experiment_argument_and_default_view_are_kept(runs: list[str], cli: Any) -> None:
+    assert names(cli("log", "exp", "--format", "csv").out) == ["r2", "r1", "r0"]
+    table = cli("log").out.splitlines()
+    assert table[0].split()[:6] == ["id", "name", "experiment", "status", "start", "duration"]
+    assert cli("log", "nothing").out.strip() == "No runs yet."
+
+
+def test_bad_filter_sort_or_column_is_an_error(runs: list[str], cli: Any) -> None:
+    bad = cli("log", "--where", "metrics.rmse <")
+    assert bad.code == 1 and bad.err.startswith("gittrack: error:")
+    assert cli("log", "--sort", "bogus.key").code == 1
+    assert cli("log", "--columns", "name,nope.x").code == 1
+
+
+def test_log_help_has_examples(cli: Any) -> None:
+    out = cli("log", "--help").out
+    assert "Example:" in out and "--where" in out

@@ -1,0 +1,136 @@
+"""The summary index: derived, keyed by commit, never stale, and invisible in every output."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import gittrack
+from gittrack import api, index
+from gittrack.index import Index, Segment, encode, row_json, summary_columns
+
+OUTPUTS = (("--format", "csv"), ("--format", "json"), ("--format", "table"),
+           ("--format", "md"), ("--where", "metrics.rmse > 0.2", "--sort", "-params.alpha"))
+
+
+def log_runs(count: int, start: int = 0) -> list[str]:
+    ids = []
+    for i in range(start, start + count):
+        with gittrack.start_run(run_name=f"r{i}", experiment=("a", "b")[i % 2]) as run:
+            run.log_params({"alpha": i / 10, "model": {"depth": i % 3}})
+            run.log_metrics({"rmse": 1 / (i + 1), "nan": math.nan})
+            run.set_tag("team", "ml" if i % 3 else "ops")
+            ids.append(run.id)
+    return ids
+
+
+def outputs(cli: Any) -> list[str]:
+    results = [cli("log", *args) for args in OUTPUTS]
+    assert all(r.code == 0 for r in results), [r.err for r in results]
+    return [r.out for r in results]
+
+
+def index_dir(repo: Path) -> Path:
+    return repo / ".git" / "gittrack" / "index" / f"v{index.INDEX_FORMAT}"
+
+
+def test_delete_and_rebuild_gives_byte_identical_output(repo: Path, cli: Any) -> None:
+    log_runs(6)
+    before = outputs(cli)
+    assert list(index_dir(repo).glob("*.seg"))
+    Index(api.open_store()).clear()
+    assert not list(index_dir(repo).glob("*.seg"))
+    assert outputs(cli) == before  # filled again from git on the way
+    rebuilt = cli("index", "--rebuild")
+    assert rebuilt.code == 0 and "Indexed 6 runs" in rebuilt.out
+    assert outputs(cli) == before
+    assert cli("index", "--clear").code == 0
+    assert outputs(cli) == before
+
+
+def test_index_is_never_stale(repo: Path, cli: Any) -> None:
+    first = log_runs(2)
+    assert len(cli("log", "--format", "csv").out.splitlines()) == 3
+    log_runs(1, start=2)
+    assert len(cli("log", "--format", "csv").out.splitlines()) == 4
+    with gittrack.start_run(run_id=first[0]) as run:  # a resumed run moves its ref
+        run.log_metric("extra", 7.0)
+    row = cli("log", "--where", f"run_id = '{first[0]}'", "--format", "json").out
+    assert '"extra": 7.0' in row
+
+
+def test_broken_segment_is_ignored_and_read_again(repo: Path, cli: Any) -> None:
+    log_runs(3)
+    before = outputs(cli)
+    for seg in index_dir(repo).glob("*.seg"):
+        seg.write_bytes(b"garbage")
+    assert outputs(cli) == before
+    assert all(Segment(p.read_bytes(), p).n for p in index_dir(repo).glob("*.seg"))
+
+
+def test_small_segments_are_merged(repo: Path, cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(index, "MAX_SEGMENTS", 2)
+    for i in range(4):
+        log_runs(1, start=i)
+        cli("log")
+    assert len(list(index_dir(repo).glob("*.seg"))) <= 2
+    before = outputs(cli)
+    Index(api.open_store()).rebuild()
+    assert outputs(cli) == before
+
+
+def test_index_command_reports_and_has_an_example(repo: Path, cli: Any) -> None:
+    log_runs(2)
+    cli("log")
+    shown = cli("index").out
+    assert shown.startswith("2 run summaries in 1 segment(s)")
+    assert "Example:" in cli("index", "--help").out
+
+
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**53, 2**53),
+                    st.floats(allow_nan=True), st.text(max_size=8))
+values = st.one_of(scalars, st.lists(scalars, max_size=3))
+keys = st.sampled_from(["alpha", "model.depth", "a b", "x/y"])
+
+
+@st.composite
+def summaries(draw: st.DrawFn) -> list[dict[str, Any]]:
+    count = draw(st.integers(1, 6))
+    out = []
+    for i in range(count):
+        out.append({
+            "id": f"{i:016x}", "name": draw(st.text(max_size=5)), "experiment": "e",
+            "status": "finished", "commit": f"{i:040x}", "start_time": None,
+            "end_time": None, "user": "u", "baseline": None, "parent": None,
+            "params": draw(st.dictionaries(keys, values, max_size=3)),
+            "metrics": draw(st.dictionaries(keys, st.floats(allow_nan=True), max_size=3)),
+            "steps": {}, "tags": draw(st.dictionaries(keys, st.text(max_size=4), max_size=2)),
+        })
+    return out
+
+
+def same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    return type(a) is type(b) and a == b
+
+
+@settings(max_examples=60, deadline=None)
+@given(summaries())
+def test_segment_round_trips_columns_and_rows(rows: list[dict[str, Any]]) -> None:
+    columns = summary_columns(rows)
+    seg = Segment(encode(columns, [row_json(r) for r in rows]), None)
+    assert seg.n == len(rows)
+    for name, expected in columns.items():
+        assert all(same(x, y) for x, y in zip(seg.column(name), expected)), name
+    for i, row in enumerate(rows):
+        back = index.json.loads(seg.row_bytes(i))
+        assert back.keys() == row.keys()
+        assert all(same(back["params"][k], v) for k, v in row["params"].items())
