@@ -93,22 +93,38 @@ class RunState:
     # -- rendering ----------------------------------------------------------------------
     def files(self, store: Store) -> dict[str, str]:
         """``{path below .gittrack/run: blob id}``, reusing blobs of unchanged histories."""
-        repo = store.repo
-        blobs = {
-            "run.yaml": repo.write_blob(dump_yaml(self.info, sort_keys=False)),
-            "params.yaml": repo.write_blob(dump_yaml(self.params)),
-            "metrics.yaml": repo.write_blob(dump_yaml(self.metrics_doc())),
+        return self.write(store, self.render())
+
+    def render(self) -> dict[str, bytes | str]:
+        """The record's files as bytes, or as the blob id of a history that did not change.
+
+        Cheap (no git writes), so a live run renders under its lock and writes outside it.
+        """
+        files: dict[str, bytes | str] = {
+            "run.yaml": dump_yaml(self.info, sort_keys=False),
+            "params.yaml": dump_yaml(self.params),
+            "metrics.yaml": dump_yaml(self.metrics_doc()),
         }
         if self.artifacts:
-            blobs["artifacts.yaml"] = repo.write_blob(dump_yaml(self.artifacts))
+            files["artifacts.yaml"] = dump_yaml(self.artifacts)
         if self.inputs:
-            blobs["inputs.yaml"] = repo.write_blob(dump_yaml(self.inputs))
+            files["inputs.yaml"] = dump_yaml(self.inputs)
         for key, hist in self.history.items():
             cached = self._blobs.get(key)
-            if cached is None or cached[0] != len(hist):
-                cached = (len(hist), repo.write_blob(bytes(hist)))
-                self._blobs[key] = cached
-            blobs[f"metrics/{key}.tsv"] = cached[1]
+            fresh = cached is not None and cached[0] == len(hist)
+            files[f"metrics/{key}.tsv"] = cached[1] if fresh and cached else bytes(hist)
+        return files
+
+    def write(self, store: Store, files: dict[str, bytes | str]) -> dict[str, str]:
+        """Write rendered files as blobs; remembers history blobs for the next commit."""
+        blobs = {}
+        for path, data in files.items():
+            if isinstance(data, str):
+                blobs[path] = data
+                continue
+            blobs[path] = store.repo.write_blob(data)
+            if path.startswith("metrics/"):
+                self._blobs[path[len("metrics/"):-len(".tsv")]] = (len(data), blobs[path])
         return blobs
 
     def metrics_doc(self) -> dict[str, dict[str, Any]]:

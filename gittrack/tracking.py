@@ -20,6 +20,7 @@ from gittrack.errors import InvalidInputError, RunStateError
 from gittrack.journal import Journal
 from gittrack.records import TERMINAL, flatten, now_iso, plain
 from gittrack.state import MAX_TAG_CHARS, RunState
+from gittrack.gitio import Repo
 from gittrack.store import Store
 
 FLUSH_SECONDS = float(os.environ.get("GITTRACK_FLUSH_SECONDS", "0.2"))
@@ -48,6 +49,7 @@ class ActiveRun:
         self._ended = False
         self._dirty = False
         self._journal = journal
+        self._writer = Store(Repo(store.repo.git_dir))
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"gittrack-{self.id}",
                                         daemon=True)
@@ -187,10 +189,14 @@ class ActiveRun:
         with self._git_lock:
             with self._lock:
                 self._dirty = False
-                blobs = self.state.files(self.store)
+                files = self.state.render()
                 message = self.state.message()
-            commit = self.store.write_commit(self._code_tree, self._parent, blobs, message)
-            self.store.repo.set_ref(self.ref, commit)
+            # Blobs are written outside the buffer lock, so logging never waits on git;
+            # and with a Repo object of its own, as libgit2 objects are not for sharing
+            # between threads.
+            blobs = self.state.write(self._writer, files)
+            commit = self._writer.write_commit(self._code_tree, self._parent, blobs, message)
+            self._writer.repo.set_ref(self.ref, commit)
             return commit
 
     def _loop(self) -> None:
