@@ -263,27 +263,28 @@ class Repo:
 
     # -- tags (the registry) ---------------------------------------------------------------
     def list_tags(self, prefix: str = "") -> list[TagInfo]:
-        """Every tag under ``refs/tags/<prefix>``: peeled target and annotation message.
+        """Every tag under ``refs/tags/<prefix>`` (``prefix`` empty or ending in '/'), sorted.
 
-        Refs are read from files (:meth:`list_refs`), tag objects through libgit2: ~2,000
-        tags in a few tens of milliseconds once packed. A lightweight tag has ``message=None``.
+        Refs are read from files (:meth:`list_refs`), tag objects through libgit2.
         """
-        out: list[TagInfo] = []
+        out = []
         for ref, oid in sorted(self.list_refs("refs/tags/" + prefix).items()):
-            name = ref.removeprefix("refs/tags/")
-            try:
-                obj = self.git[oid]
-            except (KeyError, ValueError, pygit2.GitError):
-                continue  # a dangling ref: nothing to read
-            if isinstance(obj, pygit2.Tag):
-                try:
-                    target = obj.peel(None)  # type: ignore[arg-type]
-                except (KeyError, ValueError, pygit2.GitError):
-                    continue
-                out.append(TagInfo(name, str(target.id), target.type_str, obj.message))
-            else:
-                out.append(TagInfo(name, oid, obj.type_str, None))
+            info = self.read_tag(ref.removeprefix("refs/tags/"), oid)
+            if info is not None:
+                out.append(info)
         return out
+
+    def read_tag(self, name: str, oid: str) -> TagInfo | None:
+        """The tag ``name`` whose ref holds ``oid``: its peeled target and its annotation
+        (``message=None`` for a lightweight tag); None when the object is missing."""
+        try:
+            obj = self.git[oid]
+            if isinstance(obj, pygit2.Tag):
+                target = obj.peel(None)
+                return TagInfo(name, str(target.id), target.type_str, obj.message)
+            return TagInfo(name, oid, obj.type_str, None)
+        except (KeyError, ValueError, pygit2.GitError):
+            return None  # a dangling ref: nothing to read
 
     def create_annotated_tag(self, name: str, target: str, message: str) -> bool:
         """Create the annotated tag ``name`` on commit ``target``; False if it already exists.

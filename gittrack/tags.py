@@ -164,20 +164,17 @@ def parse_tag(text: str) -> TagName | None:
         return None
     model, stage = m["model"], m["stage"]
     occurrence = int(m["occurrence"]) if m["occurrence"] else 1
-    if m["occurrence"] == "1" or not _valid(validate_model, model) \
-            or (stage is not None and not _valid(validate_stage, stage)):
+    # The regex fixed the characters; what is left of validate_model/validate_stage, inline
+    # because this runs for every tag of every read.
+    if m["occurrence"] == "1" or len(model) > MAX_MODEL or ".." in model \
+            or model.endswith((".", ".lock")):
         return None  # '#1' is never written: the first occurrence has no suffix
+    if stage is not None and (len(stage) > MAX_STAGE or stage in RESERVED_STAGES
+                              or _VERSION_LIKE.fullmatch(stage)):
+        return None
     if stage is None:
         return TagName(model, int(m["version"]))
     return TagName(model, int(m["sversion"]), stage, m["demote"] == "!", occurrence)
-
-
-def _valid(check: Any, value: str) -> bool:
-    try:
-        check(value)
-    except InvalidInputError:
-        return False
-    return True
 
 
 # -- annotations --------------------------------------------------------------------------
@@ -232,23 +229,29 @@ def parse_message(text: str, tag: str = "", commit: str = "") -> Event:
 
 
 def _fast_body(body: str) -> dict[str, Any] | None:
-    """Parse the one-``key: JSON scalar``-a-line form gittrack writes; None if it is not that."""
-    out: dict[str, Any] = {}
+    """Parse the one-``key: JSON scalar``-a-line form gittrack writes; None if it is not that.
+
+    The lines become one JSON object, so a whole annotation costs one ``json.loads``.
+    """
+    parts = []
     for line in body.splitlines():
         if not line:
             continue
         key, sep, raw = line.partition(": ")
-        if not sep or not _KEY_RE.fullmatch(key) or key in out:
+        if not sep or not _KEY_RE.fullmatch(key):
             return None
-        try:
-            value = json.loads(raw)
-        except ValueError:
-            return None
+        parts.append(f'"{key}":{raw}')
+    try:
+        out = json.loads("{" + ",".join(parts) + "}")
+    except ValueError:
+        return None  # not JSON (block YAML, a comment, a lone value spread on lines...)
+    if len(out) != len(parts):
+        return None  # a repeated key: let YAML decide
+    for value in out.values():
         if not (value is None or isinstance(value, str)
                 or (isinstance(value, int) and not isinstance(value, bool))):
             return None
-        out[key] = value
-    return out
+    return out  # type: ignore[no-any-return]
 
 
 def _event_from(data: object, tag: str, commit: str) -> Event:
@@ -257,7 +260,7 @@ def _event_from(data: object, tag: str, commit: str) -> Event:
     missing = [k for k in MESSAGE_KEYS if k not in data and k != "note"]
     if missing:
         raise InvalidInputError(f"The annotation lacks {', '.join(missing)}.")
-    values = {k: data.get(k) for k in MESSAGE_KEYS}
+    values: dict[str, Any] = {k: data.get(k) for k in MESSAGE_KEYS}
     for key in ("model", "run", "experiment", "artifact", "actor", "time", "action"):
         if not isinstance(values[key], str):
             raise InvalidInputError(f"The annotation's {key} is not a string.")

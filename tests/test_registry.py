@@ -356,3 +356,15 @@ def test_load_model_by_stage_in_a_fresh_process(repo: Path) -> None:  # pragma: 
     """)
     out = run_python(code, cwd=repo)
     assert out.returncode != 0 or out.stdout  # replaced by a real check once log_model exists
+
+
+def test_the_tag_cache_is_derived_and_can_be_deleted_or_torn(repo: Path) -> None:
+    register_three()
+    gittrack.promote("forecaster", 2, "prod")
+    first = gittrack.list_models()
+    cache = api.open_store().repo.state_dir / "registry" / "tags-v1.jsonl"
+    assert cache.exists()
+    cache.unlink()
+    assert gittrack.list_models() == first
+    cache.write_bytes(cache.read_bytes()[:-40] + b"\n[\"torn\n" + b'["x", 1]\n')
+    assert gittrack.list_models() == first

@@ -135,3 +135,11 @@ def test_order_key_breaks_same_sequence_ties_by_time_then_name() -> None:
     late = Event(version=2, time="2024-01-01T00:00:00.000002+00:00", tag="m/prod/v2", **base)
     same = Event(version=3, time=late.time, tag="m/prod/v3", **base)
     assert sorted([same, late, early], key=Event.order_key) == [early, late, same]
+
+
+@given(st.from_regex(r"[A-Za-z0-9._-]{1,8}(/[a-z0-9v_-]{1,4})?/v[0-9]{1,3}!?(#[0-9]{1,2})?",
+                     fullmatch=True))
+def test_parse_accepts_only_names_that_format_writes(text: str) -> None:
+    parsed = tags.parse_tag(text)
+    if parsed is not None:
+        assert tags.format_tag(parsed) == text  # format validates fully, so parse agrees
