@@ -125,7 +125,9 @@ def resolve_record(store: Store, spec: str) -> str:
     try:
         return query.resolve(store, spec)[1]
     except RunNotFoundError:
-        tags = [t for t in store.repo.list_tags(spec) if t.name == spec and t.target_type == "commit"]
-        if tags and store.repo.read_blob(tags[0].target, f"{names.RECORD_DIR}/run.yaml") is not None:
-            return tags[0].target
+        oid = store.repo.resolve_ref(f"refs/tags/{spec}")
+        tag = store.repo.read_tag(spec, oid) if oid else None
+        if tag is not None and tag.target_type == "commit" \
+                and store.repo.read_blob(tag.target, f"{names.RECORD_DIR}/run.yaml") is not None:
+            return tag.target
         raise
