@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import random
 import subprocess
 import sys
@@ -43,13 +42,15 @@ def make_repo(path: Path) -> str:
 def yaml_text(data: dict[str, Any], indent: str = "") -> str:
     """Block YAML of plain data (PyYAML's representer costs ~5 ms a document; this ~30 us).
 
-    Strings are JSON-quoted (valid YAML double-quoted scalars); floats are written the way
-    PyYAML writes them, so YAML 1.1 reads them back as floats.
+    Strings are single-quoted (as PyYAML quotes strings that would read as something else);
+    floats are written the way PyYAML writes them, so YAML 1.1 reads them back as floats.
     """
     lines = []
     for key, value in data.items():
         if isinstance(value, dict) and value:
             lines.append(f"{indent}{key}:\n{yaml_text(value, indent + '  ')}")
+        elif isinstance(value, list) and value:  # block style, as gittrack writes lists
+            lines.append(f"{indent}{key}:\n" + "".join(f"{indent}- {_scalar(v)}\n" for v in value))
         else:
             lines.append(f"{indent}{key}: {_scalar(value)}\n")
     return "".join(lines)
@@ -67,7 +68,9 @@ def _scalar(value: Any) -> str:
         return text.replace("e", ".0e", 1) if "." not in text and "e" in text else text
     if isinstance(value, dict):
         return "{}"
-    return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[]"
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 def run_record(i: int, rng: random.Random, experiment: str, baseline: str,

@@ -17,20 +17,28 @@ from __future__ import annotations
 
 import json
 import mmap
+import multiprocessing
 import os
 import struct
 import sys
+import threading
 import uuid
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
+from yaml.nodes import ScalarNode
+
+from gittrack.gitio import Repo
+from gittrack.records import load_yaml
 from gittrack.store import Store
 
 INDEX_FORMAT = 2
 MAGIC = b"GTIDX2\n"
 MAX_SEGMENTS = 8
+PARALLEL_MIN = 4000  # summarise in several processes from this many missing runs
 # Attribute columns: summary key -> column name (the names filters and search_runs use).
 ATTRIBUTES = {
     "commit": "commit", "id": "run_id", "name": "name", "experiment": "experiment",
@@ -239,7 +247,7 @@ class Index:
         row_of = table.row_of()
         missing = [c for c in dict.fromkeys(commits) if c not in row_of]
         if missing:
-            summaries = [self.store.read_run(c).summary() for c in missing]
+            summaries = summarize(self.store.repo, missing)
             segment = self._write(summary_columns(summaries), [row_json(s) for s in summaries])
             table = Table([*table.segments, segment])
             row_of.update(zip(missing, range(table.n - len(missing), table.n)))
@@ -337,3 +345,177 @@ def _take(values: list[Any], rows: list[int]) -> list[Any]:
 
 def _last_rows(table: Table) -> list[int]:
     return sorted(table.row_of().values())
+
+
+# -- reading run records fast -------------------------------------------------------------
+class _FastStore(Store):
+    """A store whose YAML reads take the fast path of :func:`fast_yaml` (same values)."""
+
+    def read_file(self, commit: str, name: str) -> Any:
+        data = self.repo.read_blob(commit, f".gittrack/run/{name}")
+        return None if data is None else fast_yaml(data)
+
+
+def summarize(repo: Repo, commits: Sequence[str]) -> list[dict[str, Any]]:
+    """``Run.summary()`` of each commit; several processes for many commits when safe.
+
+    Forking is only safe with one thread (a live run's flusher could hold a lock), so a
+    process with threads summarises alone.
+    """
+    workers = min(os.cpu_count() or 1, 8)
+    if len(commits) < PARALLEL_MIN or workers < 2 or threading.active_count() > 1 \
+            or "fork" not in multiprocessing.get_all_start_methods():
+        store = _FastStore(repo)
+        return [store.read_run(c).summary() for c in commits]
+    size = -(-len(commits) // (workers * 4))
+    chunks = [list(commits[i : i + size]) for i in range(0, len(commits), size)]
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(workers) as pool:
+        parts = pool.map(_summarize_chunk, [(str(repo.git_dir), c) for c in chunks])
+    return [s for part in parts for s in part]
+
+
+def _summarize_chunk(job: tuple[str, list[str]]) -> list[dict[str, Any]]:
+    store = _FastStore(Repo(job[0]))
+    return [store.read_run(c).summary() for c in job[1]]
+
+
+class _Fallback(Exception):
+    pass
+
+
+_RESOLVERS = yaml.resolver.Resolver.yaml_implicit_resolvers
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()
+_BUILD = {
+    "tag:yaml.org,2002:null": lambda t: None,
+    "tag:yaml.org,2002:bool": lambda t: _CONSTRUCTOR.construct_yaml_bool(ScalarNode("", t)),
+    "tag:yaml.org,2002:int": lambda t: _CONSTRUCTOR.construct_yaml_int(ScalarNode("", t)),
+    "tag:yaml.org,2002:float": lambda t: _CONSTRUCTOR.construct_yaml_float(ScalarNode("", t)),
+}
+_SPECIAL = frozenset("-?:,[]{}#&*!|>'\"%@`")
+
+
+def _scalar(text: str) -> Any:
+    if not text:
+        return None
+    first = text[0]
+    if first == "'":
+        if len(text) < 2 or text[-1] != "'":
+            raise _Fallback
+        body = text[1:-1]
+        if "'" in body.replace("''", ""):
+            raise _Fallback
+        return body.replace("''", "'")
+    if first == '"':
+        body = text[1:-1]
+        if len(text) < 2 or text[-1] != '"' or "\\" in body or '"' in body:
+            raise _Fallback
+        return body
+    if text in ("[]", "{}"):
+        return [] if text == "[]" else {}
+    if (first in _SPECIAL and not (first == "-" and len(text) > 1 and text[1] != " ")) \
+            or ": " in text or " #" in text or text.endswith((":", " ")) or "\t" in text:
+        raise _Fallback
+    for tag, regexp in _RESOLVERS.get(first, ()):
+        if regexp.match(text):
+            build = _BUILD.get(tag)
+            if build is None:
+                raise _Fallback
+            return build(text)
+    return text
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _block(lines: list[str], i: int, indent: int) -> tuple[Any, int]:
+    if lines[i][indent:].startswith("- ") or lines[i][indent:] == "-":
+        return _sequence(lines, i, indent)
+    return _mapping(lines, i, indent)
+
+
+def _mapping(lines: list[str], i: int, indent: int) -> tuple[dict[Any, Any], int]:
+    out: dict[Any, Any] = {}
+    while i < len(lines):
+        line = lines[i]
+        ind = _indent(line)
+        if ind < indent:
+            break
+        if ind > indent or line[ind:].startswith("- "):
+            raise _Fallback
+        body = line[ind:]
+        if body[0] in "'\"":
+            close = body.find(body[0] + ":", 1)
+            if close < 0:
+                raise _Fallback
+            key, rest = _scalar(body[: close + 1]), body[close + 2 :]
+        else:
+            sep = body.find(":")
+            if sep <= 0:
+                raise _Fallback
+            key, rest = _scalar(body[:sep]), body[sep + 1 :]
+        if isinstance(key, (list, dict)):
+            raise _Fallback
+        i += 1
+        if rest == "":
+            nxt = lines[i] if i < len(lines) else ""
+            nind = _indent(nxt) if nxt else -1
+            if nxt and (nind > indent or (nind == indent and nxt[nind:].startswith("- "))):
+                out[key], i = _block(lines, i, nind)
+            else:
+                out[key] = None
+        elif rest[0] == " ":
+            out[key] = _scalar(rest[1:])
+            if i < len(lines) and _indent(lines[i]) > indent:
+                raise _Fallback  # a continued scalar
+        else:
+            raise _Fallback
+    return out, i
+
+
+def _sequence(lines: list[str], i: int, indent: int) -> tuple[list[Any], int]:
+    out = []
+    while i < len(lines):
+        line = lines[i]
+        ind = _indent(line)
+        if ind < indent or (ind == indent and not line[ind:].startswith("- ")):
+            break
+        if ind > indent:
+            raise _Fallback
+        item = line[ind + 2 :]
+        if not item or item.startswith(("- ", "? ")) or _looks_like_key(item):
+            raise _Fallback
+        out.append(_scalar(item))
+        i += 1
+    return out, i
+
+
+def _looks_like_key(text: str) -> bool:
+    return ": " in text or text.endswith(":")
+
+
+def fast_yaml(data: bytes) -> Any:
+    """``load_yaml(data)`` for the block YAML gittrack writes, ~2x faster.
+
+    Block mappings and sequences of plain or quoted scalars are read here, plain scalars
+    resolved by PyYAML's own implicit resolvers and constructors; anything else (flow
+    collections, escapes, anchors, tags, multi-line scalars) goes to the real loader.
+    """
+    try:
+        text = data.decode("utf-8")
+        if "\t" in text or "\r" in text or text.startswith(("%", "---")) or "\n..." in text:
+            raise _Fallback
+        lines = [ln for ln in text.split("\n") if ln]
+        if not lines:
+            return None
+        if len(lines) == 1 and lines[0] == "{}":
+            return {}
+        if _indent(lines[0]) != 0:
+            raise _Fallback
+        value, end = _block(lines, 0, 0)
+        if end != len(lines):
+            raise _Fallback
+        return value
+    except (_Fallback, UnicodeDecodeError, IndexError, ValueError, yaml.YAMLError):
+        return load_yaml(data)

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 import gittrack
 from gittrack import api, index
-from gittrack.index import Index, Segment, encode, row_json, summary_columns
+from gittrack.index import Index, Segment, encode, fast_yaml, row_json, summary_columns
+from gittrack.records import dump_yaml, load_yaml
 
 OUTPUTS = (("--format", "csv"), ("--format", "json"), ("--format", "table"),
            ("--format", "md"), ("--where", "metrics.rmse > 0.2", "--sort", "-params.alpha"))
@@ -134,3 +135,32 @@ def test_segment_round_trips_columns_and_rows(rows: list[dict[str, Any]]) -> Non
         back = index.json.loads(seg.row_bytes(i))
         assert back.keys() == row.keys()
         assert all(same(back["params"][k], v) for k, v in row["params"].items())
+
+
+tricky = st.sampled_from(["yes", "No", "on", "~", "null", "1e3", "0x1F", "0o17", "1_000",
+                          "12:30", "2024-01-01", "-", "- a", "a: b", "a #b", "'q'", '"d"',
+                          "it's", "", " lead", "trail ", ".inf", "-.nan", "=", "<<", "@x",
+                          "a\\b", "tab\t", "new\nline", "ü", "[1]", "{a}", "*x", "&y", "!t"])
+yaml_scalars = st.one_of(scalars, tricky, st.text(max_size=6))
+yaml_keys = st.one_of(tricky, st.text(min_size=1, max_size=5), st.integers(0, 5).map(str))
+yaml_data = st.recursive(
+    yaml_scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=3),
+                            st.dictionaries(yaml_keys, inner, max_size=4)),
+    max_leaves=12)
+
+
+def same_tree(a: Any, b: Any) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return list(a) == list(b) and all(same_tree(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_tree(x, y) for x, y in zip(a, b))
+    return same(a, b)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(yaml_keys, yaml_data, max_size=6))
+def test_fast_yaml_reads_what_the_yaml_loader_reads(data: dict[str, Any]) -> None:
+    for sort_keys in (True, False):
+        text = dump_yaml(data, sort_keys=sort_keys)
+        assert same_tree(fast_yaml(text), load_yaml(text)), text
