@@ -71,11 +71,21 @@ def start_run(run_name: str | None = None, experiment: str | None = None,
               nested: bool = False, run_id: str | None = None) -> ActiveRun:
     """Start (or with ``run_id`` resume) a run; use it as a context manager.
 
+    In a child of ``gittrack run`` ($GITTRACK_RUN_ID set) this joins the parent's run instead
+    (gittrack.attach); ``nested=True`` then starts a run nested under it.
+
     >>> with gittrack.start_run(run_name="baseline") as run:
     ...     run.log_param("alpha", 0.5)
     ...     run.log_metric("rmse", 380.2)
     """
     with _lock:
+        if not _stack and run_id is None and os.environ.get("GITTRACK_RUN_ID"):
+            from gittrack import attach  # a child of `gittrack run` joins that run
+
+            _stack.append(attach.attach(_store(), os.environ["GITTRACK_RUN_ID"], tags))
+            _install_hooks()
+            if not nested:
+                return _stack[-1]
         if _stack and not nested:
             raise RunStateError(
                 f"Run {_stack[-1].id} ({_stack[-1].name}) is already active; end it with "
@@ -96,8 +106,10 @@ def start_run(run_name: str | None = None, experiment: str | None = None,
 
 
 def active_run() -> ActiveRun | None:
-    """The innermost run of this process, or None."""
+    """The innermost run of this process, or None (with $GITTRACK_RUN_ID: the joined run)."""
     with _lock:
+        if not _stack and os.environ.get("GITTRACK_RUN_ID"):
+            return start_run()
         return _stack[-1] if _stack else None
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from gittrack import journal
+from gittrack import attach, journal
 from gittrack.errors import GittrackError
 from gittrack.records import TERMINAL, iso_from_ms
 from gittrack.state import RunState
@@ -16,6 +16,9 @@ def recover_dead_runs(store: Store) -> list[str]:
     recovered = []
     for path, fh in journal.dead_journals(store.repo.state_dir / "journal"):
         try:
+            if attach.is_side_journal(path):  # replayed with its run's own journal
+                attach.remove_if_orphan(path)
+                continue
             run_id = _recover(store, path)
             if run_id:
                 recovered.append(run_id)
@@ -40,12 +43,15 @@ def _recover(store: Store, path: os.PathLike[str] | str) -> str | None:
             state.apply(event)
         except (GittrackError, ValueError, TypeError, IndexError, KeyError):
             continue  # an event the live run would have refused
+    sides = attach.replay_side_journals(state, path)  # what `gittrack run`'s children logged
     state.info["status"] = "crashed"
     state.info["end_time"] = iso_from_ms(int(os.path.getmtime(path) * 1000))
     commit = store.write_commit(store.code_tree_of(base), header.get("parent"),
                                 state.files(store), state.message())
     store.repo.set_ref(ref, commit)
     os.unlink(path)
+    for side in sides:
+        side.unlink(missing_ok=True)
     return str(state.info.get("id"))
 
 

@@ -50,6 +50,7 @@ class ActiveRun:
         self._dirty = False
         self._journal = journal
         self._writer = Store(Repo(store.repo.git_dir))
+        self._sides: Any = None  # gittrack.attach.SideJournals, made on first merge
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"gittrack-{self.id}",
                                         daemon=True)
@@ -203,7 +204,10 @@ class ActiveRun:
         last_commit = time.monotonic()
         while not self._stop.wait(FLUSH_SECONDS):
             self.flush()
-            if self._dirty and time.monotonic() - last_commit >= COMMIT_SECONDS:
+            due = time.monotonic() - last_commit >= COMMIT_SECONDS
+            if due:
+                self.merge_side_journals()
+            if self._dirty and due:
                 self.commit()
                 last_commit = time.monotonic()
 
@@ -225,9 +229,20 @@ class ActiveRun:
         self.state.info["end_time"] = now_iso()
         self.state.info["packages"] = environment.imported_packages(self.store.repo.state_dir)
         self.flush()
+        self.merge_side_journals()
         self.commit()
+        self._sides.remove()
         self._journal.close(remove=True)
         maintenance.keep_healthy(self.store.repo)
+
+    def merge_side_journals(self) -> None:
+        """Apply what child processes appended to this run's side journals (gittrack.attach)."""
+        from gittrack import attach
+
+        if self._sides is None:
+            self._sides = attach.SideJournals(self.store.repo.state_dir / "journal", self.id)
+        if self._sides.merge(self.state, self._lock):
+            self._dirty = True
 
     @property
     def ended(self) -> bool:
