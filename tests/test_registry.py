@@ -347,15 +347,70 @@ def test_configured_stages_are_enforced_in_order(repo: Path) -> None:
         gittrack.promote("forecaster", 2, "dev")
 
 
-@pytest.mark.skipif(not hasattr(api, "load_model"), reason="gittrack.api.load_model not wired yet")
-def test_load_model_by_stage_in_a_fresh_process(repo: Path) -> None:  # pragma: no cover
-    code = textwrap.dedent("""
-        import gittrack
-        model = gittrack.load_model("models:/forecaster/prod")
-        print(type(model).__name__)
-    """)
-    out = run_python(code, cwd=repo)
-    assert out.returncode != 0 or out.stdout  # replaced by a real check once log_model exists
+def train_and_register(repo: Path) -> dict[int, list[float]]:
+    """Two Ridge models logged with log_model and registered as forecaster v1, v2;
+    returns each version's predictions on the first 20 rows."""
+    from sklearn.linear_model import Ridge
+
+    from model_helpers import make_frame, make_target
+
+    frame = make_frame(200)
+    target = make_target(frame)
+    expected = {}
+    for version, alpha in ((1, 0.1), (2, 50.0)):
+        with gittrack.start_run(run_name=f"ridge-{alpha}", experiment="forecasting") as run:
+            model = Ridge(alpha=alpha).fit(frame, target)
+            gittrack.log_model(model, "model", input_example=frame.head())
+        expected[version] = [float(x) for x in model.predict(frame.head(20))]
+        assert gittrack.register_model(run.id, "forecaster").version == version
+    return expected
+
+
+PREDICT = textwrap.dedent("""
+    import json, sys
+    sys.path.insert(0, sys.argv[1])
+    import gittrack
+    from model_helpers import make_frame
+    model = gittrack.load_model(sys.argv[2])
+    print(json.dumps([float(x) for x in model.predict(make_frame(200).head(20))]))
+""")
+
+
+def predict_fresh(repo: Path, uri: str) -> list[float]:
+    proc = subprocess.run([sys.executable, "-c", PREDICT, str(Path(__file__).parent), uri],
+                          cwd=repo, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)  # type: ignore[no-any-return]
+
+
+@pytest.mark.skipif(not hasattr(api, "load_model") or not hasattr(api, "log_model"),
+                    reason="load_model/log_model are not in gittrack.api yet")
+def test_load_model_by_stage_in_a_fresh_process_follows_rollback(repo: Path) -> None:
+    expected = train_and_register(repo)
+    gittrack.promote("forecaster", 1, "prod")
+    gittrack.promote("forecaster", 2, "prod")
+    assert predict_fresh(repo, "models:/forecaster/prod") == expected[2]
+    gittrack.rollback("forecaster", "prod")
+    assert predict_fresh(repo, "models:/forecaster/prod") == expected[1]
+    assert predict_fresh(repo, "models:/forecaster@prod") == expected[1]
+    assert predict_fresh(repo, "models:/forecaster/latest") == expected[2]
+
+
+@pytest.mark.skipif(not hasattr(api, "load_model") or not hasattr(api, "log_model"),
+                    reason="load_model/log_model are not in gittrack.api yet")
+def test_checkout_of_a_stage_tag_then_gittrack_checkout_restores_that_model(repo: Path,
+                                                                           cli) -> None:  # type: ignore[no-untyped-def]
+    expected = train_and_register(repo)
+    gittrack.promote("forecaster", 1, "prod")
+    git(repo, "checkout", "-q", "forecaster/prod/v1")
+    restored = cli("checkout")
+    assert restored.code == 0, restored.err
+    assert "restored  model" in restored.out
+    assert "0 restored" in cli("checkout").out  # hashes verified equal the second time
+    local = gittrack.load_model(str(repo / "model"))
+    from model_helpers import make_frame
+
+    assert [float(x) for x in local.predict(make_frame(200).head(20))] == expected[1]
 
 
 def test_the_tag_cache_is_derived_and_can_be_deleted_or_torn(repo: Path) -> None:
