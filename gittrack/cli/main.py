@@ -13,13 +13,16 @@ import click
 
 from gittrack.errors import GittrackError
 
-# command name -> module in gittrack.cli, imported only when that command runs
+# command name -> module in gittrack.cli (":attribute" when not `command`), imported only
+# when that command runs
 COMMANDS = {
     "init": "init", "log": "log", "show": "show", "experiments": "experiments",
     "diff": "diff", "baseline": "baseline", "index": "index",
     "register": "register", "promote": "promote", "rollback": "rollback", "models": "models",
     "checkout": "checkout", "artifacts": "artifacts", "get": "get", "rm": "rm",
     "restore": "restore", "gc": "gc",
+    "run": "run", "log-metric": "log_value:log_metric", "log-param": "log_value:log_param",
+    "set-tag": "log_value:set_tag",
 }
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_BUG, EXIT_INTERRUPT = 0, 1, 2, 3, 130
@@ -35,8 +38,9 @@ class LazyGroup(click.Group):
         module = COMMANDS.get(cmd_name)
         if module is None:
             return None
+        module, _, attribute = module.partition(":")
         mod = importlib.import_module(f"gittrack.cli.{module}")
-        command: click.Command = mod.command
+        command: click.Command = getattr(mod, attribute or "command")
         return command
 
 
