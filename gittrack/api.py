@@ -79,12 +79,15 @@ def start_run(run_name: str | None = None, experiment: str | None = None,
     ...     run.log_metric("rmse", 380.2)
     """
     with _lock:
-        if not _stack and run_id is None and os.environ.get("GITTRACK_RUN_ID"):
+        if run_id is None and os.environ.get("GITTRACK_RUN_ID"):
             from gittrack import attach  # a child of `gittrack run` joins that run
 
-            _stack.append(attach.attach(_store(), os.environ["GITTRACK_RUN_ID"], tags))
-            _install_hooks()
-            if not nested:
+            if not _stack:
+                _stack.append(attach.attach(_store(), os.environ["GITTRACK_RUN_ID"]))
+                _install_hooks()
+            if not nested and isinstance(_stack[-1], attach.AttachedRun):
+                if tags:
+                    _stack[-1].set_tags(tags)
                 return _stack[-1]
         if _stack and not nested:
             raise RunStateError(
