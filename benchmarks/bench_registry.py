@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import shutil
 import statistics
 import subprocess
@@ -104,31 +105,34 @@ def _tag(repo: Repo, event: Event) -> int:
     return 1
 
 
-def fresh(cwd: Path, *args: str) -> tuple[float, str]:
+def fresh(cwd: Path, *args: str) -> tuple[float, float, str]:
+    """Wall and CPU (user + sys) seconds of one command in a fresh process, and its stdout."""
     exe = shutil.which("gittrack")
     cmd = [exe, *args] if exe else [sys.executable, "-m", "gittrack.cli.main", *args]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed: {proc.stderr}")
-    return elapsed, proc.stdout
+    return elapsed, cpu, proc.stdout
 
 
 def measure(cwd: Path, repeat: int, label: str) -> None:
-    for args in (("models",), ("models", "resolve", "model17/prod", "--json")):
-        times = []
-        out = ""
+    commands = (("models",), ("models", "resolve", "model17/prod", "--json"), ("--version",))
+    for args in commands:
+        walls, cpus, out = [], [], ""
         for _ in range(repeat):
-            t, out = fresh(cwd, *args)
-            times.append(t)
-        what = " ".join(args)
-        print(f"{label:7} gittrack {what:38} min {min(times):.3f} s  "
-              f"median {statistics.median(times):.3f} s")
+            wall, cpu, out = fresh(cwd, *args)
+            walls.append(wall)
+            cpus.append(cpu)
+        what = " ".join(args) + (" (floor: interpreter + click)" if args == ("--version",) else "")
+        print(f"{label:7} gittrack {what:42} wall min {min(walls):.3f} median "
+              f"{statistics.median(walls):.3f} s | cpu min {min(cpus):.3f} s")
         if args[1:2] == ("resolve",):
             print(f"{'':7}   -> v{json.loads(out)['version']} of model17/prod")
-    t, _ = fresh(cwd, "--version")
-    print(f"{label:7} gittrack --version (interpreter + click floor)  {t:.3f} s")
 
 
 def main() -> None:

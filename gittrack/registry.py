@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import astuple, dataclass, field, replace
 from typing import Any, NamedTuple
 
-from gittrack import maintenance, project, query, tags
+from gittrack import maintenance, project, tags
 from gittrack.errors import GittrackError, InvalidInputError, RegistryError
 from gittrack.gitio import Repo, TagInfo
 from gittrack.records import TERMINAL, Run
@@ -477,6 +477,8 @@ class Registry:
                 )
 
     def _ended_run(self, spec: str) -> Run:
+        from gittrack import query  # only writes resolve runs; keeps reads' imports small
+
         _ref, commit = query.resolve(self.store, spec)
         run = self.store.read_run(commit)
         if run.status not in TERMINAL:
@@ -561,6 +563,8 @@ def split_run_spec(store: Store, text: str) -> tuple[str, str | None]:
     Experiment names may hold ':', so the whole text is tried as a run first, then each
     split at a ':' from the right.
     """
+    from gittrack import query
+
     if text.startswith("runs:/"):
         run_id, _, path = text[len("runs:/"):].partition("/")
         return run_id, path or None
