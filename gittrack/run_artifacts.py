@@ -14,7 +14,7 @@ import io
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,13 +107,13 @@ def _record(run: ActiveRun, event: list[Any]) -> None:
     run.record_now(event)
 
 
-def _add_artifact(run: ActiveRun, logical: str, add: Any) -> Pointer:
+def _add_artifact(run: ActiveRun, logical: str, add: Callable[[Cache], Pointer]) -> Pointer:
     """Store content with ``add(cache)`` and record its pointer at ``logical``."""
     logical = check_logical_path(logical)
     _check_overlap(run.state.artifacts, logical)
     repo = run.store.repo
     with cache_lock(repo):
-        pointer: Pointer = add(cache_for(repo))
+        pointer = add(cache_for(repo))
         _record(run, ["a", logical, pointer.to_dict()])
     return pointer
 
@@ -249,6 +249,7 @@ def log_input(run: ActiveRun, source: Any, name: str | None = None,
     ``source`` is a path (CSV, TSV, Parquet, any file, a directory) or a pandas DataFrame.
     With ``store=True`` the data itself also goes into the cache (a DataFrame as Parquet).
     """
+    add: Callable[[Cache], Pointer]
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         rel = _workspace_relative(run.store.repo, path) if path.exists() else str(path)
