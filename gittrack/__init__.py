@@ -20,9 +20,9 @@ _API = (
     "log_artifact", "log_artifacts", "log_text", "log_dict", "log_figure", "log_table",
     "log_input", "log_model", "load_model",
 )
-_OPTIONAL: dict[str, str] = {}
+_OPTIONAL: dict[str, str] = {"autolog": "gittrack.autolog"}
 
-__all__ = [*_API, "GittrackError", "__version__"]
+__all__ = [*_API, *_OPTIONAL, "GittrackError", "__version__"]
 
 if TYPE_CHECKING:
     from gittrack.api import (  # noqa: F401
