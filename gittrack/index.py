@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import mmap
-import multiprocessing
 import os
 import struct
 import sys
@@ -362,6 +361,8 @@ def summarize(repo: Repo, commits: Sequence[str]) -> list[dict[str, Any]]:
     Forking is only safe with one thread (a live run's flusher could hold a lock), so a
     process with threads summarises alone.
     """
+    import multiprocessing  # only big rebuilds pay for the import
+
     workers = min(os.cpu_count() or 1, 8)
     if len(commits) < PARALLEL_MIN or workers < 2 or threading.active_count() > 1 \
             or "fork" not in multiprocessing.get_all_start_methods():

@@ -1,0 +1,162 @@
+"""Benchmark listing and searching runs at scale (issue 4), each step in a fresh process.
+
+    python benchmarks/make_runs.py --runs 100000           # once: /tmp/gittrack-bench-100000
+    python benchmarks/bench_search.py [--path DIR] [--mlflow-python PYTHON]
+
+Measures: a full index rebuild; `gittrack log -n 20 --where ... --sort ...` in a fresh
+process (index warm); `search_runs` over every run; and, when MLflow is importable (the
+optional `bench` extra, or a separate interpreter given by --mlflow-python), the runs of one
+experiment (10,000 of the 100,000) loaded into MLflow's SQLite store and searched with
+`mlflow.search_runs`, printed side by side with gittrack's search of the same runs as a ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+WHERE = "metrics.rmse < 300 AND params.model = 'rf' OR tags.team = 'ops' AND NOT params.depth > 8"
+SORT = "-metrics.mae"
+GITTRACK = shutil.which("gittrack") or "gittrack"
+
+
+def timed(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[float, str]:
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})})
+    elapsed = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed: {proc.stderr}")
+    return elapsed, proc.stdout
+
+
+def best(cmd: list[str], cwd: Path, repeat: int = 3) -> tuple[float, str]:
+    runs = [timed(cmd, cwd) for _ in range(repeat)]
+    return min(r[0] for r in runs), runs[0][1]
+
+
+SEARCH = """
+import sys, time
+started = time.perf_counter()
+import gittrack
+df = gittrack.search_runs({names})
+print(time.perf_counter() - started, len(df), len(df.columns))
+"""
+
+
+def bench_gittrack(path: Path) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    results["rebuild_s"], out = timed([GITTRACK, "index", "--rebuild"], path)
+    print(f"full index rebuild: {results['rebuild_s']:.2f} s ({out.strip()})")
+    log = [GITTRACK, "log", "-n", "20", "--where", WHERE, f"--sort={SORT}"]
+    results["log_s"], out = best(log, path)
+    print(f"gittrack log -n 20 --where ... --sort ... (fresh process): {results['log_s']:.2f} s "
+          f"({len(out.splitlines()) - 1} rows)")
+    wall, out = best([sys.executable, "-c", SEARCH.format(names="")], path)
+    inner, rows, cols = out.split()
+    results["search_all_s"], results["search_all_wall_s"] = float(inner), wall
+    print(f"search_runs over {rows} runs x {cols} columns: {float(inner):.2f} s from `import "
+          f"gittrack` to the DataFrame ({wall:.2f} s for the whole process)")
+    return results
+
+
+MLFLOW_LOAD = """
+import json, sys, time, mlflow
+from mlflow.entities import Metric, Param, RunTag
+mlflow.set_tracking_uri("sqlite:///" + sys.argv[1])
+client = mlflow.MlflowClient()
+exp = client.create_experiment("bench")
+runs = json.load(open(sys.argv[2]))
+started = time.perf_counter()
+for r in runs:
+    run = client.create_run(exp, start_time=r["start"], run_name=r["name"])
+    client.log_batch(run.info.run_id,
+                     metrics=[Metric(k, v, r["start"], 0) for k, v in r["metrics"].items()],
+                     params=[Param(k, str(v)) for k, v in r["params"].items()],
+                     tags=[RunTag(k, v) for k, v in r["tags"].items()])
+    client.set_terminated(run.info.run_id, "FINISHED", end_time=r["start"] + 1000)
+print(time.perf_counter() - started)
+"""
+MLFLOW_SEARCH = """
+import sys, time
+started = time.perf_counter()
+import mlflow
+mlflow.set_tracking_uri("sqlite:///" + sys.argv[1])
+exp = mlflow.get_experiment_by_name("bench").experiment_id
+df = mlflow.search_runs([exp], max_results=100000)
+print(time.perf_counter() - started, len(df))
+"""
+
+
+def bench_mlflow(path: Path, python: str, experiment: str) -> dict[str, Any]:
+    """The runs of ``experiment`` in MLflow's SQLite store, searched by both tools."""
+    export = """
+import json, sys, gittrack
+df = gittrack.search_runs([sys.argv[1]])
+out = []
+for row in df.to_dict("records"):
+    out.append({"name": row["name"], "start": int(row["start_time"].timestamp() * 1000),
+                "params": {k[7:]: v for k, v in row.items() if k.startswith("params.")},
+                "metrics": {k[8:]: v for k, v in row.items() if k.startswith("metrics.")},
+                "tags": {k[5:]: v for k, v in row.items() if k.startswith("tags.")}})
+json.dump(out, sys.stdout)
+"""
+    work = Path(tempfile.mkdtemp(prefix="gittrack-mlflow-"))
+    _, dump = timed([sys.executable, "-c", export, experiment], path)
+    (work / "runs.json").write_text(dump)
+    count = len(json.loads(dump))
+    db = work / "mlflow.db"
+    _wall, out = timed([python, "-c", MLFLOW_LOAD, str(db), str(work / "runs.json")], work)
+    print(f"MLflow: logged {count} runs into SQLite in {float(out.split()[-1]):.0f} s")
+    ml_wall, out = best([python, "-c", MLFLOW_SEARCH, str(db)], work)
+    ml_inner = float(out.split()[0])
+    gt_wall, out = best([sys.executable, "-c", SEARCH.format(names=repr([experiment]))], path)
+    gt_inner = float(out.split()[0])
+    print(f"search of the same {count} runs into a DataFrame, from import: "
+          f"MLflow {ml_inner:.2f} s, gittrack {gt_inner:.2f} s -> gittrack is "
+          f"{ml_inner / gt_inner:.1f}x faster (whole processes: {ml_wall:.2f} s vs {gt_wall:.2f} s)")
+    shutil.rmtree(work, ignore_errors=True)
+    return {"mlflow_runs": count, "mlflow_search_s": ml_inner, "gittrack_search_s": gt_inner,
+            "ratio": ml_inner / gt_inner}
+
+
+def mlflow_python(given: str | None) -> str | None:
+    if given:
+        return given
+    try:
+        import mlflow  # noqa: F401
+    except ImportError:
+        return None
+    return sys.executable
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--path", type=Path, default=Path("/tmp/gittrack-bench-100000"))
+    parser.add_argument("--mlflow-python", default=None,
+                        help="A Python with mlflow installed (default: this one, if it has it).")
+    parser.add_argument("--mlflow-experiment", default="exp-0")
+    args = parser.parse_args(argv)
+    if not args.path.exists():
+        print(f"No runs at {args.path}; run benchmarks/make_runs.py first.", file=sys.stderr)
+        return 1
+    results = bench_gittrack(args.path)
+    python = mlflow_python(args.mlflow_python)
+    if python is None:
+        print("MLflow is not importable: skipped the comparison (pip install 'gittrack[bench]').")
+    else:
+        results.update(bench_mlflow(args.path, python, args.mlflow_experiment))
+    print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
