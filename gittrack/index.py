@@ -23,7 +23,7 @@ import sys
 import threading
 import uuid
 from array import array
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -387,7 +387,7 @@ class _Fallback(Exception):
 
 _RESOLVERS = yaml.resolver.Resolver.yaml_implicit_resolvers
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
-_BUILD = {
+_BUILD: dict[str, Callable[[str], Any]] = {
     "tag:yaml.org,2002:null": lambda t: None,
     "tag:yaml.org,2002:bool": lambda t: _CONSTRUCTOR.construct_yaml_bool(ScalarNode("", t)),
     "tag:yaml.org,2002:int": lambda t: _CONSTRUCTOR.construct_yaml_int(ScalarNode("", t)),

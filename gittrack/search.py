@@ -163,10 +163,13 @@ def _sorted_by(values: list[Any], rows: list[int], descending: bool) -> list[int
         elif isinstance(v, str):
             strings.append((v, r))
         elif isinstance(v, (int, float)) and not isinstance(v, bool):
-            (nans.append(r) if v != v else numbers.append((v, r)))  # type: ignore[func-returns-value]
+            if v != v:
+                nans.append(r)
+            else:
+                numbers.append((v, r))
         else:
             others.append((str(v), r))
-    groups = [numbers, strings, others]
+    groups: list[list[tuple[Any, int]]] = [numbers, strings, others]
     for group in groups:
         group.sort(key=operator.itemgetter(0), reverse=descending)
     if descending:
