@@ -125,39 +125,53 @@ class TagCache:
     def __init__(self, repo: Repo) -> None:
         self.repo = repo
         self.path = repo.state_dir / "registry" / f"tags-v{self.FORMAT}.jsonl"
+        self._raw: dict[str, bytes] | None = None  # oid -> its line, decoded only when needed
+        self._objects: dict[str, TagObject] = {}
 
     def tags(self, prefix: str = "") -> list[tuple[str, TagObject]]:
         """``(tag name, TagObject)`` of every tag under ``refs/tags/<prefix>``, by name."""
-        known = self._load()
         fresh: dict[str, TagObject] = {}
         out = []
         for ref, oid in sorted(self.repo.list_refs("refs/tags/" + prefix).items()):
-            obj = known.get(oid) or fresh.get(oid)
+            obj = self._cached(oid)
             if obj is None:
                 info = self.repo.read_tag(ref[len("refs/tags/"):], oid)
                 if info is None:
                     continue
-                obj = fresh[oid] = TagObject.classify(info)
+                obj = fresh[oid] = self._objects[oid] = TagObject.classify(info)
             out.append((ref[len("refs/tags/"):], obj))
         if fresh:
             self._append(fresh)
         return out
 
-    def _load(self) -> dict[str, TagObject]:
+    def _cached(self, oid: str) -> TagObject | None:
+        obj = self._objects.get(oid)
+        if obj is not None:
+            return obj
+        if self._raw is None:
+            self._raw = self._load()
+        line = self._raw.get(oid)
+        if line is None:
+            return None
+        try:
+            _oid, *values = json.loads(line)
+            obj = TagObject(*values)
+        except (ValueError, TypeError):
+            return None  # a line torn by a crash: the tag is read from git again
+        if obj.fields is not None and set(obj.fields) != _FIELDS:
+            return None
+        self._objects[oid] = obj
+        return obj
+
+    def _load(self) -> dict[str, bytes]:
+        # Lines start with '["<40 hex>",': index them by id without parsing the rest, so a
+        # read of one model decodes only that model's lines.
         try:
             data = self.path.read_bytes()
         except OSError:
             return {}
-        out = {}
-        for line in data.splitlines():
-            try:
-                oid, *values = json.loads(line)
-                obj = TagObject(*values)
-            except (ValueError, TypeError):
-                continue  # a line torn by a crash: that tag is read from git again
-            if obj.fields is None or set(obj.fields) == _FIELDS:
-                out[oid] = obj
-        return out
+        return {line[2:42].decode("ascii", "replace"): line for line in data.splitlines()
+                if line[:2] == b'["' and line[42:44] == b'",'}
 
     def _append(self, fresh: dict[str, TagObject]) -> None:
         blob = "".join(json.dumps([oid, *astuple(obj)], separators=(",", ":")) + "\n"
@@ -282,10 +296,11 @@ class Registry:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.repo = store.repo
+        self.cache = TagCache(self.repo)
 
     def models(self) -> dict[str, Model]:
         """Every model, by name."""
-        events, names = read_events(TagCache(self.repo).tags())
+        events, names = read_events(self.cache.tags())
         by_model: dict[str, list[Event]] = {}
         for e in events:
             by_model.setdefault(e.model, []).append(e)
@@ -297,7 +312,7 @@ class Registry:
     def model(self, name: str, must_exist: bool = True) -> Model:
         """One model (only its tags are read)."""
         tags.validate_model(name)
-        events, names = read_events(TagCache(self.repo).tags(name + "/"))
+        events, names = read_events(self.cache.tags(name + "/"))
         model = build(name, [e for e in events if e.model == name], names)
         if must_exist and not model.versions:
             raise RegistryError(
