@@ -96,11 +96,12 @@ print(time.perf_counter() - started, len(df))
 """
 
 
-def bench_mlflow(path: Path, python: str, experiment: str) -> dict[str, Any]:
+def bench_mlflow(path: Path, python: str, experiment: str, limit: int | None = None
+                 ) -> dict[str, Any]:
     """The runs of ``experiment`` in MLflow's SQLite store, searched by both tools."""
     export = """
 import json, sys, gittrack
-df = gittrack.search_runs([sys.argv[1]])
+df = gittrack.search_runs([sys.argv[1]], max_results=int(sys.argv[2]) if sys.argv[2] else None)
 out = []
 for row in df.to_dict("records"):
     out.append({"name": row["name"], "start": int(row["start_time"].timestamp() * 1000),
@@ -110,7 +111,7 @@ for row in df.to_dict("records"):
 json.dump(out, sys.stdout)
 """
     work = Path(tempfile.mkdtemp(prefix="gittrack-mlflow-"))
-    _, dump = timed([sys.executable, "-c", export, experiment], path)
+    _, dump = timed([sys.executable, "-c", export, experiment, str(limit or "")], path)
     (work / "runs.json").write_text(dump)
     count = len(json.loads(dump))
     db = work / "mlflow.db"
@@ -118,7 +119,8 @@ json.dump(out, sys.stdout)
     print(f"MLflow: logged {count} runs into SQLite in {float(out.split()[-1]):.0f} s")
     ml_wall, out = best([python, "-c", MLFLOW_SEARCH, str(db)], work)
     ml_inner = float(out.split()[0])
-    gt_wall, out = best([sys.executable, "-c", SEARCH.format(names=repr([experiment]))], path)
+    args = f"{[experiment]!r}, max_results={limit!r}"
+    gt_wall, out = best([sys.executable, "-c", SEARCH.format(names=args)], path)
     gt_inner = float(out.split()[0])
     print(f"search of the same {count} runs into a DataFrame, from import: "
           f"MLflow {ml_inner:.2f} s, gittrack {gt_inner:.2f} s -> gittrack is "
@@ -144,16 +146,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mlflow-python", default=None,
                         help="A Python with mlflow installed (default: this one, if it has it).")
     parser.add_argument("--mlflow-experiment", default="exp-0")
+    parser.add_argument("--mlflow-runs", type=int, default=None,
+                        help="Compare only this many runs of the experiment (default: all).")
+    parser.add_argument("--skip-gittrack", action="store_true")
     args = parser.parse_args(argv)
     if not args.path.exists():
         print(f"No runs at {args.path}; run benchmarks/make_runs.py first.", file=sys.stderr)
         return 1
-    results = bench_gittrack(args.path)
+    results = {} if args.skip_gittrack else bench_gittrack(args.path)
     python = mlflow_python(args.mlflow_python)
     if python is None:
         print("MLflow is not importable: skipped the comparison (pip install 'gittrack[bench]').")
     else:
-        results.update(bench_mlflow(args.path, python, args.mlflow_experiment))
+        results.update(bench_mlflow(args.path, python, args.mlflow_experiment,
+                                    args.mlflow_runs))
     print(json.dumps(results))
     return 0
 
