@@ -152,9 +152,10 @@ class Repo:
     def _index_entry(self, rel: str, full: Path) -> pygit2.IndexEntry:
         if full.is_symlink():
             oid = self.git.create_blob(os.readlink(full).encode())
-            return pygit2.IndexEntry(rel, oid, GIT_FILEMODE_LINK)
+            return pygit2.IndexEntry(rel, oid, pygit2.enums.FileMode.LINK)
         oid = self.git.create_blob_fromworkdir(rel)
-        mode = GIT_FILEMODE_EXEC if os.access(full, os.X_OK) else GIT_FILEMODE_BLOB
+        executable = os.access(full, os.X_OK)
+        mode = pygit2.enums.FileMode.BLOB_EXECUTABLE if executable else pygit2.enums.FileMode.BLOB
         return pygit2.IndexEntry(rel, oid, mode)
 
     # -- writing objects and refs -------------------------------------------------------
