@@ -635,8 +635,11 @@ def _verify_or_drop(cache: Cache, pointer: Pointer, listing_only: bool = False) 
             raise
 
 
-def open_remote(url: str) -> Remote:
-    """Open a remote object store: a directory path, file://, s3:// (needs s3fs) or any fsspec URL."""
+def open_remote(url: str, options: Mapping[str, Any] | None = None) -> Remote:
+    """Open a remote object store: a directory path, file://, s3:// (needs s3fs) or any fsspec URL.
+
+    ``options`` are fsspec storage options for URL remotes (``endpoint_url`` ...).
+    """
     from dvc_data.hashfile.db import get_odb
 
     scheme = urlsplit(url).scheme
@@ -651,17 +654,17 @@ def open_remote(url: str) -> Remote:
         # object as present there, so a push would silently send nothing.
         raise ArtifactError(f"Remote {url!r} is in memory, which dvc-data cannot push to; use a directory.")
     else:
-        fs, root = _fsspec_fs(url)
+        fs, root = _fsspec_fs(url, options)
         path = fs.join(root, "files", "md5")
     return Remote(get_odb(fs, path, hash_name="md5"), url)
 
 
-def _fsspec_fs(url: str) -> tuple[Any, str]:
+def _fsspec_fs(url: str, options: Mapping[str, Any] | None = None) -> tuple[Any, str]:
     from dvc_objects.fs.base import FileSystem
     from fsspec.core import url_to_fs
 
     try:
-        fsspec_fs, root = url_to_fs(url)
+        fsspec_fs, root = url_to_fs(url, **dict(options or {}))
     except ImportError as exc:
         hint = "pip install s3fs" if url.startswith("s3://") else "install the fsspec backend for it"
         raise ArtifactError(f"No filesystem for remote {url!r}; {hint}.") from exc

@@ -65,10 +65,16 @@ def cache_lock(repo: Repo, exclusive: bool = False) -> Iterator[None]:
 def ensure_local(store: Store, pointers: Iterable[Pointer]) -> None:
     """Make sure every object the pointers need is in the local cache.
 
-    The hook where fetching from the artifact remote will go; for now it reports what is missing.
+    What is missing is fetched lazily from the configured artifact remote (gittrack.remote);
+    what is still missing then is reported.
     """
     cache = cache_for(store.repo)
-    missing = [p.md5 for p in pointers if not cache.has(p)]
+    absent = [p for p in pointers if not cache.has(p)]
+    if absent:
+        from gittrack import remote  # lazy: only a missing object needs the artifact remote
+
+        absent = remote.fetch_artifacts(store, absent)
+    missing = [p.md5 for p in absent]
     if missing:
         raise ArtifactError(
             f"Artifact {missing[0]}{f' and {len(missing) - 1} more' if len(missing) > 1 else ''} "
