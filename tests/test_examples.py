@@ -1,0 +1,69 @@
+"""The examples run end to end: the forecasting story in a fresh repository, the notebook."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import gittrack
+from tests.conftest import git, make_repo
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def gittrack_json(repo: Path, *args: str) -> object:
+    proc = subprocess.run([sys.executable, "-m", "gittrack", *args], cwd=repo, capture_output=True,
+                          text=True, check=True)
+    return json.loads(proc.stdout)
+
+
+@pytest.mark.slow
+def test_forecasting_story_end_to_end(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "plant")
+    proc = subprocess.run([sys.executable, str(EXAMPLES / "forecasting" / "story.py")], cwd=repo,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    gittrack.set_tracking_repo(repo)
+    runs = gittrack.search_runs(["cost_center_forecasting"])
+    assert len(runs) >= 9 and set(runs["params.model"]) == {"linear", "forest", "xgboost"}
+    assert set(runs["status"]) == {"finished"}
+    baseline = gittrack.get_baseline("cost_center_forecasting")
+    assert baseline is not None and baseline.params["model"] == "linear"
+    every = gittrack.get_run(runs["run_id"].iloc[0])
+    assert {"feature_importance.png", "predictions.csv", "model"} <= set(every.artifacts)
+    # the registry: prod was promoted to v1, then v2, then rolled back to v1
+    history = gittrack_json(repo, "models", "history", "forecaster", "--json")
+    actions = [(e["action"], e["version"], e.get("stage")) for e in history]  # type: ignore[union-attr]
+    assert ("promote", 1, "prod") in actions and ("promote", 2, "prod") in actions
+    assert actions[-1] == ("demote", 2, "prod")
+    resolved = gittrack_json(repo, "models", "resolve", "forecaster/prod", "--json")
+    assert resolved["version"] == 1  # type: ignore[index]
+    assert gittrack.resolve_model_uri("models:/forecaster/prod").version.version == 1
+    # the diff of the first and the last month shows the data version change
+    first, last = (runs.sort_values("start_time")["run_id"].iloc[i] for i in (0, -1))
+    diff = gittrack_json(repo, "diff", first, last, "--json")
+    text = json.dumps(diff["inputs"])  # type: ignore[index]
+    assert "production_hours_2025-01.csv" in text and "production_hours_2025-06.csv" in text
+    assert "rollback" in proc.stdout and "prod is v1 again." in proc.stdout
+    git(repo, "fsck", "--no-progress")
+    assert git(repo, "status", "--porcelain") == ""
+
+
+@pytest.mark.slow
+def test_notebook_executes(tmp_path: Path) -> None:
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    repo = make_repo(tmp_path / "nb")
+    notebook = nbformat.read(EXAMPLES / "notebook.ipynb", as_version=4)
+    client = nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
+                                     resources={"metadata": {"path": str(repo)}})
+    client.execute()
+    outputs = "".join(o.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
+                      for o in cell.get("outputs", []))
+    assert "loaded model predicts" in outputs
+    gittrack.set_tracking_repo(repo)
+    assert len(gittrack.search_runs(["notebook"])) == 3
