@@ -23,6 +23,8 @@ COMMANDS = {
     "restore": "restore", "gc": "gc",
     "run": "run", "log-metric": "log_value:log_metric", "log-param": "log_value:log_param",
     "set-tag": "log_value:set_tag",
+    "push": "push", "pull": "pull", "fetch": "pull:fetch_command", "remote": "remote",
+    "bundle": "bundle", "install-hooks": "install_hooks", "hook": "install_hooks:hook_command",
 }
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_BUG, EXIT_INTERRUPT = 0, 1, 2, 3, 130
