@@ -131,7 +131,7 @@ class AttachedRun(ActiveRun):
         self._metric_keys: set[str] = set()
         self._ended = False
         self._dirty = False
-        self._journal = side  # type: ignore[assignment] - same append/close interface
+        self._journal = side  # type: ignore[assignment]  # same append/close interface
         self._sides = None
 
     def __repr__(self) -> str:
@@ -186,7 +186,7 @@ class AttachedRun(ActiveRun):
         with self._lock:
             self._ended = True
             self.state.info["status"] = "detached"
-        self._journal.close()
+        self._journal.close(remove=False)
 
 
 def attach(store: Store, run_id: str, tags: Mapping[str, Any] | None = None) -> AttachedRun:

@@ -89,9 +89,11 @@ def _patch_xgboost() -> None:
 
 
 def _subclasses(base: type) -> list[type]:
-    found, todo = [], [base]
+    found: list[type] = []
+    todo: list[type] = [base]
     while todo:
-        for sub in todo.pop().__subclasses__():
+        subs: list[type] = todo.pop().__subclasses__()
+        for sub in subs:
             if sub not in found:
                 found.append(sub)
                 todo.append(sub)
@@ -120,10 +122,10 @@ def _hook_subclassing(base: type) -> None:
         if own is not None:
             own.__get__(None, cls)(**kwargs)
         else:
-            super(base, cls).__init_subclass__(**kwargs)  # type: ignore[misc]
+            super(base, cls).__init_subclass__(**kwargs)  # type: ignore[arg-type]
         _patch_class(cls)
 
-    base.__init_subclass__ = classmethod(init_subclass)  # type: ignore[assignment]
+    base.__init_subclass__ = classmethod(init_subclass)  # type: ignore[assignment,arg-type]
 
 
 def _unpatch_all() -> None:
@@ -172,7 +174,7 @@ def _in_run(original: Callable[..., Any], record: Callable[..., None],
 
     run = api.active_run()
     own = run is None
-    if own:
+    if run is None:
         try:
             run = api.start_run()
         except GittrackError as exc:
@@ -455,7 +457,7 @@ def _log_xgboost_train(run: Any, original: Callable[..., Any], args: tuple[Any, 
     _attempt("eval metrics", lambda: _log_xgboost_evals(run, given.get("evals_result")))
     for attr in ("best_iteration", "best_score"):
         if booster is not None and attr in booster.attributes():
-            _attempt(attr, lambda a=attr: run.log_metric(a, float(booster.attributes()[a])))
+            _attempt(attr, functools.partial(run.log_metric, attr, float(booster.attributes()[attr])))
     dtrain = given.get("dtrain")
     if _config["log_datasets"] and dtrain is not None:
         _attempt("training data", lambda: log_data(run, dtrain, None))
