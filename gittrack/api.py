@@ -11,13 +11,16 @@ from collections.abc import Mapping
 from types import FrameType, TracebackType
 from typing import Any
 
+from typing import TYPE_CHECKING
+
 from gittrack import names, query
 from gittrack.errors import InvalidInputError, RunStateError
-from gittrack.lifecycle import create_run, resume_run
-from gittrack.records import Run
 from gittrack.recovery import recover_dead_runs
 from gittrack.store import Store, repo_from_env
-from gittrack.tracking import ActiveRun, status_for
+
+if TYPE_CHECKING:  # the writing side loads on the first start_run: the CLI reads only
+    from gittrack.records import Run
+    from gittrack.tracking import ActiveRun
 
 DEFAULT_EXPERIMENT = "default"
 
@@ -94,6 +97,8 @@ def start_run(run_name: str | None = None, experiment: str | None = None,
                 f"Run {_stack[-1].id} ({_stack[-1].name}) is already active; end it with "
                 "end_run() first, or pass nested=True to start a nested run."
             )
+        from gittrack.lifecycle import create_run, resume_run
+
         store = open_store()
         parent = _stack[-1].id if _stack else None
         if run_id is not None:
@@ -189,6 +194,8 @@ def _install_hooks() -> None:
     def excepthook(kind: type[BaseException], exc: BaseException,
                    tb: TracebackType | None) -> None:
         global _exit_status
+        from gittrack.tracking import status_for
+
         _exit_status = status_for(exc)
         previous(kind, exc, tb)
 

@@ -14,7 +14,6 @@ import os
 import platform
 import socket
 import sys
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +55,8 @@ def imported_packages(cache_dir: Path | None = None) -> dict[str, str]:
 
 
 def _version(dist: str) -> str | None:
+    from importlib import metadata
+
     if dist not in _VERSIONS:
         try:
             _VERSIONS[dist] = metadata.version(dist)
@@ -76,6 +77,8 @@ def _distribution_map(cache_dir: Path | None) -> dict[str, list[str]]:
             return _DIST_MAP
         except ValueError:
             pass
+    from importlib import metadata
+
     _DIST_MAP = {k: list(v) for k, v in metadata.packages_distributions().items()}
     if cached is not None:
         try:
