@@ -278,3 +278,17 @@ def test_gc_keeps_what_a_live_run_has_logged(repo: Path) -> None:
     result = trash.gc(Store(repo_from_env(repo)), days=0)
     assert pointer.md5 not in result.objects and cache_of(repo).has(pointer)
     gittrack.end_run()
+
+
+def test_pointer_is_journaled_at_once_and_survives_a_kill(repo: Path) -> None:
+    code = textwrap.dedent("""
+        import os, gittrack
+        run = gittrack.start_run(run_name="killed")
+        run.log_text("kept", "kept.txt")
+        os._exit(9)  # no flush, no commit: only the journal holds the pointer
+    """)
+    proc = run_python(code, repo, env={"GITTRACK_FLUSH_SECONDS": "1000"})
+    assert proc.returncode == 9, proc.stderr
+    run = gittrack.get_run("default/killed")  # recovers the dead run first
+    assert run.status == "crashed"
+    assert run.artifacts["kept.txt"]["md5"] == hashlib.md5(b"kept").hexdigest()
