@@ -88,7 +88,7 @@ def create(store: Store, path: str | os.PathLike[str], since: str | None = None)
             "since": since, "refs": dict(sorted(refs.items())), "objects": sorted(objects),
             "prerequisites": prerequisites,
         }
-        (work / MANIFEST).write_text(dump_yaml(manifest))
+        (work / MANIFEST).write_bytes(dump_yaml(manifest))
         _write_tar(target, work, objects, cache_for(repo))
     runs = sum(1 for r in refs if refsync.kind_of(r) == "run")
     tags = sum(1 for r in refs if refsync.kind_of(r) == "tag")
@@ -236,7 +236,7 @@ def _extract(tar: tarfile.TarFile, name: str, dest: Path) -> None:
 
 
 def _verify(repo: Repo, bundle: Path) -> set[str]:
-    proc = repo.run_git("bundle", "verify", "--quiet", str(bundle), check=False)
+    proc = repo.run_git("bundle", "verify", str(bundle), check=False)
     if proc.returncode != 0:
         if "prerequisite" in proc.stderr or "lacks these" in proc.stderr:
             raise RemoteError("This bundle builds on an earlier one whose runs are not here; "
