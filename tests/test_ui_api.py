@@ -53,7 +53,7 @@ def make_demo_repo(path: Path) -> dict[str, Any]:
         name = f"{model}-{depth}-{i}"
         with gittrack.start_run(run_name=name, tags={"team": "planning"}) as run:
             run.log_params({"model": model, "max_depth": depth, "learning_rate": lr,
-                            "n_estimators": 50 * (i + 1)})
+                            "n_estimators": 50 * (i + 1), "objective": "squared_error"})
             for step in range(25):
                 run.log_metric("train_loss", rmse * (1 + 3 / (step + 1)), step=step)
                 run.log_metric("val_loss", rmse * (1.1 + 3.5 / (step + 1)), step=step)

@@ -1,0 +1,249 @@
+// gittrack charts: line charts, parallel coordinates and scatter plots drawn as SVG.
+// No dependencies. Every label is set with textContent, never parsed as HTML.
+"use strict";
+
+(function () {
+  const NS = "http://www.w3.org/2000/svg";
+  const PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2",
+                   "#db2777", "#65a30d", "#4b5563", "#ea580c"];
+
+  function el(tag, attrs, text) {
+    const node = document.createElementNS(NS, tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v !== undefined && v !== null) node.setAttribute(k, String(v));
+    }
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function html(tag, cls, text) {
+    const node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function finite(v) { return typeof v === "number" && Number.isFinite(v); }
+
+  function niceTicks(lo, hi, count) {
+    if (!finite(lo) || !finite(hi)) return [];
+    if (lo === hi) { lo -= Math.abs(lo) * 0.1 || 1; hi += Math.abs(hi) * 0.1 || 1; }
+    const span = hi - lo;
+    const raw = span / Math.max(1, count);
+    const mag = Math.pow(10, Math.floor(Math.log10(raw)));
+    const step = [1, 2, 2.5, 5, 10].map(m => m * mag).find(s => span / s <= count) || 10 * mag;
+    const out = [];
+    for (let t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) {
+      out.push(Math.abs(t) < step * 1e-9 ? 0 : t);
+    }
+    return out;
+  }
+
+  function extent(values) {
+    let lo = Infinity, hi = -Infinity;
+    for (const v of values) { if (finite(v)) { if (v < lo) lo = v; if (v > hi) hi = v; } }
+    if (lo === Infinity) return [0, 1];
+    if (lo === hi) { const pad = Math.abs(lo) * 0.05 || 1; return [lo - pad, hi + pad]; }
+    return [lo, hi];
+  }
+
+  function fmt(v) {
+    if (!finite(v)) return String(v);
+    const a = Math.abs(v);
+    if (a !== 0 && (a >= 1e6 || a < 1e-3)) return v.toExponential(2);
+    return String(Number(v.toPrecision(5)));
+  }
+
+  function scale(d0, d1, r0, r1) {
+    const k = d1 === d0 ? 0 : (r1 - r0) / (d1 - d0);
+    return v => r0 + (v - d0) * k;
+  }
+
+  function legend(items) {
+    const box = html("div", "legend");
+    for (const it of items) {
+      const item = html("span", "legend-item");
+      const swatch = html("span", "swatch");
+      swatch.style.background = it.color;
+      item.append(swatch, html("span", "", it.name));
+      box.append(item);
+    }
+    return box;
+  }
+
+  // series: [{name, color, points: [[x, y], ...]}]
+  function line(opts) {
+    const W = opts.width || 560, H = opts.height || 260;
+    const m = {l: 56, r: 14, t: 12, b: 34};
+    const wrap = html("div", "chart");
+    if (opts.title) wrap.append(html("div", "chart-title", opts.title));
+    const svg = el("svg", {viewBox: `0 0 ${W} ${H}`, class: "chart-line",
+                           role: "img", "data-series": opts.series.length});
+    const xs = [], ys = [];
+    for (const s of opts.series) for (const [x, y] of s.points) { xs.push(x); ys.push(y); }
+    const [x0, x1] = extent(xs), [y0, y1] = extent(ys);
+    const X = scale(x0, x1, m.l, W - m.r), Y = scale(y0, y1, H - m.b, m.t);
+    const grid = el("g", {class: "grid"});
+    for (const t of niceTicks(y0, y1, 5)) {
+      grid.append(el("line", {x1: m.l, x2: W - m.r, y1: Y(t), y2: Y(t)}));
+      grid.append(el("text", {x: m.l - 6, y: Y(t) + 4, "text-anchor": "end"}, fmt(t)));
+    }
+    for (const t of niceTicks(x0, x1, 6)) {
+      grid.append(el("text", {x: X(t), y: H - m.b + 16, "text-anchor": "middle"}, fmt(t)));
+    }
+    grid.append(el("line", {class: "axis", x1: m.l, x2: W - m.r, y1: H - m.b, y2: H - m.b}));
+    grid.append(el("text", {class: "axis-label", x: W - m.r, y: H - 4, "text-anchor": "end"},
+                   opts.xLabel || "step"));
+    svg.append(grid);
+    opts.series.forEach((s, i) => {
+      const color = s.color || PALETTE[i % PALETTE.length];
+      const pts = s.points.filter(p => finite(p[0]) && finite(p[1]));
+      if (pts.length === 1) {
+        svg.append(el("circle", {class: "series-dot", cx: X(pts[0][0]), cy: Y(pts[0][1]), r: 3.5,
+                                 fill: color}));
+      }
+      const d = pts.map((p, j) => `${j ? "L" : "M"}${X(p[0]).toFixed(1)},${Y(p[1]).toFixed(1)}`)
+        .join("");
+      const path = el("path", {class: "series", d: d || "M0,0", stroke: color, fill: "none",
+                               "stroke-width": 2, "data-name": s.name});
+      path.append(el("title", {}, s.name));
+      svg.append(path);
+    });
+    const guide = el("line", {class: "guide", y1: m.t, y2: H - m.b, visibility: "hidden"});
+    svg.append(guide);
+    wrap.append(svg);
+    const tip = html("div", "tooltip");
+    tip.hidden = true;
+    wrap.append(tip);
+    svg.addEventListener("mousemove", ev => {
+      const box = svg.getBoundingClientRect();
+      const px = (ev.clientX - box.left) * W / box.width;
+      const x = x0 + (px - m.l) / ((W - m.r - m.l) || 1) * (x1 - x0);
+      const rows = [];
+      let at = null;
+      opts.series.forEach((s, i) => {
+        let best = null;
+        for (const p of s.points) {
+          if (finite(p[1]) && (best === null || Math.abs(p[0] - x) < Math.abs(best[0] - x))) best = p;
+        }
+        if (best) { rows.push([s, best, s.color || PALETTE[i % PALETTE.length]]); at = best[0]; }
+      });
+      if (at === null) return;
+      guide.setAttribute("x1", X(at)); guide.setAttribute("x2", X(at));
+      guide.setAttribute("visibility", "visible");
+      tip.replaceChildren(html("div", "tip-head", `${opts.xLabel || "step"} ${fmt(at)}`));
+      for (const [s, p, color] of rows) {
+        const row = html("div", "tip-row");
+        const sw = html("span", "swatch"); sw.style.background = color;
+        row.append(sw, html("span", "tip-name", s.name), html("span", "tip-value", fmt(p[1])));
+        tip.append(row);
+      }
+      tip.hidden = false;
+      const left = (X(at) / W) * box.width;
+      tip.style.left = `${Math.min(left + 12, box.width - 180)}px`;
+    });
+    svg.addEventListener("mouseleave", () => {
+      guide.setAttribute("visibility", "hidden"); tip.hidden = true;
+    });
+    if (opts.legend !== false && opts.series.length > 1) {
+      wrap.append(legend(opts.series.map((s, i) => ({name: s.name,
+        color: s.color || PALETTE[i % PALETTE.length]}))));
+    }
+    return wrap;
+  }
+
+  // A numeric or categorical axis over values (null: missing).
+  function axisOf(values, r0, r1) {
+    const nums = values.filter(finite);
+    const cats = values.filter(v => v !== null && v !== undefined && !finite(v)).map(String);
+    if (cats.length === 0) {
+      const [lo, hi] = extent(nums);
+      const S = scale(lo, hi, r0, r1);
+      return {pos: v => finite(v) ? S(v) : null, ticks: [[lo, fmt(lo)], [hi, fmt(hi)]], num: true};
+    }
+    const names = [...new Set(values.filter(v => v !== null && v !== undefined).map(String))]
+      .sort();
+    const step = names.length > 1 ? (r1 - r0) / (names.length - 1) : 0;
+    const at = new Map(names.map((n, i) => [n, names.length > 1 ? r0 + i * step : (r0 + r1) / 2]));
+    return {pos: v => (v === null || v === undefined) ? null : at.get(String(v)),
+            ticks: names.map(n => [n, n]), num: false, at};
+  }
+
+  // dims: [{label, values: [one per run]}]; runs: [{name, color}]
+  function parcoords(opts) {
+    const dims = opts.dims, runs = opts.runs;
+    const W = opts.width || Math.max(560, dims.length * 120), H = opts.height || 300;
+    const m = {l: 50, r: 50, t: 34, b: 24};
+    const wrap = html("div", "chart");
+    const svg = el("svg", {viewBox: `0 0 ${W} ${H}`, class: "parcoords", role: "img",
+                           "data-axes": dims.length});
+    const gap = dims.length > 1 ? (W - m.l - m.r) / (dims.length - 1) : 0;
+    const axes = dims.map((d, i) => {
+      const ax = axisOf(d.values, H - m.b, m.t);
+      ax.x = m.l + i * gap;
+      return ax;
+    });
+    runs.forEach((run, r) => {
+      const pts = axes.map((ax, i) => [ax.x, ax.pos(dims[i].values[r])]).filter(p => p[1] !== null);
+      const d = pts.map((p, j) => `${j ? "L" : "M"}${p[0].toFixed(1)},${p[1].toFixed(1)}`).join("");
+      const path = el("path", {class: "pc-line", d: d || "M0,0", stroke: run.color, fill: "none",
+                               "stroke-width": 2, "data-name": run.name});
+      path.append(el("title", {}, run.name));
+      svg.append(path);
+    });
+    axes.forEach((ax, i) => {
+      const g = el("g", {class: "pc-axis"});
+      g.append(el("line", {x1: ax.x, x2: ax.x, y1: m.t, y2: H - m.b}));
+      g.append(el("text", {class: "pc-label", x: ax.x, y: m.t - 14, "text-anchor": "middle"},
+                  dims[i].label));
+      const ticks = ax.num ? ax.ticks : ax.ticks.slice(0, 12);
+      for (const [v, label] of ticks) {
+        const y = ax.num ? ax.pos(v) : ax.at.get(v);
+        g.append(el("text", {x: ax.x + 5, y: y + 4}, label));
+      }
+      svg.append(g);
+    });
+    wrap.append(svg);
+    wrap.append(legend(runs));
+    return wrap;
+  }
+
+  // points: [{x, y, label, color}]
+  function scatter(opts) {
+    const W = opts.width || 560, H = opts.height || 300;
+    const m = {l: 60, r: 20, t: 14, b: 40};
+    const wrap = html("div", "chart");
+    const svg = el("svg", {viewBox: `0 0 ${W} ${H}`, class: "scatter", role: "img"});
+    const xa = axisOf(opts.points.map(p => p.x), m.l + 10, W - m.r - 10);
+    const [y0, y1] = extent(opts.points.map(p => p.y));
+    const Y = scale(y0, y1, H - m.b, m.t);
+    const grid = el("g", {class: "grid"});
+    for (const t of niceTicks(y0, y1, 5)) {
+      grid.append(el("line", {x1: m.l, x2: W - m.r, y1: Y(t), y2: Y(t)}));
+      grid.append(el("text", {x: m.l - 6, y: Y(t) + 4, "text-anchor": "end"}, fmt(t)));
+    }
+    const xt = xa.num ? niceTicks(xa.ticks[0][0], xa.ticks[1][0], 6).map(t => [t, fmt(t)])
+      : xa.ticks;
+    for (const [v, label] of xt) {
+      const x = xa.num ? xa.pos(v) : xa.at.get(v);
+      grid.append(el("text", {x, y: H - m.b + 16, "text-anchor": "middle"}, label));
+    }
+    grid.append(el("line", {class: "axis", x1: m.l, x2: W - m.r, y1: H - m.b, y2: H - m.b}));
+    grid.append(el("text", {class: "axis-label", x: W - m.r, y: H - 4, "text-anchor": "end"},
+                   opts.xLabel));
+    grid.append(el("text", {class: "axis-label", x: 4, y: m.t - 2}, opts.yLabel));
+    svg.append(grid);
+    for (const p of opts.points) {
+      const x = xa.pos(p.x);
+      if (x === null || x === undefined || !finite(p.y)) continue;
+      const c = el("circle", {class: "point", cx: x, cy: Y(p.y), r: 6, fill: p.color,
+                              "fill-opacity": 0.85});
+      c.append(el("title", {}, `${p.label}: ${p.x}, ${fmt(p.y)}`));
+      svg.append(c);
+    }
+    wrap.append(svg);
+    return wrap;
+  }
+
+  window.GTCharts = {line, parcoords, scatter, PALETTE, fmt};
+})();
