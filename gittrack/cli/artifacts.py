@@ -25,11 +25,4 @@ def command(run: str, fmt: str) -> None:
     store = api.open_store()
     pointers = read_pointers(store, workspace.resolve_record(store, run))
     rows = [(path, p.kind, p.size, p.nfiles, p.md5) for path, p in sorted(pointers.items())]
-    if fmt == "json":
-        click.echo(render.json_text([dict(zip(HEADERS, row)) for row in rows]))
-    elif fmt == "csv":
-        click.echo(render.csv_text(HEADERS, rows))
-    elif fmt == "md":
-        click.echo(render.markdown(HEADERS, rows))
-    else:
-        click.echo(render.table(HEADERS, rows))
+    click.echo(render.rows_text(fmt, HEADERS, rows))

@@ -56,14 +56,7 @@ def show_command(experiment: str | None, fmt: str) -> None:
     for exp, commit in marked.items():
         run = store.read_run(commit)
         rows.append([exp, run.id, run.name, run.status, commit])
-    if fmt == "json":
-        click.echo(render.json_text([dict(zip(headers, r)) for r in rows]))
-    elif fmt == "csv":
-        click.echo(render.csv_text(headers, rows))
-    elif fmt == "md":
-        click.echo(render.markdown(headers, rows))
-    else:
-        click.echo(render.table(headers, rows) if rows else "No baselines yet.")
+    click.echo(render.rows_text(fmt, headers, rows, empty="No baselines yet."))
 
 
 @command.command("clear")

@@ -25,11 +25,4 @@ def command(fmt: str) -> None:
         entry[1] = int(str(entry[1])) + 1
     headers = ["experiment", "runs", "latest_start"]
     rows = sorted(stats.values(), key=lambda r: str(r[0]))
-    if fmt == "json":
-        click.echo(render.json_text([dict(zip(headers, r)) for r in rows]))
-    elif fmt == "csv":
-        click.echo(render.csv_text(headers, rows))
-    elif fmt == "md":
-        click.echo(render.markdown(headers, rows))
-    else:
-        click.echo(render.table(headers, rows) if rows else "No experiments yet.")
+    click.echo(render.rows_text(fmt, headers, rows, empty="No experiments yet."))

@@ -75,6 +75,18 @@ def csv_text(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return out.getvalue().rstrip("\n")
 
 
+def rows_text(fmt: str, headers: Sequence[str], rows: Sequence[Sequence[Any]],
+              empty: str = "") -> str:
+    """Rows in one of :data:`FORMATS`; JSON is a list of objects keyed by the headers."""
+    if fmt == "json":
+        return json_text([dict(zip(headers, row)) for row in rows])
+    if fmt == "csv":
+        return csv_text(headers, rows)
+    if fmt == "md":
+        return markdown(headers, rows)
+    return table(headers, rows) if rows or not empty else empty
+
+
 def json_text(data: Any) -> str:
     """Strict JSON: NaN and infinities become the strings "nan", "inf", "-inf"."""
     return json.dumps(_finite(data), indent=2, sort_keys=False, default=str, allow_nan=False)
