@@ -87,7 +87,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, dic
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1360, "height": 860}, bypass_csp=True)
+    context = browser.new_context(viewport={"width": 1600, "height": 760}, bypass_csp=True)
     page = context.new_page()
     dialogs: list[str] = []
     errors: list[str] = []

@@ -534,23 +534,21 @@ async function comparePage(main, ids) {
       return h("a", {class: "chip", href: `#/r/${r.id}`}, sw, r.name, h("span", {class: "muted"}, ` ${r.experiment}`));
     })),
     section("Parameters", h("label", {class: "toggle"}, diffOnly, " differences only"), paramsSlot),
-    section("Metrics", h("div", {class: "table-wrap"}, compareTable(doc.metrics, runs, false, "metrics", true))),
+    section("Metrics", h("div", {class: "table-wrap"}, compareTable(doc.metrics, runs, false, "metrics"))),
     section("Metric curves", curveCharts(byKey, true)),
     section("Parallel coordinates", dims.length >= 2 ? C.parcoords({dims, runs})
       : h("p", {class: "empty"}, "Needs two or more params or metrics.")),
     section("Scatter", h("div", {class: "toolbar"}, h("label", {}, "x ", xSel), h("label", {}, "y ", ySel)), scatterSlot));
 }
 
-function compareTable(entries, runs, diffOnly, what, best) {
+function compareTable(entries, runs, diffOnly, what) {
   const shown = entries.filter(e => !diffOnly || e.change !== "same");
   if (!shown.length) return h("p", {class: "empty"}, diffOnly ? `No ${what} differ.` : `No ${what}.`);
   return h("table", {class: "grid-table compare"},
     h("thead", {}, h("tr", {}, h("th", {}, what === "metrics" ? "metric" : "param"), runs.map(r => h("th", {}, r.name)))),
     h("tbody", {}, shown.map(e => {
-      const nums = e.values.filter(v => typeof v === "number");
-      const lo = best && nums.length > 1 ? Math.min(...nums) : null;
       return h("tr", {class: e.change === "same" ? "same" : "changed"}, h("th", {}, e.key),
-        e.values.map(v => h("td", {class: `${typeof v === "number" ? "num" : ""} ${v === lo ? "lowest" : ""}`}, fmt(v))));
+        e.values.map(v => h("td", {class: typeof v === "number" ? "num" : ""}, fmt(v))));
     })));
 }
 
