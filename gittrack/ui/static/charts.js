@@ -215,8 +215,10 @@
     const wrap = html("div", "chart");
     const svg = el("svg", {viewBox: `0 0 ${W} ${H}`, class: "scatter", role: "img"});
     const xa = axisOf(opts.points.map(p => p.x), m.l + 10, W - m.r - 10);
-    const [y0, y1] = extent(opts.points.map(p => p.y));
-    const Y = scale(y0, y1, H - m.b, m.t);
+    const [ylo, yhi] = extent(opts.points.map(p => p.y));
+    const pad = (yhi - ylo) * 0.08;
+    const [y0, y1] = [ylo - pad, yhi + pad];
+    const Y = scale(y0, y1, H - m.b, m.t + 10);
     const grid = el("g", {class: "grid"});
     for (const t of niceTicks(y0, y1, 5)) {
       grid.append(el("line", {x1: m.l, x2: W - m.r, y1: Y(t), y2: Y(t)}));
