@@ -204,7 +204,7 @@ async def promote(request: Request) -> Response:
     except GittrackError as exc:
         return error_response(exc)
     return await _answer(lambda: models.promote(
-        _store(request), request.path_params["model"], body.get("version"),
+        _store(request), request.path_params["model"], body.get("version") or 0,
         str(body.get("stage", "")), body.get("note")))
 
 
@@ -328,5 +328,5 @@ def create_app(repo: str | os.PathLike[str] | None = None, read_only: bool = Fal
     app = Starlette(routes=routes)
     app.state.repo = path
     app.state.read_only = read_only
-    app.add_middleware(Guard, allowed_hosts=allowed_hosts)  # type: ignore[arg-type]
+    app.add_middleware(Guard, allowed_hosts=allowed_hosts)
     return app

@@ -78,14 +78,14 @@ def runs_page(store: Store, experiment: str, where: str = "", order: str = "",
         else default_columns(table, all_rows, available)
     base = _baseline_summary(store, experiment)
     page = [table.summary(r) for r in rows[offset: offset + limit]]
-    return jsonable({
+    return dict(jsonable({
         "experiment": experiment, "total": len(rows), "all": len(all_rows),
         "offset": offset, "limit": limit, "order": order, "where": where,
         "columns": shown, "available": available,
         "baseline": None if base is None else {"id": base["id"], "name": base["name"],
                                                "commit": base["commit"]},
         "rows": [table_row(s, shown, base) for s in page],
-    })
+    }))
 
 
 def available_columns(table: Table, rows: Sequence[int]) -> list[str]:
@@ -166,7 +166,7 @@ INFO_KEYS = ("start_time", "end_time", "user", "host", "command", "baseline", "d
 def run_detail(store: Store, spec: str) -> dict[str, Any]:
     """Everything the run page shows except curves, artifacts' content and the code diff."""
     run = query.get(store, spec)
-    return jsonable({
+    return dict(jsonable({
         "id": run.id, "name": run.name, "experiment": run.experiment, "status": run.status,
         "commit": run.commit, "live": is_live(store, run),
         "info": {k: run.info.get(k) for k in INFO_KEYS if run.info.get(k) is not None},
@@ -177,7 +177,7 @@ def run_detail(store: Store, spec: str) -> dict[str, Any]:
         "metric_keys": store.metric_keys(run.commit), "tags": run.tags,
         "inputs": run.inputs, "artifacts": run.artifacts,
         "packages": run.info.get("packages") or {},
-    })
+    }))
 
 
 def is_live(store: Store, run: Run) -> bool:
@@ -203,8 +203,8 @@ def metric_series(store: Store, spec: str, keys: Sequence[str] | None = None
             have = series.setdefault(key, [])
             last = (have[-1][0], have[-1][2]) if have else None
             have.extend(p for p in points if last is None or (p[0], p[2]) > last)
-    return jsonable({"id": run.id, "name": run.name, "status": run.status,
-                     "series": {k: series[k] for k in sorted(series)}})
+    return dict(jsonable({"id": run.id, "name": run.name, "status": run.status,
+                     "series": {k: series[k] for k in sorted(series)}}))
 
 
 def _journal_points(store: Store, run_id: str) -> dict[str, list[list[Any]]]:
@@ -247,4 +247,4 @@ def compare(store: Store, specs: Sequence[str]) -> dict[str, Any]:
     runs = [query.get(store, s) for s in specs]
     doc = diff.compare(store, runs, all_keys=True)
     doc["summaries"] = [{**r.summary(), "duration": duration(r.summary())} for r in runs]
-    return jsonable(doc)
+    return dict(jsonable(doc))

@@ -21,8 +21,8 @@ def models(store: Store) -> dict[str, Any]:
         warnings.simplefilter("always", RegistryWarning)
         found = Registry(store).models()
     notes = sorted({str(w.message) for w in caught if issubclass(w.category, RegistryWarning)})
-    return jsonable({"models": [model_doc(store, m) for m in found.values()],
-                     "warnings": notes})
+    return dict(jsonable({"models": [model_doc(store, m) for m in found.values()],
+                          "warnings": notes}))
 
 
 def model_doc(store: Store, model: Model) -> dict[str, Any]:
@@ -49,7 +49,7 @@ def promote(store: Store, name: str, version: int | str, stage: str,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RegistryWarning)  # the page lists them on reload
         event = Registry(store).promote(name, version, stage, note)
-    return jsonable(dict(event.__dict__))
+    return dict(jsonable(dict(event.__dict__)))
 
 
 def rollback(store: Store, name: str, stage: str, to: int | str | None = None,
@@ -58,4 +58,4 @@ def rollback(store: Store, name: str, stage: str, to: int | str | None = None,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RegistryWarning)
         events = Registry(store).rollback(name, stage, to, note)
-    return jsonable([dict(e.__dict__) for e in events])
+    return list(jsonable([dict(e.__dict__) for e in events]))
