@@ -12,7 +12,8 @@ prints: progress goes to a callback ``(phase, done, total)`` that the CLI render
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,8 @@ ENV_ARTIFACT_REMOTE = "GITTRACK_ARTIFACT_REMOTE"
 ARG_BUDGET = 256 * 1024  # bytes of refspecs per git invocation (ARG_MAX is 2 MB here)
 BATCH = 16  # artifacts per transfer: the unit of progress and of work lost to a kill
 MAX_ROUNDS = 5
+STAGE_PREFIX = "refs/gittrack-push/"
+STAGE_THRESHOLD = 64  # refs; below it explicit refspecs are as fast
 
 
 def _quiet(_phase: str, _done: int, _total: int) -> None:
@@ -357,8 +360,8 @@ def push(store: Store, remote: str | None = None, experiment: str | None = None,
             commits = [_peeled(repo, r, o) for r, o in
                        [*plan.send.items(), *((r, n) for r, (n, _) in plan.force.items())]]
             result.artifacts += push_artifacts(store, pointers_of(store, commits), progress)
-        rejected = _send(repo, name, plan, result, progress)
         result.behind = sorted(set(plan.behind))
+        rejected = _send(repo, name, plan, result, progress)
         if not rejected:
             return result
     raise RemoteError(f"Remote '{name}' kept changing during the push ({MAX_ROUNDS} rounds); "
@@ -368,23 +371,85 @@ def push(store: Store, remote: str | None = None, experiment: str | None = None,
 def _send(repo: Repo, remote: str, plan: refsync.PushPlan, result: PushResult,
           progress: Progress) -> bool:
     """Push refs (gittrack refs before tags); True when a tag was rejected (re-plan)."""
-    refs = [f"{o}:{r}" for r, o in plan.send.items() if refsync.kind_of(r) != "tag"]
-    refs += [f"{n}:{r}" for r, (n, _old) in plan.force.items()]  # the lease allows it
-    refs += [f":{r}" for r in plan.delete]
-    leases = [f"{r}:{old}" for r, (_n, old) in plan.force.items()]
-    leases += [f"{r}:{old}" for r, old in plan.delete.items()]
-    status = _push_refs(repo, remote, refs, leases, progress, "refs") if refs else {}
-    for ref, (flag, summary) in status.items():
+    runs = {r: o for r, o in plan.send.items() if refsync.kind_of(r) != "tag"}
+    tag_refs = {r: o for r, o in plan.send.items() if refsync.kind_of(r) == "tag"}
+    with _staged(repo, plan.send) as prefix:
+        status = _push_group(repo, remote, runs, prefix, "gittrack", progress)
+        explicit = [f"{n}:{r}" for r, (n, _old) in plan.force.items()]  # the lease allows it
+        explicit += [f":{r}" for r in plan.delete]
+        leases = [f"{r}:{old}" for r, (_n, old) in plan.force.items()]
+        leases += [f"{r}:{old}" for r, old in plan.delete.items()]
+        if explicit:
+            status.update(_push_refs(repo, remote, explicit, leases, progress, "refs"))
+        tag_status = _push_group(repo, remote, tag_refs, prefix, "tags", progress)
+    for ref, (flag, _summary) in status.items():
         if flag == "!":
             result.behind.append(ref)
         elif flag == "-":
             result.deleted += 1
         elif flag != "=":
             result.refs += 1
-    tag_specs = [f"{o}:{r}" for r, o in plan.send.items() if refsync.kind_of(r) == "tag"]
-    tag_status = _push_refs(repo, remote, tag_specs, [], progress, "tags") if tag_specs else {}
     result.tags += sum(1 for flag, _ in tag_status.values() if flag not in ("!", "="))
     return any(flag == "!" for flag, _ in tag_status.values())
+
+
+def _push_group(repo: Repo, remote: str, refs: Mapping[str, str], prefix: str | None,
+                namespace: str, progress: Progress) -> dict[str, tuple[str, str]]:
+    if not refs:
+        return {}
+    phase = "tags" if namespace == "tags" else "refs"
+    if prefix is None:
+        return _push_refs(repo, remote, [f"{o}:{r}" for r, o in refs.items()], [], progress, phase)
+    progress(phase, 0, len(refs))
+    status = _push_refs(repo, remote, [f"{prefix}{namespace}/*:refs/{namespace}/*"], [],
+                        _quiet, phase)
+    progress(phase, len(refs), len(refs))
+    return status
+
+
+@contextmanager
+def _staged(repo: Repo, refs: Mapping[str, str]) -> Iterator[str | None]:
+    """Mirror ``refs`` under ``refs/gittrack-push/<pid>/`` for one glob push; yield the prefix.
+
+    git matches each explicit refspec against every ref, so 10,000 of them cost minutes
+    where one glob costs a second (benchmarks/bench_remote.py). The mirror holds exactly the
+    planned values, so refs written meanwhile (whose artifacts were not sent) never travel.
+    Small pushes use explicit refspecs (None).
+    """
+    _drop_stale_stages(repo)
+    if len(refs) < STAGE_THRESHOLD:
+        yield None
+        return
+    prefix = f"{STAGE_PREFIX}{os.getpid()}/"
+    lines = [f"create {prefix}{r[len('refs/'):]} {o}" for r, o in refs.items()]
+    if not _update_refs(repo, lines):
+        raise RemoteError("Could not stage the refs to push under refs/gittrack-push/; check "
+                          "that the repository is writable and retry.")
+    try:
+        yield prefix
+    finally:
+        _update_refs(repo, [f"delete {prefix}{r[len('refs/'):]} {o}" for r, o in refs.items()])
+
+
+def _drop_stale_stages(repo: Repo) -> None:
+    """Remove the push mirrors of processes that died mid-push."""
+    stale: dict[str, str] = {}
+    for ref, oid in repo.list_refs(STAGE_PREFIX).items():
+        pid = ref[len(STAGE_PREFIX):].partition("/")[0]
+        if not pid.isdigit() or not _alive(int(pid)):
+            stale[ref] = oid
+    if stale:
+        _update_refs(repo, [f"delete {r} {o}" for r, o in stale.items()])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _resolve_conflicts(repo: Repo, remote: str, here: Mapping[str, str],

@@ -85,6 +85,13 @@ def refs(path: Path, *prefixes: str) -> dict[str, str]:
     return dict(line.split(" ") for line in out.splitlines())
 
 
+def ok(cli, path: Path, *args: str):  # type: ignore[no-untyped-def]
+    """Run gittrack in ``path``; it must succeed."""
+    result = cli("--repo", str(path), *args)
+    assert result.code == 0, result.err
+    return result
+
+
 def cli_json(cli, path: Path, *args: str) -> object:  # type: ignore[no-untyped-def]
     result = cli("--repo", str(path), *args)
     assert result.code == 0, result.err
@@ -186,9 +193,9 @@ def test_offline_registrations_of_one_model_are_renumbered_on_push(
     a = project(tmp_path / "a", s3.url("p"), origin=url)
     first = log_model_run(a)
     gittrack.register_model(f"runs:/{first}/model", "forecaster")
-    assert cli("--repo", str(a), "push").code == 0
+    ok(cli, a, "push")
     b = clone(url, tmp_path / "b")
-    assert cli("--repo", str(b), "pull").code == 0
+    ok(cli, b, "pull")
 
     # Offline: each clone registers a different run as forecaster v2 and promotes it.
     run_a = log_model_run(a, seed=1)
@@ -201,7 +208,7 @@ def test_offline_registrations_of_one_model_are_renumbered_on_push(
     tag_b = refs(b, "refs/tags")["refs/tags/forecaster/v2"]
     assert tag_a != tag_b
 
-    assert cli("--repo", str(a), "push").code == 0
+    ok(cli, a, "push")
     pushed = cli("--repo", str(b), "push")
     assert pushed.code == 0, pushed.err
     assert "renumbered forecaster/v2 -> forecaster/v3" in pushed.out
@@ -216,7 +223,7 @@ def test_offline_registrations_of_one_model_are_renumbered_on_push(
     assert "refs/tags/forecaster/v2" in refs(b, "refs/tags")  # b now holds a's v2 too
     assert refs(b, "refs/tags")["refs/tags/forecaster/v2"] == tag_a
 
-    assert cli("--repo", str(a), "pull").code == 0
+    ok(cli, a, "pull")
     assert refs(a, "refs/tags") == refs(b, "refs/tags") == remote_tags
     views = [cli_json(cli, p, "models", "--json") for p in (a, b)]
     assert views[0] == views[1]
@@ -266,17 +273,17 @@ def test_runs_trash_and_baselines_travel_and_removals_propagate(tmp_path: Path, 
     store_dir = tmp_path / "artifacts"
     a = project(tmp_path / "a", str(store_dir), origin=str(remote))
     ids = log_runs(a, 3)
-    assert cli("--repo", str(a), "baseline", "set", ids[0]).code == 0
-    assert cli("--repo", str(a), "push").code == 0
+    ok(cli, a, "baseline", "set", ids[0])
+    ok(cli, a, "push")
     b = clone(str(remote), tmp_path / "b")
-    assert cli("--repo", str(b), "pull").code == 0
+    ok(cli, b, "pull")
     assert refs(b) == refs(a)
 
-    assert cli("--repo", str(a), "rm", ids[1]).code == 0
+    ok(cli, a, "rm", ids[1])
     pushed = cli("--repo", str(a), "push")
     assert pushed.code == 0 and "1 deletion(s)" in pushed.out
     assert refs(remote) == refs(a)
-    assert cli("--repo", str(b), "pull").code == 0
+    ok(cli, b, "pull")
     assert refs(b) == refs(a)  # the run is in b's trash too
     again = cli("--repo", str(b), "pull")
     assert "0 new, 0 updated, 0 removed" in again.out
@@ -290,7 +297,7 @@ def test_push_without_artifact_remote_names_the_config_key(tmp_path: Path, remot
     assert result.code == 1
     assert "artifact_remote" in result.err and "--no-artifacts" in result.err
     assert refs(remote, "refs/gittrack") == {}
-    assert cli("--repo", str(a), "push", "--no-artifacts").code == 0
+    ok(cli, a, "push", "--no-artifacts")
     assert len(refs(remote, "refs/gittrack")) == 1
 
 
@@ -307,9 +314,9 @@ def test_push_of_one_experiment_and_of_named_runs(tmp_path: Path, remote: Path, 
     a = project(tmp_path / "a", str(tmp_path / "store"), origin=str(remote))
     first = log_runs(a, 2, experiment="one")
     second = log_runs(a, 2, experiment="two")
-    assert cli("--repo", str(a), "push", "--experiment", "one").code == 0
+    ok(cli, a, "push", "--experiment", "one")
     assert sorted(r.rpartition("/")[2] for r in refs(remote, "refs/gittrack")) == sorted(first)
-    assert cli("--repo", str(a), "push", "origin", second[0][:8]).code == 0
+    ok(cli, a, "push", "origin", second[0][:8])
     assert len(refs(remote, "refs/gittrack")) == 3
 
 
@@ -320,9 +327,9 @@ def test_a_finished_run_replaces_its_running_record_on_the_remote(tmp_path: Path
     run = gittrack.start_run(experiment="live")
     gittrack.log_metric("loss", 1.0)
     run.commit()
-    assert cli("--repo", str(a), "push").code == 0
+    ok(cli, a, "push")
     b = clone(str(remote), tmp_path / "b")
-    assert cli("--repo", str(b), "pull").code == 0
+    ok(cli, b, "pull")
     gittrack.set_tracking_repo(str(a))
     gittrack.end_run()
     stale = cli("--repo", str(b), "push")  # b's older record must not overwrite a's newer one
@@ -330,7 +337,7 @@ def test_a_finished_run_replaces_its_running_record_on_the_remote(tmp_path: Path
     pushed = cli("--repo", str(a), "push")
     assert pushed.code == 0 and "1 ref(s)" in pushed.out
     assert refs(remote, "refs/gittrack") == refs(a, "refs/gittrack")
-    assert cli("--repo", str(b), "pull").code == 0
+    ok(cli, b, "pull")
     assert refs(b, "refs/gittrack") == refs(a, "refs/gittrack")
     shown = git(b, "show", f"{refs(b, 'refs/gittrack')[next(iter(refs(b, 'refs/gittrack')))]}"
                 ":.gittrack/run/run.yaml")
@@ -348,7 +355,7 @@ def test_remote_setup_lets_plain_git_carry_runs(tmp_path: Path, remote: Path, cl
     git(a, "push", "-q", "origin")
     assert sorted(r.rpartition("/")[2] for r in refs(remote, "refs/gittrack")) == sorted(ids)
     b = clone(str(remote), tmp_path / "b")
-    assert cli("--repo", str(b), "remote", "setup").code == 0
+    ok(cli, b, "remote", "setup")
     git(b, "fetch", "-q", "origin")
     assert refs(b, "refs/gittrack") == refs(a, "refs/gittrack")
 
