@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from gittrack import attach, journal
+from gittrack import journal
 from gittrack.errors import GittrackError
 from gittrack.records import TERMINAL, iso_from_ms
 from gittrack.state import RunState
@@ -13,6 +13,8 @@ from gittrack.store import Store
 
 def recover_dead_runs(store: Store) -> list[str]:
     """Replay and commit every dead live run of this host; the ids of those recovered."""
+    from gittrack import attach  # side journals of `gittrack run`; imported here, the read path stays light
+
     recovered = []
     for path, fh in journal.dead_journals(store.repo.state_dir / "journal"):
         try:
@@ -43,6 +45,8 @@ def _recover(store: Store, path: os.PathLike[str] | str) -> str | None:
             state.apply(event)
         except (GittrackError, ValueError, TypeError, IndexError, KeyError):
             continue  # an event the live run would have refused
+    from gittrack import attach
+
     sides = attach.replay_side_journals(state, path)  # what `gittrack run`'s children logged
     state.info["status"] = "crashed"
     state.info["end_time"] = iso_from_ms(int(os.path.getmtime(path) * 1000))
