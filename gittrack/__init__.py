@@ -33,6 +33,10 @@ if TYPE_CHECKING:
     from gittrack.errors import GittrackError  # noqa: F401
 
 
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__, *_OPTIONAL})
+
+
 def __getattr__(name: str) -> Any:
     if name in _API:
         from gittrack import api

@@ -197,6 +197,12 @@ def _install_hooks() -> None:
         from gittrack.tracking import status_for
 
         _exit_status = status_for(exc)
+        if isinstance(exc, Terminated):
+            # Die of SIGTERM as the process would have without gittrack (exit 143, no
+            # traceback), after the runs are committed as killed.
+            _end_all_at_exit()
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
         previous(kind, exc, tb)
 
     sys.excepthook = excepthook

@@ -70,13 +70,14 @@ def _distribution_map(cache_dir: Path | None) -> dict[str, list[str]]:
     if _DIST_MAP is not None:
         return _DIST_MAP
     key = _path_key()
-    cached = cache_dir / f"distributions-{key}.json" if cache_dir else None
-    if cached is not None and cached.is_file():
-        try:
-            _DIST_MAP = json.loads(cached.read_text())
-            return _DIST_MAP
-        except ValueError:
-            pass
+    cached = cache_dir / "distributions.json" if cache_dir else None
+    try:
+        doc = json.loads(cached.read_text()) if cached is not None else {}
+    except (OSError, ValueError):
+        doc = {}
+    if isinstance(doc, dict) and doc.get("key") == key:
+        _DIST_MAP = doc["map"]
+        return _DIST_MAP
     from importlib import metadata
 
     _DIST_MAP = {k: list(v) for k, v in metadata.packages_distributions().items()}
@@ -84,7 +85,7 @@ def _distribution_map(cache_dir: Path | None) -> dict[str, list[str]]:
         try:
             cached.parent.mkdir(parents=True, exist_ok=True)
             tmp = cached.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(_DIST_MAP))
+            tmp.write_text(json.dumps({"key": key, "map": _DIST_MAP}))
             os.replace(tmp, cached)
         except OSError:
             pass  # a read-only state dir only costs speed
@@ -92,8 +93,10 @@ def _distribution_map(cache_dir: Path | None) -> dict[str, list[str]]:
 
 
 def _path_key() -> str:
-    parts = []
-    for entry in sys.path:
+    # The script's directory ('' or sys.path[0]) changes with every file written there;
+    # installed packages live in the other entries.
+    parts = [sys.prefix]
+    for entry in sys.path[1:]:
         try:
             parts.append(f"{entry}:{os.stat(entry or '.').st_mtime_ns}")
         except OSError:

@@ -110,10 +110,17 @@ def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in mapping.items():
         name = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            out.update(flatten(value, name + "."))
-        else:
-            out[name] = value
+        items = flatten(value, name + ".") if isinstance(value, Mapping) and value \
+            else {name: value}
+        for flat, item in items.items():
+            if flat in out:
+                from gittrack.errors import InvalidInputError
+
+                raise InvalidInputError(
+                    f"Param '{flat}' is given twice, once flat and once nested; "
+                    "log it under one of the two forms."
+                )
+            out[flat] = item
     return out
 
 

@@ -24,7 +24,7 @@ from gittrack.gitio import Repo
 from gittrack.store import Store
 
 FLUSH_SECONDS = float(os.environ.get("GITTRACK_FLUSH_SECONDS", "0.2"))
-COMMIT_SECONDS = float(os.environ.get("GITTRACK_COMMIT_SECONDS", "30"))
+COMMIT_SECONDS = float(os.environ.get("GITTRACK_COMMIT_SECONDS", "10"))
 
 
 class ActiveRun:

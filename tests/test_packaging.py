@@ -78,6 +78,9 @@ def test_import_is_light(fresh_venv: Path, tmp_path: Path) -> None:
     out = subprocess.run([py, "-c", code], cwd=tmp_path, capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"
+    listed = subprocess.run([py, "-c", "import gittrack; print(dir(gittrack))"], cwd=tmp_path,
+                            capture_output=True, text=True, check=True).stdout
+    assert "'start_run'" in listed and "'search_runs'" in listed
 
 
 def test_console_script_help(fresh_venv: Path, tmp_path: Path) -> None:

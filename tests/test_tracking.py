@@ -130,6 +130,8 @@ def test_param_is_fixed_once_logged(repo: Path) -> None:
      r"Param 'big' is longer than 6000 characters; log large values with log_dict"),
     (lambda r: r.set_tag("t", "x" * 9000), r"Tag 't' is longer than 8000 characters"),
     (lambda r: r.log_params(["a"]), r"log_params takes a mapping of names to values; got list"),
+    (lambda r: r.log_params({"model.depth": 3, "model": {"depth": 4}}),
+     r"Param 'model.depth' is given twice, once flat and once nested"),
 ])
 def test_bad_input_gets_one_sentence_and_records_nothing(repo: Path, call, message) -> None:  # type: ignore[no-untyped-def]
     with gittrack.start_run() as run:
@@ -276,6 +278,8 @@ def test_sigterm_ends_the_run_killed(repo: Path) -> None:
         assert proc.stdout.readline().strip() == "ready"
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
+        assert proc.returncode == -signal.SIGTERM  # dies of the signal, as without gittrack
+        assert proc.stderr is not None and "Traceback" not in proc.stderr.read()
     rows = git(repo, "for-each-ref", "--format=%(refname)", "refs/gittrack/runs").split()
     status = yaml.safe_load(git(repo, "show", f"{rows[0]}:.gittrack/run/run.yaml"))["status"]
     assert status == "killed"
