@@ -134,9 +134,14 @@ def sort_key(spec: str) -> tuple[str, bool]:
     match = _DIRECTION.match(text)
     if match:
         text, descending = match.group(1).strip(), match.group(2).upper() == "DESC"
-    node = filters.parse(f"{text} IS NULL")
+    hint = (f"Cannot order by {spec!r}; name one column such as 'metrics.rmse', "
+            "optionally followed by ASC or DESC.")
+    try:
+        node = filters.parse(f"{text} IS NULL")
+    except filters.FilterError:
+        raise InvalidInputError(hint) from None
     if not isinstance(node, filters.Predicate):
-        raise InvalidInputError(f"Cannot order by {spec!r}; name one column like 'metrics.rmse'.")
+        raise InvalidInputError(hint)
     return node.key.column, descending
 
 

@@ -46,6 +46,9 @@ def test_sort_ascending_descending_and_limit(runs: list[str], cli: Any) -> None:
     assert names(cli("log", "--sort=-rmse", "-n", "2", "--format", "csv").out) == ["r2", "r0"]
     assert names(cli("log", "--sort", "params.model", "--sort", "-rmse", "--format", "csv").out) \
         == ["r3", "r2", "r0", "r1"]
+    # SQL's way of saying the same: one value with commas and ASC/DESC
+    assert names(cli("log", "--sort", "params.model ASC, metrics.rmse DESC", "--format",
+                     "csv").out) == ["r3", "r2", "r0", "r1"]
 
 
 def test_columns_choose_what_is_shown(runs: list[str], cli: Any) -> None:
@@ -65,13 +68,20 @@ def test_experiment_argument_and_default_view_are_kept(runs: list[str], cli: Any
     assert names(cli("log", "exp", "--format", "csv").out) == ["r2", "r1", "r0"]
     table = cli("log").out.splitlines()
     assert table[0].split()[:6] == ["id", "name", "experiment", "status", "start", "duration"]
-    assert cli("log", "nothing").out.strip() == "No runs yet."
+    unknown = cli("log", "nothing")
+    assert unknown.code == 1 and unknown.err == (
+        "gittrack: error: No experiment 'nothing' in this repository; list them with "
+        "`gittrack experiments`.\n")
+    assert cli("log", "exp", "--where", "metrics.rmse > 1e9").out.strip() == "No runs match."
 
 
 def test_bad_filter_sort_or_column_is_an_error(runs: list[str], cli: Any) -> None:
     bad = cli("log", "--where", "metrics.rmse <")
     assert bad.code == 1 and bad.err.startswith("gittrack: error:")
     assert cli("log", "--sort", "bogus.key").code == 1
+    sort_err = cli("log", "--sort", "metrics.rmse <").err
+    assert sort_err == ("gittrack: error: Cannot order by 'metrics.rmse <'; name one column "
+                        "such as 'metrics.rmse', optionally followed by ASC or DESC.\n")
     assert cli("log", "--columns", "name,nope.x").code == 1
 
 

@@ -55,7 +55,12 @@ def command(experiment: str | None, limit: int | None, where: str, sort: tuple[s
       gittrack log --format csv > runs.csv
     """
     store = api.open_store()
-    order = [_order_spec(s) for s in sort]
+    if experiment and experiment not in store.experiments():
+        raise InvalidInputError(
+            f"No experiment '{experiment}' in this repository; list them with "
+            "`gittrack experiments`."
+        )
+    order = [_order_spec(part) for s in sort for part in s.split(",") if part.strip()]
     table, found = search.select(store, [experiment] if experiment else None, where, order,
                                  limit)
     rows = [table.summary(r) for r in found]
@@ -66,7 +71,8 @@ def command(experiment: str | None, limit: int | None, where: str, sort: tuple[s
     headers, cells = log_table(rows, short_ids=fmt in ("table", "md"), columns=columns,
                                bases=bases, annotate=fmt in ("table", "md"))
     if fmt == "table":
-        click.echo(render.table(headers, cells) if rows else "No runs yet.")
+        click.echo(render.table(headers, cells) if rows else
+                   ("No runs match." if where else "No runs yet."))
     elif fmt == "md":
         click.echo(render.markdown(headers, cells))
     elif fmt == "json":
@@ -77,7 +83,7 @@ def command(experiment: str | None, limit: int | None, where: str, sort: tuple[s
 
 def _order_spec(text: str) -> str:
     text = text.strip()
-    if text.startswith("-"):
+    if text.startswith("-") and " " not in text:
         return f"{text[1:]} DESC"
     return text.removeprefix("+")
 
