@@ -3,17 +3,20 @@
 A cost-center team forecasts monthly production hours. We train a linear baseline and a
 random forest with two settings, log each run's params and RMSE/MAE, then list the runs.
 
-Run it inside any git repository (it uses the one around the current directory, and runs
-`gittrack init` first when there is none):
+    python examples/quickstart.py [DIR]
 
-    python examples/quickstart.py && gittrack log cost_center_forecasting
+DIR (default ./gittrack-quickstart) becomes a git repository holding this script as its
+code; the runs are recorded there. Afterwards: cd DIR && gittrack log
 """
 
 from __future__ import annotations
 
 import math
+import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 from sklearn.ensemble import RandomForestRegressor
@@ -47,9 +50,25 @@ def evaluate(model: object, x_train: np.ndarray, y_train: np.ndarray, x_test: np
             "mae": float(mean_absolute_error(y_test, predicted))}
 
 
+def prepare(directory: Path) -> None:
+    """A repository with this script committed, so every run has a baseline commit."""
+    fresh = not gitio.is_repository(directory)
+    project.init(directory)
+    if not fresh:
+        return
+    shutil.copy(__file__, directory / "quickstart.py")
+    git = ["git", "-C", str(directory)]
+    if not subprocess.run([*git, "config", "user.name"], capture_output=True).stdout.strip():
+        git += ["-c", "user.name=gittrack quickstart", "-c", "user.email=quickstart@localhost"]
+    subprocess.run([*git, "add", "quickstart.py", ".gittrack"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "Quickstart project"], check=True)
+
+
 def main() -> None:
-    if not gitio.is_repository("."):
-        project.init(__import__("pathlib").Path("."))
+    directory = Path(sys.argv[1] if len(sys.argv) > 1 else "gittrack-quickstart").resolve()
+    shown = os.path.relpath(directory)
+    prepare(directory)
+    os.chdir(directory)
     x, y = make_data()
     split = x[:, 1] < 60  # train on the first five years, test on the sixth
     data = (x[split], y[split], x[~split], y[~split])
@@ -69,7 +88,7 @@ def main() -> None:
             run.log_metrics(scores)
             print(f"{name:16s} rmse={scores['rmse']:8.2f}  mae={scores['mae']:8.2f}  run {run.id}")
 
-    print("\nThe runs, as `gittrack log cost_center_forecasting` shows them:\n")
+    print(f"\nThe runs, as `cd {shown} && gittrack log` shows them:\n")
     sys.stdout.flush()
     subprocess.run([sys.executable, "-m", "gittrack", "log", "cost_center_forecasting"],
                    check=True)
