@@ -75,13 +75,13 @@ def kind_of(ref: str) -> str:
     return "other"
 
 
-def twin(ref: str) -> str | None:
-    """The trash ref of a run ref, or the run ref of a trash ref."""
+def twin(ref: str) -> str:
+    """The trash ref of a run ref, or the run ref of a trash ref ("" for any other ref)."""
     if ref.startswith(names.RUNS_PREFIX):
         return names.TRASH_PREFIX + ref[len(names.RUNS_PREFIX):]
     if ref.startswith(names.TRASH_PREFIX):
         return names.RUNS_PREFIX + ref[len(names.TRASH_PREFIX):]
-    return None
+    return ""
 
 
 def is_registry_tag_ref(ref: str) -> bool:

@@ -250,7 +250,11 @@ def open_artifact_remote(repo: Repo) -> ArtifactRemote | None:
     if found is None:
         return None
     url, options = found
-    return open_remote(url, options) if options else open_remote(url)
+    if "://" not in url or url.startswith("file://"):
+        return open_remote(url)
+    # fsspec caches filesystems by their arguments; a cached one keeps the endpoint and
+    # credentials the environment had when it was made, so take a fresh one per remote.
+    return open_remote(url, {"skip_instance_cache": True, **options})
 
 
 def pointers_of(store: Store, commits: Iterable[str]) -> list[Pointer]:
@@ -268,6 +272,19 @@ def pointers_of(store: Store, commits: Iterable[str]) -> list[Pointer]:
     return list(seen.values())
 
 
+@contextmanager
+def _artifact_errors(url: str) -> Iterator[None]:
+    """Errors of the artifact remote's client libraries (botocore, aiohttp, ...) become
+    RemoteError; they share no base class, so anything but gittrack's own is wrapped."""
+    try:
+        yield
+    except GittrackError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the edge with fsspec backends
+        raise RemoteError(f"The artifact remote {url} failed ({type(exc).__name__}: {exc}); "
+                          "check its URL, endpoint and credentials, then retry.") from exc
+
+
 def push_artifacts(store: Store, pointers: Sequence[Pointer],
                    progress: Progress = _quiet) -> int:
     """Send to the artifact remote every object the pointers need that it lacks.
@@ -277,6 +294,12 @@ def push_artifacts(store: Store, pointers: Sequence[Pointer],
     """
     if not pointers:
         return 0
+    found = artifact_remote_url(store.repo)
+    with _artifact_errors(found[0] if found else "?"):
+        return _push_artifacts(store, pointers, progress)
+
+
+def _push_artifacts(store: Store, pointers: Sequence[Pointer], progress: Progress) -> int:
     from gittrack.run_artifacts import cache_for
 
     remote = open_artifact_remote(store.repo)
@@ -309,12 +332,23 @@ def fetch_artifacts(store: Store, pointers: Iterable[Pointer],
     The hook behind lazy fetching (:func:`gittrack.run_artifacts.ensure_local`); with no
     artifact remote configured nothing is fetched.
     """
-    from gittrack.run_artifacts import cache_for, cache_lock
+    from gittrack.run_artifacts import cache_for
 
     cache = cache_for(store.repo)
     missing = [p for p in pointers if not cache.has(p)]
     if not missing:
         return []
+    found = artifact_remote_url(store.repo)
+    if found is None:
+        return missing
+    with _artifact_errors(found[0]):
+        return _fetch_artifacts(store, missing, progress)
+
+
+def _fetch_artifacts(store: Store, missing: list[Pointer], progress: Progress) -> list[Pointer]:
+    from gittrack.run_artifacts import cache_for, cache_lock
+
+    cache = cache_for(store.repo)
     remote = open_artifact_remote(store.repo)
     if remote is None:
         return missing

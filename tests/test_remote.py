@@ -238,7 +238,7 @@ def test_push_killed_mid_transfer_and_rerun_leaves_the_remote_complete(
         tmp_path: Path, served: tuple[GitDaemon, str], s3: S3) -> None:  # noqa: F811
     daemon, url = served
     a = project(tmp_path / "a", s3.url("k"), origin=url)
-    log_runs(a, 120)
+    log_runs(a, 60)
     bare = daemon.base / "team.git"
     env = env_with_gittrack()
     proc = subprocess.Popen([sys.executable, "-m", "gittrack", "push", "--progress"], cwd=a,
@@ -247,7 +247,7 @@ def test_push_killed_mid_transfer_and_rerun_leaves_the_remote_complete(
     seen = []
     for line in proc.stderr:
         seen.append(line)
-        if line.startswith("artifacts: ") and 0 < int(line.split()[1].split("/")[0]) < 120:
+        if line.startswith("artifacts: ") and 0 < int(line.split()[1].split("/")[0]) < 60:
             os.kill(proc.pid, signal.SIGKILL)  # mid-transfer: some artifacts sent, not all
             break
     proc.wait()
@@ -255,14 +255,14 @@ def test_push_killed_mid_transfer_and_rerun_leaves_the_remote_complete(
     assert proc.returncode == -signal.SIGKILL, seen
     assert refs(bare, "refs/gittrack") == {}  # refs go last: none point at missing artifacts
     sent = s3_keys(s3, "k/files/md5/")
-    assert 0 < len(sent) < 120
+    assert 0 < len(sent) < 60
 
     rerun = subprocess.run([sys.executable, "-m", "gittrack", "push"], cwd=a, env=env,
                            capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert refs(bare) == refs(a)
-    assert remote_pointers_complete(s3, bare, "k") == 120
-    assert len(s3_keys(s3, "k/files/md5/")) == 120  # nothing duplicated
+    assert remote_pointers_complete(s3, bare, "k") == 60
+    assert len(s3_keys(s3, "k/files/md5/")) == 60  # nothing duplicated
 
 
 # ---------------------------------------------------------------- rules and edges
@@ -378,3 +378,19 @@ def test_help_ends_with_an_example(cli, command: tuple[str, ...]) -> None:  # ty
     usage = result.out.split("Options:")[0].rstrip()
     assert "Example:" in usage
     assert usage.splitlines()[-1].strip().startswith("gittrack ")
+
+
+def test_an_unreachable_artifact_remote_is_one_sentence(tmp_path: Path, remote: Path, cli,  # type: ignore[no-untyped-def]
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from servers import free_port
+
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_MAX_ATTEMPTS": "1",
+                       "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}.items():
+        monkeypatch.setenv(key, value)
+    a = project(tmp_path / "a", "s3://bucket/nowhere", origin=str(remote))
+    log_runs(a, 1)
+    result = cli("--repo", str(a), "push")
+    assert result.code == 1, result.err
+    assert "The artifact remote s3://bucket/nowhere failed" in result.err
+    assert refs(remote, "refs/gittrack") == {}
