@@ -338,7 +338,8 @@ class Cache:
         for rel, md5 in self._listing(pointer.md5):
             if rel == want:
                 return md5
-        raise ArtifactError(f"No file '{want}' in artifact {pointer.md5}; list it with list_files.")
+        raise ArtifactError(f"No file '{want}' in this directory artifact; list the run's "
+                            "artifacts with `gittrack artifacts RUN`.")
 
     def checkout(self, pointer: Pointer, dest: str | os.PathLike[str], *,
                  force: bool = False, link: str = "copy") -> None:

@@ -360,7 +360,8 @@ def materialize_model(store: Store, commit: str, path: str) -> Path:
     pointers = read_pointers(store, commit)
     if path not in pointers:
         have = ", ".join(sorted(pointers)) or "none"
-        raise ModelError(f"Run commit {commit[:12]} has no artifact '{path}' (it has: {have}).")
+        run_id = (store.read_file(commit, "run.yaml") or {}).get("id", commit[:12])
+        raise ModelError(f"Run {run_id} has no artifact '{path}' (it has: {have}).")
     pointer = pointers[path]
     if not pointer.isdir:
         raise ModelError(f"Artifact '{path}' is a single file, not a model directory; log it with log_model.")

@@ -130,4 +130,24 @@ def resolve_record(store: Store, spec: str) -> str:
         if tag is not None and tag.target_type == "commit" \
                 and store.repo.read_blob(tag.target, f"{names.RECORD_DIR}/run.yaml") is not None:
             return tag.target
-        raise
+        model = _registry_commit(store, spec)
+        if model is not None:
+            return model
+        raise RunNotFoundError(
+            f"No run, registry tag or model version '{spec}' in this repository; list runs "
+            "with `gittrack log` and models with `gittrack models`."
+        ) from None
+
+
+def _registry_commit(store: Store, spec: str) -> str | None:
+    """The run commit of ``MODEL/STAGE``, ``MODEL/vN``, ``MODEL@STAGE`` or ``MODEL/latest``."""
+    from gittrack.errors import GittrackError
+    from gittrack.registry import Registry
+
+    if "/" not in spec and "@" not in spec:
+        return None
+    try:
+        resolved = Registry(store).resolve_uri(f"models:/{spec}")
+    except GittrackError:
+        return None
+    return str(resolved[0])

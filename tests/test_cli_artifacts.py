@@ -145,6 +145,18 @@ def test_checkout_of_a_registry_tag(repo: Path, cli) -> None:  # type: ignore[no
     assert (repo / "out" / "m.bin").read_bytes() == b"model bytes"
 
 
+def test_checkout_of_a_model_stage(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    run_id = log_files(repo, {"out/m.bin": b"staged bytes"})
+    assert cli("register", "m", f"{run_id}:out/m.bin").code == 0
+    assert cli("promote", "m", "v1", "prod").code == 0
+    (repo / "out" / "m.bin").unlink()
+    assert cli("checkout", "m/prod").code == 0
+    assert (repo / "out" / "m.bin").read_bytes() == b"staged bytes"
+    missing = cli("checkout", "m/staging")
+    assert missing.code == 1 and "list runs with `gittrack log` and models with `gittrack models`" \
+        in missing.err
+
+
 # ---------------------------------------------------------------- safety
 
 
