@@ -65,10 +65,10 @@ def test_help_ends_with_an_example(cli, name: str) -> None:  # type: ignore[no-u
 
 
 @pytest.mark.parametrize("args, code, message", [
-    (("checkout", "nosuchrun"), 1, "No run 'nosuchrun'"),
+    (("checkout", "nosuchrun"), 1, "model version 'nosuchrun'"),
     (("checkout",), 1, "HEAD holds no run record"),
-    (("artifacts", "nosuchrun"), 1, "No run 'nosuchrun'"),
-    (("get", "nosuchrun", "x"), 1, "No run 'nosuchrun'"),
+    (("artifacts", "nosuchrun"), 1, "model version 'nosuchrun'"),
+    (("get", "nosuchrun", "x"), 1, "model version 'nosuchrun'"),
     (("rm", "nosuchrun"), 1, "No run 'nosuchrun'"),
     (("restore", "nosuchrun"), 1, "No run 'nosuchrun' in the trash"),
     (("gc", "--trash-older-than", "-1"), 2, "-1"),
