@@ -383,8 +383,6 @@ def predict_fresh(repo: Path, uri: str) -> list[float]:
     return json.loads(proc.stdout)  # type: ignore[no-any-return]
 
 
-@pytest.mark.skipif(not hasattr(api, "load_model") or not hasattr(api, "log_model"),
-                    reason="load_model/log_model are not in gittrack.api yet")
 def test_load_model_by_stage_in_a_fresh_process_follows_rollback(repo: Path) -> None:
     expected = train_and_register(repo)
     gittrack.promote("forecaster", 1, "prod")
@@ -396,8 +394,6 @@ def test_load_model_by_stage_in_a_fresh_process_follows_rollback(repo: Path) -> 
     assert predict_fresh(repo, "models:/forecaster/latest") == expected[2]
 
 
-@pytest.mark.skipif(not hasattr(api, "load_model") or not hasattr(api, "log_model"),
-                    reason="load_model/log_model are not in gittrack.api yet")
 def test_checkout_of_a_stage_tag_then_gittrack_checkout_restores_that_model(repo: Path,
                                                                            cli) -> None:  # type: ignore[no-untyped-def]
     expected = train_and_register(repo)
