@@ -48,28 +48,35 @@ def _line(event: Event) -> bytes:
     return json.dumps(event, separators=(",", ":"), allow_nan=True).encode("utf-8") + b"\n"
 
 
-def read(path: Path) -> tuple[dict[str, Any], list[Event]]:
-    """Header and events of a journal; a line torn by a kill is dropped."""
+def read(path: Path | IO[bytes]) -> tuple[dict[str, Any], list[Event]]:
+    """Header and events of a journal (a path or an open file); a torn last line is dropped."""
+    if not isinstance(path, Path):
+        path.seek(0)
+        return _parse(path)
+    with open(path, "rb") as fh:
+        return _parse(fh)
+
+
+def _parse(fh: IO[bytes]) -> tuple[dict[str, Any], list[Event]]:
     header: dict[str, Any] = {}
     events: list[Event] = []
-    with open(path, "rb") as fh:
-        for raw in fh:
-            if not raw.endswith(b"\n"):
-                break  # the last line, torn by a kill
-            if raw.startswith(b"m\t"):
-                # Metric points are "m<TAB>key<TAB>step<TAB>timestamp<TAB>value": cheaper than
-                # JSON in the flush path; keys never hold tabs (names.validate_key).
-                _m, key, step, ts, value = raw.decode("utf-8").rstrip("\n").split("\t")
-                events.append(["m", key, float(value), int(step), int(ts)])
-                continue
-            try:
-                event = json.loads(raw)
-            except ValueError:
-                break
-            if event and event[0] == "h":
-                header = event[1]
-            else:
-                events.append(event)
+    for raw in fh:
+        if not raw.endswith(b"\n"):
+            break  # the last line, torn by a kill
+        if raw.startswith(b"m\t"):
+            # Metric points are "m<TAB>key<TAB>step<TAB>timestamp<TAB>value": cheaper than
+            # JSON in the flush path; keys never hold tabs (names.validate_key).
+            _m, key, step, ts, value = raw.decode("utf-8").rstrip("\n").split("\t")
+            events.append(["m", key, float(value), int(step), int(ts)])
+            continue
+        try:
+            event = json.loads(raw)
+        except ValueError:
+            break
+        if event and event[0] == "h":
+            header = event[1]
+        else:
+            events.append(event)
     return header, events
 
 
@@ -90,8 +97,13 @@ def dead_journals(directory: Path) -> Iterator[tuple[Path, IO[bytes]]]:
         except BlockingIOError:
             fh.close()
             continue
-        header, _ = read(path)
-        if header.get("host", host) != host or not path.exists():
+        # An owner that ended removed its journal before unlocking it: a file we lock with
+        # no name left is such a one (or one another recoverer just finished).
+        if os.fstat(fh.fileno()).st_nlink == 0:
+            fh.close()
+            continue
+        header, _ = read(fh)
+        if header.get("host", host) != host:
             fh.close()
             continue
         yield path, fh

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
+from typing import IO
 
 from gittrack import journal
 from gittrack.errors import GittrackError
@@ -21,7 +23,7 @@ def recover_dead_runs(store: Store) -> list[str]:
             if attach.is_side_journal(path):  # replayed with its run's own journal
                 attach.remove_if_orphan(path)
                 continue
-            run_id = _recover(store, path)
+            run_id = _recover(store, path, fh)
             if run_id:
                 recovered.append(run_id)
         finally:
@@ -29,15 +31,15 @@ def recover_dead_runs(store: Store) -> list[str]:
     return recovered
 
 
-def _recover(store: Store, path: os.PathLike[str] | str) -> str | None:
-    header, events = journal.read(path)  # type: ignore[arg-type]
+def _recover(store: Store, path: Path, fh: IO[bytes]) -> str | None:
+    header, events = journal.read(fh)
     ref, base = header.get("ref"), header.get("base_commit")
     current = store.repo.resolve_ref(ref) if ref else None
     if not ref or not base or current is None:
-        os.unlink(path)
+        path.unlink(missing_ok=True)
         return None
     if _is_terminal(store, current):
-        os.unlink(path)  # the owner committed its end but died before removing the journal
+        path.unlink(missing_ok=True)  # the owner committed its end, then died before cleaning up
         return None
     state = RunState.from_commit(store, base)
     for event in events:
@@ -49,11 +51,11 @@ def _recover(store: Store, path: os.PathLike[str] | str) -> str | None:
 
     sides = attach.replay_side_journals(state, path)  # what `gittrack run`'s children logged
     state.info["status"] = "crashed"
-    state.info["end_time"] = iso_from_ms(int(os.path.getmtime(path) * 1000))
+    state.info["end_time"] = iso_from_ms(int(os.fstat(fh.fileno()).st_mtime * 1000))
     commit = store.write_commit(store.code_tree_of(base), header.get("parent"),
                                 state.files(store), state.message())
     store.repo.set_ref(ref, commit)
-    os.unlink(path)
+    path.unlink(missing_ok=True)
     for side in sides:
         side.unlink(missing_ok=True)
     return str(state.info.get("id"))
