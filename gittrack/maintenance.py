@@ -11,9 +11,13 @@ whose count grows logarithmically, staying far below ``gc.autoPackLimit``.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 
+from gittrack.errors import GitError
 from gittrack.gitio import Repo
+
+log = logging.getLogger("gittrack")
 
 # Repack at ~2,000 estimated loose objects (8 in the 1/256 sample), well under git's 6,700.
 SAMPLE_LIMIT = int(os.environ.get("GITTRACK_REPACK_SAMPLE", "8"))
@@ -39,6 +43,12 @@ def keep_healthy(repo: Repo, force: bool = False) -> bool:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return False  # another process is packing right now
-        repo.run_git("pack-refs", "--all")
-        repo.run_git("repack", "-d", "-q", "--geometric=2")
+        try:
+            repo.run_git("pack-refs", "--all")
+            repo.run_git("repack", "-d", "-q", "--geometric=2")
+        except GitError as exc:
+            # A ref another process updates at this moment makes pack-refs fail; the next
+            # run's check tries again. Housekeeping never fails the run that triggered it.
+            log.warning("Packing the repository failed, to be retried: %s", exc)
+            return False
     return True
