@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 import gittrack
 from gittrack import maintenance
 from gittrack.gitio import Repo
@@ -50,3 +52,14 @@ def test_keep_healthy_packs_loose_objects_and_refs(repo: Path) -> None:
     assert after["count"] == 0 and after["in-pack"] >= before
     assert not list((repo / ".git" / "refs" / "gittrack").rglob("*/*/*"))
     assert len(git(repo, "for-each-ref", "refs/gittrack/runs").splitlines()) == 30
+
+
+def test_failed_housekeeping_never_fails_the_run(repo: Path,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    # Another git process holding packed-refs.lock makes `git pack-refs` fail.
+    (repo / ".git" / "packed-refs.lock").write_text("")
+    assert maintenance.keep_healthy(Repo(repo), force=True) is False
+    assert "Packing the repository failed, to be retried" in caplog.text
+    with gittrack.start_run() as run:
+        run.log_metric("m", 1)
+    assert gittrack.get_run(run.id).status == "finished"
