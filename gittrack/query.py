@@ -6,7 +6,6 @@ from typing import Any
 
 from gittrack import names
 from gittrack.errors import AmbiguousRunError
-from gittrack.index import Index
 from gittrack.records import Run
 from gittrack.store import Store, not_found
 
@@ -24,6 +23,8 @@ def resolve(store: Store, spec: str) -> tuple[str, str]:
         return hit
     refs = store.refs()
     commits = list(refs.values())
+    from gittrack.index import Index  # the summary index: only name lookups need it
+
     table, rows = Index(store).table(commits, complete=True)
     run_names, experiments = table.column("name"), table.column("experiment")
     matches = [(ref, c) for (ref, c), r in zip(refs.items(), rows)
