@@ -226,7 +226,7 @@ class Cache:
     def _odb(self, memo: bool = True) -> Iterator[HashFileDB]:
         from dvc_data.hashfile.db import get_odb
         from dvc_data.hashfile.state import State, StateNoop
-        from dvc_objects.fs import LocalFileSystem
+        from dvc_objects.fs.local import LocalFileSystem
 
         state: StateBase = State(str(self.path.parent), str(self.state_dir)) if memo else StateNoop()
         try:
@@ -259,7 +259,8 @@ class Cache:
         if _snapshot(path) != before:
             raise ArtifactError(f"'{src}' changed while it was being stored; log it again once it is written.")
         nfiles = meta.nfiles if hash_info.isdir else 1
-        return Pointer(md5=hash_info.value, size=meta.size or 0, nfiles=nfiles or 0, kind=kind)
+        return Pointer(md5=str(hash_info.value), size=meta.size or 0, nfiles=nfiles or 0,
+                       kind=kind)
 
     def add_bytes(self, data: bytes, name: str) -> Pointer:
         """Store small in-memory content (log_text, log_dict) as a file artifact."""
@@ -468,7 +469,7 @@ def _build_and_transfer(odb: HashFileDB, path: Path) -> tuple[HashInfo, Any]:
 
     staging, meta, obj = build(odb, str(path), odb.fs, "md5")
     if obj.hash_info.isdir:
-        for entry in obj.as_list():  # refuse now what checkout would refuse later
+        for entry in obj.as_list():  # type: ignore[attr-defined]  # a Tree; refuse now what checkout would refuse later
             validate_artifact_path(entry["relpath"])
     # shallow=False: the default copies only a directory's listing (NOTES.md).
     result = transfer(staging, odb, {obj.hash_info}, shallow=False, hardlink=False)
@@ -503,7 +504,7 @@ def _link(link: str, src: Path, target: Path) -> None:
     if link == "hardlink":
         os.link(src, target)
         return
-    from dvc_objects.fs import LocalFileSystem
+    from dvc_objects.fs.local import LocalFileSystem
 
     LocalFileSystem().reflink(str(src), str(target))
     target.chmod(0o644)
@@ -645,7 +646,7 @@ def open_remote(url: str, options: Mapping[str, Any] | None = None) -> Remote:
 
     scheme = urlsplit(url).scheme
     if scheme in ("", "file") or _DRIVE.fullmatch(scheme + ":"):
-        from dvc_objects.fs import LocalFileSystem
+        from dvc_objects.fs.local import LocalFileSystem
 
         fs: Any = LocalFileSystem()
         root = str(Path(unquote(urlsplit(url).path) if scheme == "file" else url).absolute())

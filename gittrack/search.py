@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from gittrack import filters, query
-from gittrack.errors import InvalidInputError
+from gittrack.errors import FilterError, InvalidInputError
 from gittrack.index import ATTRIBUTES, Index, Table
 from gittrack.records import Run
 from gittrack.store import Store
@@ -138,7 +138,7 @@ def sort_key(spec: str) -> tuple[str, bool]:
             "optionally followed by ASC or DESC.")
     try:
         node = filters.parse(f"{text} IS NULL")
-    except filters.FilterError:
+    except FilterError:
         raise InvalidInputError(hint) from None
     if not isinstance(node, filters.Predicate):
         raise InvalidInputError(hint)
