@@ -81,7 +81,7 @@ def create(store: Store, path: str | os.PathLike[str], since: str | None = None)
         work = Path(tmp)
         if refs:
             _git_bundle(repo, work / GIT_BUNDLE, refs, prerequisites)
-        commits = [_peel(repo, r, o) for r, o in refs.items()]
+        commits = [refsync.peel(repo, r, o) for r, o in refs.items()]
         objects, missing = _objects(store, commits, set(previous.get("objects") or ()))
         manifest = {
             "format": FORMAT, "created": dt.datetime.now(dt.timezone.utc).isoformat(),
@@ -101,13 +101,13 @@ def _since(repo: Repo, refs: dict[str, str], since: str
         previous = read_manifest(Path(since))
         before: Mapping[str, str] = previous.get("refs") or {}
         changed = {r: o for r, o in refs.items() if before.get(r) != o}
-        prereq = sorted({_peel(repo, r, o) for r, o in before.items() if repo.has_object(o)})
+        prereq = sorted({refsync.peel(repo, r, o) for r, o in before.items() if repo.has_object(o)})
         return changed, prereq, previous
     rev = repo.run_git("rev-parse", "--verify", "--quiet", f"{since}^{{commit}}", check=False)
     if rev.returncode == 0:
         base = rev.stdout.strip()
         reachable = set(repo.run_git("rev-list", base).stdout.split())
-        return {r: o for r, o in refs.items() if _peel(repo, r, o) not in reachable}, [base], {}
+        return {r: o for r, o in refs.items() if refsync.peel(repo, r, o) not in reachable}, [base], {}
     cutoff = _parse_date(since)
     times = _creation_times(repo)
     return {r: o for r, o in refs.items() if times.get(r, 0) >= cutoff}, [], {}
@@ -133,12 +133,6 @@ def _creation_times(repo: Repo) -> dict[str, int]:
         out[ref] = int(when or 0)
     return out
 
-
-def _peel(repo: Repo, ref: str, oid: str) -> str:
-    if refsync.kind_of(ref) != "tag":
-        return oid
-    info = repo.read_tag(ref[len(refsync.TAGS_PREFIX):], oid)
-    return info.target if info is not None else oid
 
 
 def _git_bundle(repo: Repo, out: Path, refs: Mapping[str, str], prerequisites: list[str]) -> None:

@@ -62,6 +62,14 @@ class FetchPlan:
         return len(self.create) + len(self.update) + len(self.delete)
 
 
+def peel(repo: Repo, ref: str, oid: str) -> str:
+    """The commit a ref names: a tag's target, any other ref's own value."""
+    if kind_of(ref) != "tag":
+        return oid
+    info = repo.read_tag(ref[len(TAGS_PREFIX):], oid)
+    return info.target if info is not None else oid
+
+
 def kind_of(ref: str) -> str:
     """``run``, ``trash``, ``baseline``, ``tag`` or ``other`` (another refs/gittrack/ ref)."""
     if ref.startswith(names.RUNS_PREFIX):

@@ -215,12 +215,6 @@ def _run_ids(store: Store, specs: Sequence[str]) -> list[str]:
     return out
 
 
-def _peeled(repo: Repo, ref: str, oid: str) -> str:
-    if refsync.kind_of(ref) != "tag":
-        return oid
-    info = repo.read_tag(ref[len(refsync.TAGS_PREFIX):], oid)
-    return info.target if info is not None else oid
-
 
 # ---------------------------------------------------------------- artifacts
 
@@ -391,7 +385,7 @@ def push(store: Store, remote: str | None = None, experiment: str | None = None,
             result.renamed += _resolve_conflicts(repo, name, here, there, plan.conflicts, progress)
             continue
         if artifacts:
-            commits = [_peeled(repo, r, o) for r, o in
+            commits = [refsync.peel(repo, r, o) for r, o in
                        [*plan.send.items(), *((r, n) for r, (n, _) in plan.force.items())]]
             result.artifacts += push_artifacts(store, pointers_of(store, commits), progress)
         result.behind = sorted(set(plan.behind))
@@ -519,7 +513,7 @@ def fetch(store: Store, remote: str | None = None, experiment: str | None = None
     there = select(ls_remote(repo, name), experiment, runs)
     result = apply_remote(store, name, there, progress)
     if artifacts:
-        commits = [_peeled(repo, r, o) for r, o in there.items()
+        commits = [refsync.peel(repo, r, o) for r, o in there.items()
                    if refsync.kind_of(r) in ("run", "tag") and repo.has_object(o)]
         before = len([p for p in pointers_of(store, commits) if not _cache(store).has(p)])
         still = fetch_artifacts(store, pointers_of(store, commits), progress)
