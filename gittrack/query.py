@@ -33,9 +33,9 @@ def resolve(store: Store, spec: str) -> tuple[str, str]:
         return matches[0]
     if len(matches) > 1:
         listed = ", ".join(sorted(r.rpartition("/")[2] for r, _ in matches)[:5])
-        raise AmbiguousRunError(
-            f"'{spec}' names {len(matches)} runs ({listed}); use a run id or <experiment>/<name>."
-        )
+        hint = "a run id" if any("/" in spec and spec.endswith("/" + run_names[r])
+                                 for r in rows) else "a run id or <experiment>/<name>"
+        raise AmbiguousRunError(f"'{spec}' names {len(matches)} runs ({listed}); use {hint}.")
     raise not_found(spec)
 
 

@@ -131,3 +131,12 @@ def test_unexpected_error_exit_code_and_traceback_flag(repo: Path) -> None:
     traced = subprocess.run([sys.executable, "-c", code, "--traceback", "log"], cwd=repo,
                             capture_output=True, text=True)
     assert traced.returncode == 3 and "Traceback (most recent call last)" in traced.stderr
+
+
+def test_ambiguous_experiment_and_name_asks_for_an_id(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(2):
+        with gittrack.start_run(experiment="a", run_name="twin"):
+            pass
+    result = cli("show", "a/twin")
+    assert result.code == 1 and "'a/twin' names 2 runs (" in result.err
+    assert result.err.rstrip().endswith("); use a run id.")
