@@ -16,12 +16,36 @@ from gittrack.cli.main import COMMANDS
 from tests.conftest import git
 
 
-@pytest.mark.parametrize("name", sorted(COMMANDS))
-def test_every_command_has_help_ending_with_an_example(cli, name: str) -> None:  # type: ignore[no-untyped-def]
-    result = cli(name, "--help")
+def _command_paths() -> list[tuple[str, ...]]:
+    """Every visible command and subcommand, e.g. ("models", "resolve")."""
+    import click
+
+    from gittrack.cli.main import cli as group
+
+    def walk(cmd: click.Command, path: tuple[str, ...]) -> list[tuple[str, ...]]:
+        found = [path] if path else []
+        if isinstance(cmd, click.Group):
+            ctx = click.Context(cmd)
+            for name in cmd.list_commands(ctx):
+                sub = cmd.get_command(ctx, name)
+                if sub is not None and not sub.hidden:
+                    found += walk(sub, (*path, name))
+        return found
+
+    return walk(group, ())
+
+
+def test_every_registered_command_is_listed() -> None:
+    assert {p[0] for p in _command_paths()} | {"hook"} >= set(COMMANDS)
+
+
+@pytest.mark.parametrize("path", _command_paths(), ids=" ".join)
+def test_every_command_has_help_ending_with_an_example(cli, path: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
+    result = cli(*path, "--help")
     assert result.code == 0
-    body = result.out.split("Options:")[0]
-    assert "Example" in body and "gittrack" in body.split("Example")[-1]
+    usage = result.out.split("Options:")[0].rstrip()
+    assert "Example" in usage
+    assert usage.splitlines()[-1].strip().startswith("gittrack ")
 
 
 def test_top_level_help_and_usage_error(cli) -> None:  # type: ignore[no-untyped-def]

@@ -11,17 +11,7 @@ import gittrack
 
 from test_registry import make_run, register_three
 
-COMMANDS = [("register",), ("promote",), ("rollback",), ("models",), ("models", "history"),
-            ("models", "resolve")]
-
-
-@pytest.mark.parametrize("command", COMMANDS)
-def test_help_ends_with_an_example(cli, command: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
-    result = cli(*command, "--help")
-    assert result.code == 0
-    usage = result.out.split("Options:")[0].rstrip()
-    assert "Example:" in usage
-    assert usage.splitlines()[-1].strip().startswith("gittrack ")
+# Every command's help and example: tests/test_cli.py walks all of them.
 
 
 def test_register_promote_rollback_and_list(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]

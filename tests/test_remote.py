@@ -370,15 +370,6 @@ def test_progress_is_rendered_on_request_only(tmp_path: Path, remote: Path, cli)
     assert "artifacts: 1/1" in loud.err and "refs: 1/1" in loud.err
 
 
-@pytest.mark.parametrize("command", [("push",), ("pull",), ("fetch",), ("remote",),
-                                     ("remote", "setup")])
-def test_help_ends_with_an_example(cli, command: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
-    result = cli(*command, "--help")
-    assert result.code == 0
-    usage = result.out.split("Options:")[0].rstrip()
-    assert "Example:" in usage
-    assert usage.splitlines()[-1].strip().startswith("gittrack ")
-
 
 def test_an_unreachable_artifact_remote_is_one_sentence(tmp_path: Path, remote: Path, cli,  # type: ignore[no-untyped-def]
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
