@@ -203,8 +203,7 @@ def frame(table: Table, rows: list[int]) -> pd.DataFrame:
 
     data: dict[str, Any] = {}
     for name in ATTRIBUTE_COLUMNS:
-        column = table.column(name)
-        values = [column[r] for r in rows]
+        values = _take(table.column(name), rows)
         if name in ("start_time", "end_time"):
             data[name] = pd.to_datetime(pd.Series(values, dtype=object), utc=True,
                                         format="ISO8601")
@@ -213,12 +212,18 @@ def frame(table: Table, rows: list[int]) -> pd.DataFrame:
     names = set(table.names()) - set(ATTRIBUTES.values())
     for section in ("metrics", "params", "tags"):
         for name in sorted(n for n in names if n.startswith(section + ".")):
-            column = table.column(name)
-            values = [column[r] for r in rows]
-            if all(v is None for v in values):
+            values = _take(table.column(name), rows)
+            if values.count(None) == len(values):
                 continue
             data[name] = pd.Series(values, dtype="float64" if section == "metrics" else object)
     return pd.DataFrame(data, index=pd.RangeIndex(len(rows)))
+
+
+def _take(values: list[Any], rows: list[int]) -> list[Any]:
+    """``[values[r] for r in rows]``, in C: 100,000 rows x 32 columns in ~0.2 s, not ~1 s."""
+    if len(rows) < 2:
+        return [values[r] for r in rows]
+    return list(operator.itemgetter(*rows)(values))
 
 
 def metric_history(store: Store, runs: Any, keys: Iterable[str] | str | None = None
