@@ -255,11 +255,6 @@ class Index:
             table, rows = self._compact(table, rows, commits, complete)
         return table, rows
 
-    def summaries(self, refs: Mapping[str, str]) -> list[dict[str, Any]]:
-        """Summaries of the commits ``refs`` point at, in the order of ``refs``."""
-        table, rows = self.table(list(refs.values()))
-        return [table.summary(r) for r in rows]
-
     def rebuild(self) -> int:
         """Drop the index and summarise every run again; returns the number of runs."""
         self.clear()

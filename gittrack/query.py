@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from gittrack import names
 from gittrack.errors import AmbiguousRunError
 from gittrack.records import Run
@@ -44,10 +42,3 @@ def get(store: Store, spec: str) -> Run:
     _ref, commit = resolve(store, spec)
     return store.read_run(commit)
 
-
-def summaries(store: Store, experiment: str | None = None) -> list[dict[str, Any]]:
-    """Summaries of runs, newest first."""
-    from gittrack import search  # search imports this module
-
-    table, rows = search.select(store, None if experiment is None else [experiment])
-    return [table.summary(r) for r in rows]

@@ -57,7 +57,8 @@ def test_pip_install_then_log_three_runs(fresh_venv: Path, tmp_path: Path) -> No
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().startswith(str(fresh_venv))  # the installed copy, not the tree
     listing = subprocess.run([exe, "log"], cwd=repo, capture_output=True, text=True)
-    assert listing.returncode == 0 and listing.out if False else listing.stdout.count("fresh") == 3
+    assert listing.returncode == 0, listing.stderr
+    assert listing.stdout.count("fresh") == 3
     refs = git(repo, "for-each-ref", "--format=%(refname)", "refs/gittrack/runs").split()
     assert len(refs) == 3
     assert "alpha:" in git(repo, "cat-file", "-p", f"{refs[0]}:.gittrack/run/params.yaml")

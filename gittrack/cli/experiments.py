@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from gittrack import api, query
+from gittrack import api, search
 from gittrack.cli import render
 
 
@@ -18,11 +18,15 @@ def command(fmt: str) -> None:
     Example:
       gittrack experiments --format json
     """
-    store = api.open_store()
-    stats: dict[str, list[object]] = {}
-    for row in query.summaries(store):
-        entry = stats.setdefault(row["experiment"], [row["experiment"], 0, row["start_time"]])
-        entry[1] = int(str(entry[1])) + 1
+    table, found = search.select(api.open_store())
+    # Two columns of the index, not each run's whole summary.
+    experiments, starts = table.column("experiment"), table.column("start_time")
+    counts: dict[str, int] = {}
+    latest: dict[str, str] = {}
+    for r in found:
+        name = experiments[r]
+        counts[name] = counts.get(name, 0) + 1
+        latest[name] = max(latest.get(name, ""), starts[r] or "")
     headers = ["experiment", "runs", "latest_start"]
-    rows = sorted(stats.values(), key=lambda r: str(r[0]))
+    rows = [[name, counts[name], latest[name]] for name in sorted(counts)]
     click.echo(render.rows_text(fmt, headers, rows, empty="No experiments yet."))
