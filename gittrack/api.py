@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from gittrack import names, query
 from gittrack.errors import InvalidInputError, RunStateError
 from gittrack.recovery import recover_dead_runs
-from gittrack.store import Store, repo_from_env
+from gittrack.store import Store, repo_from_env, set_tracking_path
 
 if TYPE_CHECKING:  # the writing side loads on the first start_run: the CLI reads only
     from gittrack.records import Run
@@ -25,7 +25,6 @@ if TYPE_CHECKING:  # the writing side loads on the first start_run: the CLI read
 DEFAULT_EXPERIMENT = "default"
 
 _lock = threading.RLock()
-_repo_path: str | None = None
 _experiment: str | None = None
 _stack: list[ActiveRun] = []
 _exit_status: str | None = None
@@ -38,8 +37,7 @@ class Terminated(KeyboardInterrupt):
 
 def set_tracking_repo(path: str | os.PathLike[str] | None) -> None:
     """Record runs in the repository at ``path`` (a bare repository works); None resets."""
-    global _repo_path
-    _repo_path = os.fspath(path) if path is not None else None
+    set_tracking_path(path)
 
 
 def get_tracking_repo() -> str:
@@ -48,7 +46,7 @@ def get_tracking_repo() -> str:
 
 
 def _store() -> Store:
-    return Store(repo_from_env(_repo_path))
+    return Store(repo_from_env())
 
 
 def open_store() -> Store:

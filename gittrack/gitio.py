@@ -3,6 +3,10 @@
 pygit2 errors become :class:`GitError` with one sentence. Nothing here touches HEAD, the
 index or the working tree: commits are written with no ref (``create_commit(None, ...)``)
 and refs are set directly.
+
+pygit2 takes ~85 ms to import, more than a read-only command such as ``gittrack models``
+needs in all: the repository is found and refs are read with plain file reads, and pygit2 is
+imported (inside the methods) only when an object is read or written.
 """
 
 from __future__ import annotations
@@ -12,9 +16,9 @@ import re
 import subprocess
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-
-import pygit2
+from typing import TYPE_CHECKING
 
 from gittrack.errors import GitError, NotARepositoryError
 
@@ -22,6 +26,9 @@ GIT_FILEMODE_BLOB = 0o100644
 GIT_FILEMODE_EXEC = 0o100755
 GIT_FILEMODE_LINK = 0o120000
 GIT_FILEMODE_TREE = 0o040000
+
+if TYPE_CHECKING:
+    import pygit2
 
 NO_REPO = (
     "Not inside a git repository; run `gittrack init` here first, or set GITTRACK_REPO "
@@ -55,20 +62,33 @@ class Repo:
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         start = os.fspath(path) if path is not None else os.getcwd()
-        found = pygit2.discover_repository(start)
+        found = discover(start)
         if found is None:
             raise NotARepositoryError(NO_REPO)
-        try:
-            self.git = pygit2.Repository(found)
-        except pygit2.GitError as exc:
-            raise GitError(f"Cannot open the git repository at {found}: {exc}.") from exc
-        self.git_dir = Path(self.git.path)
+        self.git_dir, self._workdir = found
         self.common_dir = _common_dir(self.git_dir)
-        self.workdir = Path(self.git.workdir) if self.git.workdir else None
         self.state_dir = self.common_dir / "gittrack"
+
+    @cached_property
+    def git(self) -> pygit2.Repository:
+        """The libgit2 repository, opened on first use."""
+        import pygit2
+
+        try:
+            return pygit2.Repository(str(self.git_dir))
+        except pygit2.GitError as exc:
+            raise GitError(f"Cannot open the git repository at {self.git_dir}: {exc}.") from exc
+
+    @property
+    def workdir(self) -> Path | None:
+        """The working tree, None for a bare repository."""
+        if self._workdir is _ASK_LIBGIT2:
+            self._workdir = Path(self.git.workdir) if self.git.workdir else None
+        return self._workdir  # type: ignore[return-value]
 
     # -- reading -----------------------------------------------------------------------
     def head_commit(self) -> str | None:
+        import pygit2
         try:
             if self.git.head_is_unborn:
                 return None
@@ -77,6 +97,7 @@ class Repo:
             return None
 
     def branch(self) -> str | None:
+        import pygit2
         try:
             if self.git.head_is_detached:
                 return None
@@ -87,6 +108,7 @@ class Repo:
 
     def read_blob(self, commit: str, path: str) -> bytes | None:
         """The content of ``path`` in ``commit``'s tree, or None when absent."""
+        import pygit2
         try:
             tree = self.git[commit].peel(pygit2.Tree)
             obj = tree[path]
@@ -100,6 +122,7 @@ class Repo:
 
     def list_tree(self, commit: str, path: str) -> list[tuple[str, str, bool]]:
         """Entries below ``path`` of a commit, recursively: (relative path, blob id, is_tree)."""
+        import pygit2
         try:
             tree = self.git[commit].peel(pygit2.Tree)
             node = tree[path] if path else tree
@@ -110,9 +133,11 @@ class Repo:
         return out
 
     def commit_parents(self, commit: str) -> list[str]:
+        import pygit2
         return [str(p) for p in self.git[commit].peel(pygit2.Commit).parent_ids]
 
     def commit_tree(self, commit: str) -> str:
+        import pygit2
         return str(self.git[commit].peel(pygit2.Commit).tree_id)
 
     def has_object(self, oid: str) -> bool:
@@ -121,6 +146,7 @@ class Repo:
     # -- snapshot of the working copy -------------------------------------------------
     def snapshot(self) -> Snapshot:
         """Baseline commit plus uncommitted edits of tracked files, as a tree. Read-only."""
+        import pygit2
         baseline = self.head_commit()
         base_tree = self.commit_tree(baseline) if baseline else None
         if self.workdir is None:
@@ -130,7 +156,14 @@ class Repo:
         except pygit2.GitError as exc:
             raise GitError(f"Cannot read the working tree status: {exc}.") from exc
         untracked = tuple(sorted(p for p, f in status.items() if f & pygit2.GIT_STATUS_WT_NEW))
-        changed = [p for p, f in status.items() if f & _TRACKED_CHANGE]
+        tracked_change = (
+            pygit2.GIT_STATUS_WT_MODIFIED | pygit2.GIT_STATUS_WT_DELETED
+            | pygit2.GIT_STATUS_WT_TYPECHANGE | pygit2.GIT_STATUS_INDEX_NEW
+            | pygit2.GIT_STATUS_INDEX_MODIFIED | pygit2.GIT_STATUS_INDEX_DELETED
+            | pygit2.GIT_STATUS_INDEX_TYPECHANGE | pygit2.GIT_STATUS_INDEX_RENAMED
+            | pygit2.GIT_STATUS_WT_RENAMED
+        )
+        changed = [p for p, f in status.items() if f & tracked_change]
         if not changed:
             return Snapshot(baseline, self.branch(), base_tree, False, untracked)
         tree = self._tree_with_edits(base_tree, changed)
@@ -138,6 +171,7 @@ class Repo:
 
     def _tree_with_edits(self, base_tree: str | None, paths: Iterable[str]) -> str:
         # A standalone index, so the user's .git/index is never read-modified-written.
+        import pygit2
         index = pygit2.Index()
         if base_tree:
             index.read_tree(self.git[base_tree].peel(pygit2.Tree))
@@ -151,6 +185,7 @@ class Repo:
         return str(index.write_tree(self.git))
 
     def _index_entry(self, rel: str, full: Path) -> pygit2.IndexEntry:
+        import pygit2
         if full.is_symlink():
             oid = self.git.create_blob(os.readlink(full).encode())
             return pygit2.IndexEntry(rel, oid, pygit2.enums.FileMode.LINK)
@@ -175,6 +210,7 @@ class Repo:
         return self._build(root)
 
     def _build(self, node: Mapping[str, object]) -> str:
+        import pygit2
         builder = self.git.TreeBuilder()
         for name, child in node.items():
             if isinstance(child, dict):
@@ -185,6 +221,7 @@ class Repo:
 
     def graft(self, base_tree: str | None, path: str, subtree: str) -> str:
         """``base_tree`` with the directory at ``path`` replaced by ``subtree``."""
+        import pygit2
         head, _, rest = path.partition("/")
         base = self.git[base_tree].peel(pygit2.Tree) if base_tree else None
         builder = self.git.TreeBuilder(base) if base is not None else self.git.TreeBuilder()
@@ -196,6 +233,7 @@ class Repo:
         return str(builder.write())
 
     def write_commit(self, tree: str, parent: str | None, message: str) -> str:
+        import pygit2
         sig = self._signature()
         parents = [pygit2.Oid(hex=parent)] if parent else []
         try:
@@ -205,6 +243,7 @@ class Repo:
         return str(oid)
 
     def _signature(self) -> pygit2.Signature:
+        import pygit2
         try:
             return self.git.default_signature
         except (KeyError, pygit2.GitError):
@@ -212,6 +251,7 @@ class Repo:
 
     def create_ref(self, name: str, oid: str) -> bool:
         """Create ``name`` -> ``oid``; False when the ref already exists (atomic claim)."""
+        import pygit2
         try:
             self.git.references.create(name, pygit2.Oid(hex=oid))
         except pygit2.AlreadyExistsError:
@@ -221,18 +261,21 @@ class Repo:
         return True
 
     def set_ref(self, name: str, oid: str) -> None:
+        import pygit2
         try:
             self.git.references.create(name, pygit2.Oid(hex=oid), force=True)
         except (pygit2.GitError, ValueError) as exc:
             raise GitError(f"Cannot update ref {name}: {exc}.") from exc
 
     def delete_ref(self, name: str) -> None:
+        import pygit2
         try:
             self.git.references.delete(name)
         except (KeyError, pygit2.GitError) as exc:
             raise GitError(f"Cannot delete ref {name}: {exc}.") from exc
 
     def resolve_ref(self, name: str) -> str | None:
+        import pygit2
         try:
             return str(self.git.references[name].resolve().target)
         except (KeyError, pygit2.GitError):
@@ -279,6 +322,7 @@ class Repo:
     def read_tag(self, name: str, oid: str) -> TagInfo | None:
         """The tag ``name`` whose ref holds ``oid``: its peeled target and its annotation
         (``message=None`` for a lightweight tag); None when the object is missing."""
+        import pygit2
         try:
             obj = self.git[oid]
             if isinstance(obj, pygit2.Tag):
@@ -294,6 +338,7 @@ class Repo:
         libgit2 creates the ref under a lock file and refuses an existing name, so two
         processes racing for one name cannot both win (a held lock also returns False).
         """
+        import pygit2
         try:
             self.git.create_tag(name, pygit2.Oid(hex=target), pygit2.enums.ObjectType.COMMIT,
                                 self._signature(), message)
@@ -319,12 +364,73 @@ class Repo:
         return proc
 
 
-_TRACKED_CHANGE = (
-    pygit2.GIT_STATUS_WT_MODIFIED | pygit2.GIT_STATUS_WT_DELETED | pygit2.GIT_STATUS_WT_TYPECHANGE
-    | pygit2.GIT_STATUS_INDEX_NEW | pygit2.GIT_STATUS_INDEX_MODIFIED
-    | pygit2.GIT_STATUS_INDEX_DELETED | pygit2.GIT_STATUS_INDEX_TYPECHANGE
-    | pygit2.GIT_STATUS_INDEX_RENAMED | pygit2.GIT_STATUS_WT_RENAMED
-)
+_ASK_LIBGIT2 = object()  # a work tree only libgit2 can tell (see discover)
+_SPECIAL_WORKTREE = re.compile(rb"^\s*(worktree\s*=|bare\s*=\s*(true|yes|on|1)\s*$)", re.M | re.I)
+
+
+def discover(start: str) -> tuple[Path, Path | None | object] | None:
+    """``(git dir, work tree)`` of the repository at or above ``start``, or None.
+
+    Plain file checks in libgit2's order (``pygit2.discover_repository``): in each directory
+    from ``start`` up, a ``.git`` directory or ``gitdir:`` file, then the directory itself
+    as a git dir; never across a file system boundary (libgit2, unlike the git CLI, ignores
+    $GIT_CEILING_DIRECTORIES here). The work tree is the directory holding ``.git``; when the config says
+    otherwise (core.worktree, core.bare) or a git dir was named directly, it is
+    ``_ASK_LIBGIT2``: libgit2 decides on first use.
+    """
+    here = Path(os.path.abspath(start))
+    try:
+        device = here.stat().st_dev
+    except OSError:
+        return None
+    if not here.is_dir():
+        here = here.parent
+    while True:
+        dotgit = here / ".git"
+        git_dir = _gitfile_target(dotgit) if dotgit.is_file() else dotgit
+        if git_dir is not None and _is_git_dir(git_dir):
+            work: Path | object = here.resolve() if _plain_work_tree(git_dir) else _ASK_LIBGIT2
+            return git_dir.resolve(), work
+        if _is_git_dir(here):
+            return here.resolve(), _ASK_LIBGIT2
+        parent = here.parent
+        if parent == here:
+            return None
+        try:
+            if parent.stat().st_dev != device:
+                return None
+        except OSError:
+            return None
+        here = parent
+
+
+def _gitfile_target(path: Path) -> Path | None:
+    # A `.git` file (linked worktree, submodule) says `gitdir: <path>`, relative to itself.
+    try:
+        text = path.read_text(errors="replace").strip()
+    except OSError:
+        return None
+    if not text.startswith("gitdir:"):
+        return None
+    return path.parent / text[len("gitdir:"):].strip()
+
+
+def _is_git_dir(path: Path) -> bool:
+    if not (path / "HEAD").is_file():
+        return False
+    common = _common_dir(path)
+    return (common / "objects").is_dir() and (common / "refs").is_dir()
+
+
+def _plain_work_tree(git_dir: Path) -> bool:
+    # True when the work tree is simply the directory holding `.git`.
+    for config in (_common_dir(git_dir) / "config", git_dir / "config.worktree"):
+        try:
+            if _SPECIAL_WORKTREE.search(config.read_bytes()):
+                return False
+        except OSError:
+            continue
+    return True
 
 
 def _common_dir(git_dir: Path) -> Path:
@@ -355,6 +461,7 @@ def _read_packed_refs(path: Path, prefix: str) -> dict[str, str]:
 
 def _walk(repo: pygit2.Repository, tree: pygit2.Tree, base: str,
           out: list[tuple[str, str, bool]]) -> None:
+    import pygit2
     for entry in tree:
         path = f"{base}{entry.name}"
         if entry.type_str == "tree":
@@ -366,6 +473,7 @@ def _walk(repo: pygit2.Repository, tree: pygit2.Tree, base: str,
 
 def init_repository(path: str | os.PathLike[str], bare: bool = False) -> Repo:
     """``git init`` at ``path`` (pygit2), returning the repository."""
+    import pygit2
     try:
         pygit2.init_repository(os.fspath(path), bare=bare)
     except pygit2.GitError as exc:
@@ -374,4 +482,4 @@ def init_repository(path: str | os.PathLike[str], bare: bool = False) -> Repo:
 
 
 def is_repository(path: str | os.PathLike[str]) -> bool:
-    return pygit2.discover_repository(os.fspath(path)) is not None
+    return discover(os.fspath(path)) is not None

@@ -9,19 +9,12 @@ become ISO-8601 strings in UTC; anything else is stored as ``str(value)``.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
-
-import yaml
-
-try:  # libyaml is ~8x faster than the pure-Python parser (NOTES: 54 us vs 430 us a document)
-    from yaml import CSafeDumper as _Dumper
-    from yaml import CSafeLoader as _Loader
-except ImportError:  # pragma: no cover - depends on how PyYAML was built
-    from yaml import SafeDumper as _Dumper  # type: ignore[assignment]
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 FORMAT_VERSION = 1
 TSV_HEADER = "step\ttimestamp\tvalue\n"
@@ -57,10 +50,22 @@ def plain(value: Any) -> Any:
     return str(value)
 
 
+@functools.cache
+def _yaml() -> tuple[ModuleType, Any, Any]:
+    # PyYAML takes ~20 ms to import, and commands served from caches never parse YAML.
+    import yaml
+
+    try:  # libyaml is ~8x faster than the pure-Python parser (NOTES: 54 us vs 430 us a document)
+        return yaml, yaml.CSafeLoader, yaml.CSafeDumper
+    except AttributeError:  # pragma: no cover - depends on how PyYAML was built
+        return yaml, yaml.SafeLoader, yaml.SafeDumper
+
+
 def dump_yaml(data: Any, *, sort_keys: bool = True) -> bytes:
     """YAML text of plain data, block style, UTF-8."""
-    text = yaml.dump(
-        data, Dumper=_Dumper, sort_keys=sort_keys, allow_unicode=True, default_flow_style=False,
+    yaml, _loader, dumper = _yaml()
+    text: str = yaml.dump(
+        data, Dumper=dumper, sort_keys=sort_keys, allow_unicode=True, default_flow_style=False,
         width=1000,
     )
     return text.encode("utf-8")
@@ -68,7 +73,8 @@ def dump_yaml(data: Any, *, sort_keys: bool = True) -> bytes:
 
 def load_yaml(data: bytes | str) -> Any:
     """Safe-load YAML (libyaml when present); never constructs Python objects."""
-    return yaml.load(data, Loader=_Loader)
+    yaml, loader, _dumper = _yaml()
+    return yaml.load(data, Loader=loader)
 
 
 def format_float(value: float) -> str:

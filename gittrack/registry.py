@@ -15,8 +15,9 @@ import json
 import os
 import re
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import astuple, dataclass, field, replace
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from gittrack import maintenance, project, tags
@@ -111,72 +112,45 @@ class TagObject:
         return cls(info.target, info.target_type, True, True, fields, None)
 
 
-class TagCache:
-    """Classified tag objects by object id in ``.git/gittrack/registry/`` (DESIGN section 7).
+class LineCache:
+    """JSON facts about immutable git objects, one ``["<object id>", ...]`` line each, in a
+    file under ``.git/gittrack/registry/`` (DESIGN section 7).
 
-    A tag object is immutable, so an entry never goes stale; the file is derived, may be
-    deleted at any time, and is never the source of truth: the refs decide which tags exist
-    and a ref whose object is not in the file is read from git. With it, reading ~2,000 tags
-    costs one file read instead of 2,000 object reads and annotation parses.
+    An object never changes, so a line never goes stale; the file is derived, may be deleted
+    at any time, and is never the source of truth. Lines are appended with one ``O_APPEND``
+    write (concurrent readers add whole lines, as gittrack.index); a line torn by a crash
+    is ignored and its object read from git again.
     """
 
-    FORMAT = 1
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lines: dict[str, bytes] | None = None  # id -> its line, decoded when asked for
 
-    def __init__(self, repo: Repo) -> None:
-        self.repo = repo
-        self.path = repo.state_dir / "registry" / f"tags-v{self.FORMAT}.jsonl"
-        self._raw: dict[str, bytes] | None = None  # oid -> its line, decoded only when needed
-        self._objects: dict[str, TagObject] = {}
-
-    def tags(self, prefix: str = "") -> list[tuple[str, TagObject]]:
-        """``(tag name, TagObject)`` of every tag under ``refs/tags/<prefix>``, by name."""
-        fresh: dict[str, TagObject] = {}
-        out = []
-        for ref, oid in sorted(self.repo.list_refs("refs/tags/" + prefix).items()):
-            obj = self._cached(oid)
-            if obj is None:
-                info = self.repo.read_tag(ref[len("refs/tags/"):], oid)
-                if info is None:
-                    continue
-                obj = fresh[oid] = self._objects[oid] = TagObject.classify(info)
-            out.append((ref[len("refs/tags/"):], obj))
-        if fresh:
-            self._append(fresh)
-        return out
-
-    def _cached(self, oid: str) -> TagObject | None:
-        obj = self._objects.get(oid)
-        if obj is not None:
-            return obj
-        if self._raw is None:
-            self._raw = self._load()
-        line = self._raw.get(oid)
-        if line is None:
-            return None
-        try:
-            _oid, *values = json.loads(line)
-            obj = TagObject(*values)
-        except (ValueError, TypeError):
-            return None  # a line torn by a crash: the tag is read from git again
-        if obj.fields is not None and set(obj.fields) != _FIELDS:
-            return None
-        self._objects[oid] = obj
-        return obj
-
-    def _load(self) -> dict[str, bytes]:
-        # Lines start with '["<40 hex>",': index them by id without parsing the rest, so a
-        # read of one model decodes only that model's lines.
-        try:
-            data = self.path.read_bytes()
-        except OSError:
+    def get(self, oids: Iterable[str]) -> dict[str, list[Any]]:
+        """``{id: values}`` of the ids found, all decoded by one ``json.loads``."""
+        if self._lines is None:
+            self._lines = self._load()
+        wanted = [line for oid in oids if (line := self._lines.get(oid)) is not None]
+        if not wanted:
             return {}
-        return {line[2:42].decode("ascii", "replace"): line for line in data.splitlines()
-                if line[:2] == b'["' and line[42:44] == b'",'}
+        try:
+            rows = json.loads(b"[" + b",".join(wanted) + b"]")
+        except ValueError:
+            rows = []
+            for line in wanted:
+                try:
+                    rows.append(json.loads(line))
+                except ValueError:
+                    continue
+        return {row[0]: row[1:] for row in rows if isinstance(row, list) and row}
 
-    def _append(self, fresh: dict[str, TagObject]) -> None:
-        blob = "".join(json.dumps([oid, *astuple(obj)], separators=(",", ":")) + "\n"
-                       for oid, obj in fresh.items()).encode("utf-8")
-        try:  # one O_APPEND write: concurrent readers append whole lines (as gittrack.index)
+    def add(self, entries: Mapping[str, list[Any]]) -> None:
+        """Append ``{id: values}``; a read-only repository keeps no cache."""
+        if not entries:
+            return
+        blob = "".join(json.dumps([oid, *values], separators=(",", ":"), default=str) + "\n"
+                       for oid, values in entries.items()).encode("utf-8")
+        try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
@@ -184,7 +158,88 @@ class TagCache:
             finally:
                 os.close(fd)
         except OSError:
-            pass  # a read-only repository: the cache is only an optimisation
+            return
+        if self._lines is not None:
+            for line in blob.splitlines():
+                self._lines[line[2:42].decode("ascii")] = line
+
+    def _load(self) -> dict[str, bytes]:
+        # Lines start with '["<40 hex>",': index them by id without parsing the rest.
+        try:
+            data = self.path.read_bytes()
+        except OSError:
+            return {}
+        return {line[2:42].decode("ascii", "replace"): line for line in data.splitlines()
+                if line[:2] == b'["' and line[42:44] == b'",' and line[-1:] == b"]"}
+
+
+class TagCache:
+    """Classified tag objects by object id (a :class:`LineCache`): with it, reading ~2,000
+    tags costs one file read instead of 2,000 object reads and annotation parses. The refs
+    decide which tags exist; a ref whose object is not in the file is read from git."""
+
+    FORMAT = 1
+
+    def __init__(self, repo: Repo) -> None:
+        self.repo = repo
+        self.lines = LineCache(repo.state_dir / "registry" / f"tags-v{self.FORMAT}.jsonl")
+        self._objects: dict[str, TagObject] = {}
+
+    def tags(self, prefix: str = "") -> list[tuple[str, TagObject]]:
+        """``(tag name, TagObject)`` of every tag under ``refs/tags/<prefix>``, by name."""
+        refs = sorted(self.repo.list_refs("refs/tags/" + prefix).items())
+        unknown = {oid for _ref, oid in refs if oid not in self._objects}
+        for oid, values in self.lines.get(unknown).items():
+            obj = _tag_object(values)
+            if obj is not None:
+                self._objects[oid] = obj
+        fresh: dict[str, list[Any]] = {}
+        out = []
+        for ref, oid in refs:
+            name = ref[len("refs/tags/"):]
+            obj = self._objects.get(oid)
+            if obj is None:
+                info = self.repo.read_tag(name, oid)
+                if info is None:
+                    continue
+                obj = self._objects[oid] = TagObject.classify(info)
+                fresh[oid] = list(astuple(obj))
+            out.append((name, obj))
+        self.lines.add(fresh)
+        return out
+
+
+def _tag_object(values: list[Any]) -> TagObject | None:
+    try:
+        obj = TagObject(*values)
+    except TypeError:
+        return None
+    if obj.fields is not None and (not isinstance(obj.fields, dict) or set(obj.fields) != _FIELDS):
+        return None
+    return obj
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What the registry shows of a registered run commit; a commit never changes, so these
+    are cached by commit id (a :class:`LineCache`) and read without touching git."""
+
+    name: str | None
+    metrics: dict[str, Any]  # metric -> latest value, in the record's order
+    artifacts: dict[str, str | None]  # artifact path -> md5
+
+    @classmethod
+    def read(cls, store: Store, commit: str) -> RunFacts:
+        info = store.read_file(commit, "run.yaml")
+        metrics = store.read_file(commit, "metrics.yaml")
+        artifacts = store.read_file(commit, "artifacts.yaml")
+        return cls(
+            info.get("name") if isinstance(info, dict) else None,
+            {str(k): v.get("value") for k, v in metrics.items() if isinstance(v, dict)}
+            if isinstance(metrics, dict) else {},
+            {str(k): v.get("md5") for k, v in artifacts.items() if isinstance(v, dict)}
+            if isinstance(artifacts, dict) else {},
+        )
 
 
 def read_events(found: Iterable[tuple[str, TagObject]]) -> tuple[list[Event], set[str]]:
@@ -297,6 +352,20 @@ class Registry:
         self.store = store
         self.repo = store.repo
         self.cache = TagCache(self.repo)
+        self.facts_cache = LineCache(self.repo.state_dir / "registry" / "runs-v1.jsonl")
+
+    def facts(self, commits: Iterable[str]) -> dict[str, RunFacts]:
+        """:class:`RunFacts` of registered run commits, from the cache or read once."""
+        wanted = set(commits)
+        found: dict[str, RunFacts] = {}
+        for commit, values in self.facts_cache.get(wanted).items():
+            try:
+                found[commit] = RunFacts(*values)
+            except TypeError:
+                continue
+        fresh = {c: RunFacts.read(self.store, c) for c in wanted - set(found)}
+        self.facts_cache.add({c: list(astuple(f)) for c, f in fresh.items()})
+        return found | fresh
 
     def models(self) -> dict[str, Model]:
         """Every model, by name."""
@@ -357,9 +426,7 @@ class Registry:
 
     def artifact_md5(self, version: ModelVersion) -> str | None:
         """The artifact hash recorded in the run commit's artifacts.yaml (the source of truth)."""
-        doc = self.store.read_file(version.commit, "artifacts.yaml") or {}
-        entry = doc.get(version.artifact) if isinstance(doc, dict) else None
-        return entry.get("md5") if isinstance(entry, dict) else None
+        return self.facts([version.commit])[version.commit].artifacts.get(version.artifact)
 
     def history(self, name: str, stage: str | None = None) -> list[Event]:
         """A model's events in order; with ``stage``, only that stage's promotions/demotions."""

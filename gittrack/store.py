@@ -112,7 +112,17 @@ def not_found(spec: str) -> RunNotFoundError:
     return RunNotFoundError(f"No run '{spec}' in this repository; list runs with `gittrack log`.")
 
 
+_tracking_path: str | None = None  # gittrack.set_tracking_repo and `gittrack --repo` set it
+
+
+def set_tracking_path(path: str | os.PathLike[str] | None) -> None:
+    """Make ``path`` the repository of :func:`repo_from_env`; None resets."""
+    global _tracking_path
+    _tracking_path = os.fspath(path) if path is not None else None
+
+
 def repo_from_env(path: str | os.PathLike[str] | None = None) -> Repo:
-    """The repository gittrack works on: ``path``, else $GITTRACK_REPO, else the current one."""
-    chosen = path if path is not None else os.environ.get("GITTRACK_REPO") or None
+    """The repository gittrack works on: ``path``, else the one set with
+    :func:`set_tracking_path`, else $GITTRACK_REPO, else the one around the current directory."""
+    chosen = path if path is not None else _tracking_path or os.environ.get("GITTRACK_REPO") or None
     return Repo(chosen)

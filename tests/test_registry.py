@@ -409,13 +409,43 @@ def test_checkout_of_a_stage_tag_then_gittrack_checkout_restores_that_model(repo
     assert [float(x) for x in local.predict(make_frame(200).head(20))] == expected[1]
 
 
-def test_the_tag_cache_is_derived_and_can_be_deleted_or_torn(repo: Path) -> None:
+def test_the_registry_caches_are_derived_and_can_be_deleted_or_torn(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
     register_three()
     gittrack.promote("forecaster", 2, "prod")
-    first = gittrack.list_models()
-    cache = api.open_store().repo.state_dir / "registry" / "tags-v1.jsonl"
-    assert cache.exists()
-    cache.unlink()
-    assert gittrack.list_models() == first
-    cache.write_bytes(cache.read_bytes()[:-40] + b"\n[\"torn\n" + b'["x", 1]\n')
-    assert gittrack.list_models() == first
+    first, shown = gittrack.list_models(), cli("models", "--json").out
+    assert json.loads(shown)[0]["shown"][0]["metrics"] == {"rmse": 8.0}  # v2's own record
+    folder = api.open_store().repo.state_dir / "registry"
+    for name in ("tags-v1.jsonl", "runs-v1.jsonl"):
+        cache = folder / name
+        assert cache.exists()
+        cache.unlink()
+        assert gittrack.list_models() == first
+        assert cli("models", "--json").out == shown
+        cache.write_bytes(cache.read_bytes()[:-40] + b"\n[\"torn\n" + b'["x", 1]\n')
+        assert gittrack.list_models() == first
+        assert cli("models", "--json").out == shown
+
+
+def test_reading_the_registry_from_its_caches_loads_neither_libgit2_nor_yaml(repo: Path) -> None:
+    register_three()
+    gittrack.promote("forecaster", 3, "prod")
+    code = ("import sys\n"
+            "from gittrack.cli.main import main\n"
+            "sys.argv = ['gittrack', *sys.argv[1:]]\n"
+            "try:\n"
+            "    main()\n"
+            "finally:\n"
+            "    print(sorted(m for m in ('pygit2', 'yaml') if m in sys.modules), file=sys.stderr)\n")
+
+    def models(*args: str) -> tuple[str, str]:
+        proc = subprocess.run([sys.executable, "-c", code, "models", *args], cwd=repo,
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout, proc.stderr.strip()
+
+    cold = models()
+    assert cold[1] == "['pygit2', 'yaml']"  # the first read fills the caches from git
+    assert models() == (cold[0], "[]")
+    resolved = json.loads(models("resolve", "forecaster/prod", "--json")[0])
+    assert resolved["version"] == 3 and resolved["artifact_md5"].endswith(".dir")
+    assert models("resolve", "forecaster/prod", "--json")[1] == "[]"

@@ -61,9 +61,9 @@ def cli(repo: str | None, show_traceback: bool) -> None:
       gittrack init && python train.py && gittrack log
     """
     if repo:
-        from gittrack import api
+        from gittrack.store import set_tracking_path
 
-        api.set_tracking_repo(repo)
+        set_tracking_path(repo)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -9,10 +9,12 @@ from typing import Any
 
 import click
 
-from gittrack import api, project
+from gittrack import project
 from gittrack.cli import render
-from gittrack.registry import Model, ModelVersion, Registry, RegistryWarning, parse_model_ref
-from gittrack.store import Store
+from gittrack.registry import (
+    Model, ModelVersion, Registry, RegistryWarning, RunFacts, parse_model_ref,
+)
+from gittrack.store import Store, repo_from_env
 from gittrack.tags import Event
 
 KEY_METRICS = 3
@@ -51,11 +53,13 @@ def command(ctx: click.Context, as_json: bool) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
-    store = api.open_store()
+    registry = _registry()
     with warnings_to_stderr():
-        models = Registry(store).models()
-    order = _stage_order(store)
-    rows = [_row(store, m, label, v) for m in models.values() for label, v in _shown(m, order)]
+        models = registry.models()
+    shown = [(m, label, v) for m in models.values()
+             for label, v in _shown(m, _stage_order(registry.store))]
+    facts = registry.facts(v.commit for _m, _label, v in shown)
+    rows = [_row(m, label, v, facts[v.commit]) for m, label, v in shown]
     if as_json:
         click.echo(render.json_text([_model_json(m, rows) for m in models.values()]))
     elif not rows:
@@ -63,6 +67,12 @@ def command(ctx: click.Context, as_json: bool) -> None:
     else:
         headers = ["model", "versions", "stage", "version", "run", "experiment", "metrics"]
         click.echo(render.table(headers, [[r[h] for h in headers] for r in rows]))
+
+
+def _registry() -> Registry:
+    # Reading the registry needs no run recovery (gittrack.api.open_store): tags and the
+    # run commits they point at never change, so these commands stay light.
+    return Registry(Store(repo_from_env()))
 
 
 def _stage_order(store: Store) -> list[str]:
@@ -80,10 +90,8 @@ def _shown(model: Model, order: list[str]) -> list[tuple[str, ModelVersion]]:
     return shown
 
 
-def _row(store: Store, model: Model, label: str, version: ModelVersion) -> dict[str, Any]:
-    doc = store.read_file(version.commit, "metrics.yaml")
-    metrics = {k: v.get("value") for k, v in (doc or {}).items() if isinstance(v, dict)}
-    key = dict(list(metrics.items())[:KEY_METRICS])
+def _row(model: Model, label: str, version: ModelVersion, facts: RunFacts) -> dict[str, Any]:
+    key = dict(list(facts.metrics.items())[:KEY_METRICS])
     return {
         "model": model.name, "versions": len(model.versions), "stage": label,
         "version": f"v{version.version}", "run": version.run[:8], "run_id": version.run,
@@ -116,7 +124,7 @@ def history(model: str, stage: str | None, as_json: bool) -> None:
       gittrack models history forecaster --stage prod
     """
     with warnings_to_stderr():
-        events = Registry(api.open_store()).history(model, stage)
+        events = _registry().history(model, stage)
     if as_json:
         click.echo(render.json_text([_event_json(e) for e in events]))
         return
@@ -140,7 +148,7 @@ def resolve(ref: str, as_json: bool) -> None:
     Example:
       gittrack models resolve forecaster/prod --json
     """
-    registry = Registry(api.open_store())
+    registry = _registry()
     with warnings_to_stderr():
         version = registry.resolve(ref)
         _name, selector = parse_model_ref(ref)

@@ -19,21 +19,22 @@ def models(store: Store) -> dict[str, Any]:
     """Every registered model with its versions, stages and history, and any skipped tags."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RegistryWarning)
-        found = Registry(store).models()
+        registry = Registry(store)
+        found = registry.models()
     notes = sorted({str(w.message) for w in caught if issubclass(w.category, RegistryWarning)})
-    return dict(jsonable({"models": [model_doc(store, m) for m in found.values()],
+    return dict(jsonable({"models": [model_doc(registry, m) for m in found.values()],
                           "warnings": notes}))
 
 
-def model_doc(store: Store, model: Model) -> dict[str, Any]:
+def model_doc(registry: Registry, model: Model) -> dict[str, Any]:
     """One model as plain data, versions newest first with each run's metrics."""
+    facts = registry.facts(v.commit for v in model.versions.values())
     versions = []
     for number in sorted(model.versions, reverse=True):
         v = model.versions[number].to_dict()
-        doc = store.read_file(v["commit"], "metrics.yaml") or {}
-        v["metrics"] = {k: e.get("value") for k, e in sorted(doc.items()) if isinstance(e, dict)}
-        run = store.read_file(v["commit"], "run.yaml") or {}
-        v["run_name"] = run.get("name") if isinstance(run, dict) else None
+        f = facts[v["commit"]]
+        v["metrics"] = dict(sorted(f.metrics.items()))
+        v["run_name"] = f.name
         versions.append(v)
     return {
         "name": model.name, "versions": versions,
