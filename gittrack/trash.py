@@ -11,6 +11,8 @@ ref, it survives `git gc` and travels with ``git push`` of ``refs/gittrack/*``
 from __future__ import annotations
 
 import datetime as dt
+import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +53,8 @@ class GcResult:
     emptied: list[TrashedRun]
     report: GcReport
     objects: list[str] = field(default_factory=list)
+    model_copies: list[str] = field(default_factory=list)  # md5s of copies load_model made
+    model_bytes: int = 0
 
 
 def _now() -> dt.datetime:
@@ -171,8 +175,36 @@ def gc(store: Store, days: float | None = None, dry_run: bool = False,
             for trashed in expired:
                 store.repo.delete_ref(trashed.ref)
         report = cache_for(store.repo).gc(keep, dry_run=dry_run)
+        copies = unused_model_copies(store, keep)
+        copy_bytes = sum(_size(c) for c in copies)
+        if not dry_run:
+            for copy in copies:
+                shutil.rmtree(copy, onerror=_make_writable_and_retry)
     objects = sorted(Path(p).parent.name + Path(p).name for p in report.paths)
-    return GcResult(expired, report, objects)
+    return GcResult(expired, report, objects, [c.name for c in copies], copy_bytes)
+
+
+def unused_model_copies(store: Store, keep: list[Pointer]) -> list[Path]:
+    """Copies under ``.git/gittrack/models/`` (made by load_model, one per model hash) of
+    models that nothing kept references any more."""
+    folder = store.repo.state_dir / "models"
+    if not folder.is_dir():
+        return []
+    kept = {p.md5.removesuffix(".dir") for p in keep if p.isdir}
+    return sorted(d for d in folder.iterdir() if d.name not in kept)
+
+
+def _size(path: Path) -> int:
+    return sum(p.lstat().st_size for p in path.rglob("*") if not p.is_dir()) if path.is_dir() \
+        else path.lstat().st_size
+
+
+def _make_writable_and_retry(func: Any, path: str, _exc: Any) -> None:
+    # Files checked out of the cache may be read-only; so may their directory.
+    os.chmod(os.path.dirname(path), 0o755)
+    if os.path.isdir(path) and not os.path.islink(path):
+        os.chmod(path, 0o755)
+    func(path)
 
 
 def kept_pointers(store: Store, skip_refs: set[str]) -> Iterator[Pointer]:

@@ -271,3 +271,33 @@ def test_gc_empties_trash_older_than_the_configured_age(repo: Path, cli) -> None
     (repo / ".gittrack" / "config.yaml").write_text("trash_days: soon\n")
     bad = cli("gc")
     assert bad.code == 1 and "trash_days" in bad.err
+
+
+def test_gc_removes_model_copies_of_models_nothing_references(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    from sklearn.linear_model import LinearRegression
+
+    x = [[0.0], [1.0], [2.0], [3.0]]
+    ids = []
+    for slope in (2.0, 3.0):
+        with gittrack.start_run() as run:
+            gittrack.log_model(LinearRegression().fit(x, [slope * v[0] for v in x]), "model")
+        ids.append(run.id)
+    keep, doomed = ids
+    for run_id in ids:
+        assert gittrack.load_model(f"runs:/{run_id}/model").predict([[1.0]])[0] > 0
+    copies = repo_from_env(repo).state_dir / "models"
+    assert len(list(copies.iterdir())) == 2
+    assert cli("rm", doomed).code == 0
+
+    dry = cli("gc", "--dry-run", "--trash-older-than", "0")
+    assert dry.code == 0 and len(list(copies.iterdir())) == 2
+    planned = [line.split()[-1] for line in dry.out.splitlines()
+               if line.startswith("would remove model copy")]
+    real = cli("gc", "--trash-older-than", "0")
+    assert real.code == 0 and "1 unused model copy(ies)" in real.out.splitlines()[-1]
+    removed = [line.split()[-1] for line in real.out.splitlines()
+               if line.startswith("remove model copy")]
+    assert len(removed) == 1 and removed == planned
+    assert [d.name for d in copies.iterdir()] != removed and len(list(copies.iterdir())) == 1
+    assert gittrack.load_model(f"runs:/{keep}/model").predict([[1.0]])[0] == pytest.approx(2.0)
+    assert "model copy" not in cli("gc", "--trash-older-than", "0").out

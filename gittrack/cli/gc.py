@@ -15,7 +15,8 @@ from gittrack import api, trash
 def command(dry_run: bool, days: float | None) -> None:
     """Delete cache objects that no run, trashed run, tag or live run references.
 
-    Runs in the trash longer than the limit are emptied first. Every freed object is
+    Runs in the trash longer than the limit are emptied first; copies that load_model made
+    of models nothing references any more go too. Every freed object is
     printed; a dry run prints exactly what the real run would free.
 
     \b
@@ -29,9 +30,14 @@ def command(dry_run: bool, days: float | None) -> None:
         click.echo(f"{verb}empty trash  {t.run_id}  {t.experiment}/{t.name}  deleted {when}")
     for oid in result.objects:
         click.echo(f"{verb}free  {oid}")
+    for md5 in result.model_copies:
+        click.echo(f"{verb}remove model copy  {md5}")
     size = result.report.bytes
+    copies = (f"; {len(result.model_copies)} unused model copy(ies), "
+              f"{_human(result.model_bytes)}" if result.model_copies else "")
     click.echo(f"{'Would free' if dry_run else 'Freed'} {result.report.objects} object(s), "
-               f"{size} bytes ({_human(size)}); {len(result.emptied)} run(s) emptied from the trash.")
+               f"{size} bytes ({_human(size)}); {len(result.emptied)} run(s) emptied from the trash"
+               f"{copies}.")
 
 
 def _human(size: float) -> str:
