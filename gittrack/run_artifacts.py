@@ -101,6 +101,16 @@ def stored_inputs(store: Store, commit: str) -> dict[str, Pointer]:
             if isinstance(e, dict) and e.get("stored")}
 
 
+def stored_input_paths(store: Store, commit: str) -> dict[str, Pointer]:
+    """``{path: pointer}`` of the stored inputs read from a file or directory (a DataFrame
+    has no path), at their recorded path relative to the work tree."""
+    doc = store.read_file(commit, "inputs.yaml")
+    if not isinstance(doc, dict):
+        return {}
+    return {str(e["path"]): Pointer.from_dict(e["stored"]) for e in doc.values()
+            if isinstance(e, dict) and e.get("stored") and isinstance(e.get("path"), str)}
+
+
 def check_logical_path(path: str) -> str:
     """Normalise an artifact path; refuse one that is empty, absolute, leaves or enters .git."""
     norm = validate_artifact_path(path)

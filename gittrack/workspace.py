@@ -15,7 +15,9 @@ from pathlib import Path
 from gittrack import names
 from gittrack.artifacts import Pointer, safe_join
 from gittrack.errors import ArtifactError, RunNotFoundError, UnsafePathError
-from gittrack.run_artifacts import cache_for, ensure_local, read_pointers, stored_inputs
+from gittrack.run_artifacts import (
+    cache_for, ensure_local, read_pointers, stored_input_paths, stored_inputs,
+)
 from gittrack.store import Store
 
 
@@ -56,11 +58,12 @@ def safe_targets(workdir: Path, pointers: dict[str, Pointer]) -> dict[str, Path]
 
 
 def checkout_commit(store: Store, commit: str, force: bool = False) -> CheckoutReport:
-    """Restore every artifact of a run commit at its logical path, verifying hashes.
+    """Restore every artifact of a run commit at its logical path, and every input stored
+    with ``log_input(store=True)`` at its recorded path, verifying hashes.
 
     A file that differs from the artifact is left alone (listed in ``modified``) unless ``force``.
     """
-    pointers = read_pointers(store, commit)
+    pointers = {**stored_input_paths(store, commit), **read_pointers(store, commit)}
     targets = safe_targets(workdir_of(store), pointers)
     ensure_local(store, pointers.values())
     cache = cache_for(store.repo)

@@ -301,3 +301,28 @@ def test_gc_removes_model_copies_of_models_nothing_references(repo: Path, cli) -
     assert [d.name for d in copies.iterdir()] != removed and len(list(copies.iterdir())) == 1
     assert gittrack.load_model(f"runs:/{keep}/model").predict([[1.0]])[0] == pytest.approx(2.0)
     assert "model copy" not in cli("gc", "--trash-older-than", "0").out
+
+
+def test_checkout_restores_inputs_stored_with_the_run(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    import pandas as pd
+
+    data = repo / "data" / "train.csv"
+    data.parent.mkdir()
+    data.write_text("x,y\n1,2\n3,4\n")
+    original = data.read_bytes()
+    with gittrack.start_run() as run:
+        gittrack.log_input(data, store=True)
+        gittrack.log_input(pd.DataFrame({"a": [1, 2]}), name="frame", store=True)
+        gittrack.log_input(repo / "README.md")  # recorded, not stored: never written
+    data.write_text("x,y\n9,9\n")
+    kept = cli("checkout", run.id)
+    assert kept.code == 1 and "data/train.csv" in kept.out + kept.err  # edited: left alone
+    assert data.read_text() == "x,y\n9,9\n"
+    data.unlink()
+    (repo / "README.md").unlink()
+    restored = cli("checkout", run.id)
+    assert restored.code == 0, restored.err
+    assert "restored  data/train.csv" in restored.out
+    assert data.read_bytes() == original
+    assert not (repo / "README.md").exists() and not (repo / "frame").exists()
+    assert "0 restored" in cli("checkout", run.id).out
