@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import FrameType, TracebackType
 from typing import Any
 
@@ -441,3 +441,37 @@ def load_model(model_uri: str) -> LoadedModel:
     from gittrack import run_artifacts
 
     return run_artifacts.load_model(open_store(), model_uri)
+
+
+# -- sharing (gittrack.remote) --------------------------------------------------------------
+if TYPE_CHECKING:
+    from gittrack.remote import FetchResult, PushResult
+
+
+def push(remote: str | None = None, experiment: str | None = None, runs: Sequence[str] = (),
+         artifacts: bool = True) -> PushResult:
+    """Push runs, the trash, baselines and registry tags to a git remote (default: origin),
+    their artifacts first to the artifact remote of ``.gittrack/config.yaml``; as
+    ``gittrack push``. Nothing is force-pushed; a version number the remote took meanwhile is
+    renumbered here (``result.renamed``).
+
+    >>> gittrack.push("origin", experiment="forecast").refs
+    12
+    """
+    from gittrack import remote as remotes
+
+    return remotes.push(open_store(), remote, experiment, runs, artifacts=artifacts)
+
+
+def pull(remote: str | None = None, experiment: str | None = None, runs: Sequence[str] = (),
+         artifacts: bool = False) -> FetchResult:
+    """Bring runs, the trash, baselines and registry tags from a git remote (default: origin);
+    as ``gittrack pull``. Artifacts come when a checkout or load_model needs them, or at once
+    with ``artifacts=True``.
+
+    >>> gittrack.pull("origin", artifacts=True).created
+    12
+    """
+    from gittrack import remote as remotes
+
+    return remotes.fetch(open_store(), remote, experiment, runs, artifacts=artifacts)

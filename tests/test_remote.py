@@ -385,3 +385,24 @@ def test_an_unreachable_artifact_remote_is_one_sentence(tmp_path: Path, remote: 
     assert result.code == 1, result.err
     assert "The artifact remote s3://bucket/nowhere failed" in result.err
     assert refs(remote, "refs/gittrack") == {}
+
+
+def test_python_push_and_pull_match_the_cli(tmp_path: Path, remote: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    a = project(tmp_path / "a", str(tmp_path / "store"), origin=str(remote))
+    ids = log_runs(a, 3)
+    gittrack.register_model(ids[1], "forecaster", artifact_path=f"out/{ids[1]}.txt")
+    pushed = gittrack.push()
+    assert (pushed.remote, pushed.refs, pushed.tags, pushed.artifacts) == ("origin", 3, 1, 3)
+    assert refs(remote, "refs/gittrack", "refs/tags") == refs(a, "refs/gittrack", "refs/tags")
+    assert gittrack.push().refs == 0  # nothing new
+
+    b = clone(str(remote), tmp_path / "b")
+    gittrack.set_tracking_repo(str(b))
+    pulled = gittrack.pull(artifacts=True)
+    assert (pulled.created, pulled.artifacts) == (3, 3)
+    assert refs(b, "refs/gittrack", "refs/tags") == refs(a, "refs/gittrack", "refs/tags")
+    assert cli_json(cli, b, "log", "--format", "json") == cli_json(cli, a, "log", "--format", "json")
+    assert gittrack.get_model_version("forecaster", 1).run == ids[1]
+    assert gittrack.pull().created == 0
+    with pytest.raises(gittrack.GittrackError, match="Cannot read remote 'nowhere'"):
+        gittrack.pull("nowhere")
