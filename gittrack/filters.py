@@ -29,6 +29,8 @@ Semantics, shared by ``matches`` (one row) and ``to_mask`` (a frame):
   value compares as ``str(value)`` with the literal as written.  Against a string literal
   ``str(value)`` is compared, so ``params.alpha = '0.1'`` holds for 0.1 and for '0.1'.
   Booleans are not numbers.
+- status: string literals are compared in lower case, the case statuses are stored in, so
+  MLflow's ``status = 'FINISHED'`` matches the status ``finished``.
 - start_time/end_time: against a number, values compare as milliseconds since the epoch
   (numbers are milliseconds; datetimes and ISO strings are converted, naive ones as UTC);
   against a string, as ISO-8601 strings (milliseconds become UTC ISO strings).
@@ -111,6 +113,12 @@ class Value:
 
     value: float | str
     text: str
+
+
+def _string(key: Key, text: str) -> Value:
+    # Statuses are stored lowercase; MLflow writes them upper case ('FINISHED'): both match.
+    value = text.lower() if key.column == "status" else text
+    return Value(value, value)
 
 
 @dataclass(frozen=True)
@@ -320,7 +328,7 @@ class _Parser:
         token = self.advance()
         if token.kind != "string":
             raise self.fail(token, "a quoted pattern such as '%abc%'")
-        return Predicate(key, keyword.value, (Value(token.value, token.value),))
+        return Predicate(key, keyword.value, (_string(key, token.value),))
 
     def parse_list(self, key: Key) -> tuple[Value, ...]:
         opening = self.advance()
@@ -346,7 +354,7 @@ class _Parser:
         if key.kind == "metric":
             what = f"String {token.text} compared with the metric '{key.column}'"
             raise _error(self.expr, token.pos, what, "compare metrics with numbers such as 0.5")
-        return Value(token.value, token.value)
+        return _string(key, token.value)
 
     def resolve(self, token: _Token) -> Key:
         name, prefix = token.value, token.prefix

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from gittrack.errors import FilterError, InvalidInputError
 from gittrack.filters import columns, matches, parse, to_frame, to_mask
 
-STATUSES = ["FINISHED", "FAILED", "RUNNING", "KILLED"]
+STATUSES = ["finished", "failed", "running", "killed"]  # stored lowercase
 TEAMS = ["ml-core", "ML-Vision", "data", "Ml_ops", None]
 MODELS = ["rf", "xgb", "linear", "Rf", "mlp"]
 ALPHAS: list[object] = ["0.1", "0.01", 0.5, "1", "auto", "1e-3", None, 2, "-0.5", "abc"]
@@ -156,21 +156,23 @@ CASES: list[tuple[str, Callable[[], pd.Series]]] = [
      lambda: (num(R) < 0.3) | (has(T) & (txt(T) == "data"))),
     ("metrics.rmse < 0.3 OR NOT metrics.rmse < 0.3", lambda: has(R)),
     ("metrics.rmse < 0.3 OR params.model = 'rf' AND status = 'FAILED'",
-     lambda: (num(R) < 0.3) | ((txt("params.model") == "rf") & (DF["status"] == "FAILED"))),
+     lambda: (num(R) < 0.3) | ((txt("params.model") == "rf") & (DF["status"] == "failed"))),
     ("(metrics.rmse < 0.3 OR params.model = 'rf') AND status = 'FAILED'",
-     lambda: ((num(R) < 0.3) | (txt("params.model") == "rf")) & (DF["status"] == "FAILED")),
+     lambda: ((num(R) < 0.3) | (txt("params.model") == "rf")) & (DF["status"] == "failed")),
     ("NOT (status = 'FAILED' OR status = 'KILLED')",
-     lambda: ~DF["status"].isin(["FAILED", "KILLED"])),
+     lambda: ~DF["status"].isin(["failed", "killed"])),
     ("NOT (metrics.rmse > 0.3 AND tags.team = 'data')",
      lambda: (has(R) & ~(num(R) > 0.3)) | (has(T) & (txt(T) != "data"))),
     ("not metrics.rmse < 0.3 aNd NOT tags.team iS nULL",
      lambda: has(R) & ~(num(R) < 0.3) & has(T)),
     ("status = 'FAILED' OR status = 'KILLED' AND metrics.acc > 0.5 OR tags.team = 'data'",
-     lambda: (DF["status"] == "FAILED") | ((DF["status"] == "KILLED") & (num("metrics.acc") > 0.5))
+     lambda: (DF["status"] == "failed") | ((DF["status"] == "killed") & (num("metrics.acc") > 0.5))
      | (has(T) & (txt(T) == "data"))),
     ("(((metrics.acc > 0.2)))", lambda: num("metrics.acc") > 0.2),
+    ("status = 'Running' OR status LIKE 'FIN%' OR status IN ('KILLED')",
+     lambda: DF["status"].isin(["running", "finished", "killed"])),
     ("status = 'FINISHED' AND start_time >= 1700036000000",
-     lambda: (DF["status"] == "FINISHED") & (DF["start_time"] >= 1_700_036_000_000)),
+     lambda: (DF["status"] == "finished") & (DF["start_time"] >= 1_700_036_000_000)),
     ("attributes.start_time < '2023-11-15T10'",
      lambda: iso("start_time") < pd.Timestamp("2023-11-15T10", tz="UTC")),
     ("attributes.end_time > 1700050000000", lambda: num("end_time") > 1_700_050_000_000),

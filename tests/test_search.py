@@ -124,6 +124,7 @@ CASES: list[tuple[str, Ref]] = [
     ("tags.note = 'it''s'", lambda d: d["tags.note"] == "it's"),
     ("status = 'failed'", lambda d: d["status"] == "failed"),
     ("attributes.status != 'finished'", lambda d: d["status"] != "finished"),
+    ("status = 'FINISHED'", lambda d: d["status"] == "finished"),  # MLflow's spelling
     ("experiment = 'b'", lambda d: d["experiment"] == "b"),
     ("attributes.run_name LIKE 'run-1%'", lambda d: d["name"].str.startswith("run-1")),
     ("metrics.rmse < 0.5 AND params.model = 'rf'",
