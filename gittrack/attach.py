@@ -51,10 +51,13 @@ def side_path(directory: Path, run_id: str, pid: int) -> Path:
 
 def side_paths(directory: Path, run_id: str) -> list[Path]:
     """Every side journal of run ``run_id``, in a stable order."""
-    try:
-        return sorted(directory.glob(f"{run_id}{SIDE_INFIX}*.jsonl"))
+    prefix = f"{run_id}{SIDE_INFIX}"
+    try:  # not Path.glob: it compiles a new regex for every run id
+        names = [e.name for e in os.scandir(directory)
+                 if e.name.startswith(prefix) and e.name.endswith(".jsonl")]
     except OSError:
         return []
+    return [directory / name for name in sorted(names)]
 
 
 def is_side_journal(path: os.PathLike[str] | str) -> bool:
