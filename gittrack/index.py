@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 from yaml.nodes import ScalarNode
 
+from gittrack.errors import GitError
 from gittrack.gitio import Repo
 from gittrack.records import load_yaml
 from gittrack.store import Store
@@ -37,6 +38,7 @@ from gittrack.store import Store
 INDEX_FORMAT = 2
 MAGIC = b"GTIDX2\n"
 MAX_SEGMENTS = 8
+NOTED_PREFIX = "noted-"  # files of summaries noted by writers (note_run)
 PARALLEL_MIN = 4000  # summarise in several processes from this many missing runs
 # Attribute columns: summary key -> column name (the names filters and search_runs use).
 ATTRIBUTES = {
@@ -246,10 +248,19 @@ class Index:
         row_of = table.row_of()
         missing = [c for c in dict.fromkeys(commits) if c not in row_of]
         if missing:
-            summaries = summarize(self.store.repo, missing)
+            # Summaries the writers noted at the end of their runs come first (no git
+            # read); all of them go into the new segment, so their files can go.
+            noted, read = self._noted()
+            new = {c: s for c, s in noted.items() if c not in row_of}
+            unknown = [c for c in missing if c not in new]
+            new.update(zip(unknown, summarize(self.store.repo, unknown)))
+            summaries = list(new.values())
             segment = self._write(summary_columns(summaries), [row_json(s) for s in summaries])
             table = Table([*table.segments, segment])
-            row_of.update(zip(missing, range(table.n - len(missing), table.n)))
+            row_of.update(zip(new, range(table.n - len(new), table.n)))
+            if segment.path is not None:
+                for path in read:
+                    path.unlink(missing_ok=True)
         rows = [row_of[c] for c in commits]
         if len(table.segments) > MAX_SEGMENTS or (complete and table.n > 2 * max(len(rows), 500)):
             table, rows = self._compact(table, rows, commits, complete)
@@ -263,8 +274,8 @@ class Index:
         return len(refs)
 
     def clear(self) -> None:
-        """Delete every index file (the legacy v1 file too)."""
-        for path in self._paths():
+        """Delete every index file (noted summaries and the legacy v1 file too)."""
+        for path in [*self._paths(), *self._noted()[1]]:
             path.unlink(missing_ok=True)
         (self.dir.parent / "summaries-v1.jsonl").unlink(missing_ok=True)
 
@@ -274,6 +285,28 @@ class Index:
         return {"path": str(self.dir), "segments": len(segments),
                 "rows": sum(s.n for s in segments),
                 "bytes": sum(p.stat().st_size for p in self._paths() if p.exists())}
+
+    # -- summaries noted by writers ------------------------------------------------------
+    def _noted(self) -> tuple[dict[str, dict[str, Any]], list[Path]]:
+        """``{commit: summary}`` of the noted files, and the files read."""
+        try:
+            paths = sorted(p for p in self.dir.iterdir() if p.name.startswith(NOTED_PREFIX))
+        except OSError:
+            return {}, []
+        found: dict[str, dict[str, Any]] = {}
+        for path in paths:
+            try:
+                data = path.read_bytes()
+            except OSError:
+                continue
+            for line in data.splitlines():
+                try:
+                    summary = json.loads(line)
+                except ValueError:
+                    continue  # a line torn by a crash: that run is read from git
+                if isinstance(summary, dict) and isinstance(summary.get("commit"), str):
+                    found[summary["commit"]] = summary
+        return found, paths
 
     # -- files --------------------------------------------------------------------------
     def _paths(self) -> list[Path]:
@@ -341,6 +374,30 @@ def _last_rows(table: Table) -> list[int]:
     return sorted(table.row_of().values())
 
 
+def note_run(repo: Repo, commit: str, files: Mapping[str, bytes | str]) -> None:
+    """Note the summary of a run commit a writer just made from its record ``files`` (as
+    rendered: the bytes of the blobs), so the next query needs no git read for it.
+
+    One line appended to ``noted-<pid>.jsonl`` beside the segments; the summary is what
+    :func:`summarize` would read from the commit, made by the same code from the same bytes.
+    """
+    try:
+        summary = _RenderedStore(repo, files).read_run(commit).summary()
+    except (GitError, ValueError, TypeError, KeyError):
+        return  # the index reads the commit from git instead
+    directory = repo.state_dir / "index" / f"v{INDEX_FORMAT}"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(directory / f"{NOTED_PREFIX}{os.getpid()}.jsonl",
+                     os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, row_json(summary) + b"\n")
+        finally:
+            os.close(fd)
+    except OSError:
+        pass  # a read-only state dir only costs speed
+
+
 # -- reading run records fast -------------------------------------------------------------
 class _FastStore(Store):
     """A store whose YAML reads take the fast path of :func:`fast_yaml` (same values)."""
@@ -348,6 +405,18 @@ class _FastStore(Store):
     def read_file(self, commit: str, name: str) -> Any:
         data = self.repo.read_blob(commit, f".gittrack/run/{name}")
         return None if data is None else fast_yaml(data)
+
+
+class _RenderedStore(Store):
+    """A store that reads a record from the bytes just rendered for its commit."""
+
+    def __init__(self, repo: Repo, files: Mapping[str, bytes | str]) -> None:
+        super().__init__(repo)
+        self.files = files
+
+    def read_file(self, commit: str, name: str) -> Any:
+        data = self.files.get(name)
+        return fast_yaml(data) if isinstance(data, bytes) else None
 
 
 def summarize(repo: Repo, commits: Sequence[str]) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
-from gittrack import environment, maintenance, names
+from gittrack import environment, index, maintenance, names
 from gittrack.errors import InvalidInputError, RunStateError
 from gittrack.journal import Journal
 from gittrack.records import TERMINAL, flatten, now_iso, plain
@@ -51,6 +51,7 @@ class ActiveRun:
         self._journal = journal
         self._writer = Store(Repo(store.repo.git_dir))
         self._sides: Any = None  # gittrack.attach.SideJournals, made on first merge
+        self._rendered: Mapping[str, bytes | str] = {}  # the record files of the last commit
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"gittrack-{self.id}",
                                         daemon=True)
@@ -198,6 +199,7 @@ class ActiveRun:
             blobs = self.state.write(self._writer, files)
             commit = self._writer.write_commit(self._code_tree, self._parent, blobs, message)
             self._writer.repo.set_ref(self.ref, commit)
+            self._rendered = files
             return commit
 
     def _loop(self) -> None:
@@ -230,7 +232,8 @@ class ActiveRun:
         self.state.info["packages"] = environment.imported_packages(self.store.repo.state_dir)
         self.flush()
         self.merge_side_journals()
-        self.commit()
+        commit = self.commit()
+        index.note_run(self.store.repo, commit, self._rendered)
         self._sides.remove()
         self._journal.close(remove=True)
         maintenance.keep_healthy(self.store.repo)

@@ -164,3 +164,40 @@ def test_fast_yaml_reads_what_the_yaml_loader_reads(data: dict[str, Any]) -> Non
     for sort_keys in (True, False):
         text = dump_yaml(data, sort_keys=sort_keys)
         assert same_tree(fast_yaml(text), load_yaml(text)), text
+
+
+def test_writers_note_the_summary_that_git_would_give(repo: Path, cli: Any,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    ids = log_runs(5)
+    with gittrack.start_run(run_name="odd") as run:
+        run.log_params({"list": [1, "two"], "quoted": "a: b", "yes": "yes", "tiny": 1e-7})
+        run.log_metric("inf", math.inf, step=3)
+        run.set_tags({"note": "it's", "empty": ""})
+    ids.append(run.id)
+    noted = list(index_dir(repo).glob(f"{index.NOTED_PREFIX}*.jsonl"))
+    lines = [line for p in noted for line in p.read_bytes().splitlines()]
+    assert len(lines) == 6
+    store = api.open_store()
+    from_git = index.summarize(store.repo, list(store.refs().values()))
+    assert sorted(lines) == sorted(row_json(s) for s in from_git)
+
+    def no_git(_repo: Any, commits: list[str]) -> list[dict[str, Any]]:
+        assert commits == [], f"read {len(commits)} run(s) from git"
+        return []
+
+    with monkeypatch.context() as patched:
+        patched.setattr(index, "summarize", no_git)
+        shown = outputs(cli)  # served from the noted summaries alone
+    assert not list(index_dir(repo).glob(f"{index.NOTED_PREFIX}*"))  # absorbed into a segment
+    Index(store).rebuild()
+    assert outputs(cli) == shown
+    assert all(run_id in shown[1] for run_id in ids)
+
+
+def test_a_torn_noted_line_is_read_from_git(repo: Path, cli: Any) -> None:
+    log_runs(3)
+    (noted,) = index_dir(repo).glob(f"{index.NOTED_PREFIX}*.jsonl")
+    noted.write_bytes(noted.read_bytes()[:-30])  # the last run's line cut by a crash
+    torn = outputs(cli)
+    Index(api.open_store()).rebuild()
+    assert outputs(cli) == torn and len(torn[0].splitlines()) == 4
