@@ -35,27 +35,41 @@ MAX_PARAM_TEXT = 500
 EXAMPLE_ROWS = 5
 PATCHED_PACKAGES = ("sklearn", "xgboost")
 
-_config: dict[str, bool] = {"log_models": True, "log_datasets": True}
+MAX_TUNING_RUNS = 5  # child runs of a search, as MLflow's max_tuning_runs
+
+_config: dict[str, Any] = {"log_models": True, "log_datasets": True,
+                           "max_tuning_runs": MAX_TUNING_RUNS}
 _patched: dict[tuple[Any, str], Any] = {}  # (class or module, attribute) -> original
 _hooks: dict[type, Any] = {}  # base class -> its own __init_subclass__ (None: inherited)
 _lock = threading.Lock()
 _depth = 0
 
 
-def autolog(disable: bool = False, log_models: bool = True, log_datasets: bool = True) -> None:
+def autolog(disable: bool = False, log_models: bool = True, log_datasets: bool = True,
+            max_tuning_runs: int | None = MAX_TUNING_RUNS) -> None:
     """Record every scikit-learn and XGBoost fit: params, training metrics, data, model.
 
-    A fit logs into the active run, or into a run started for it and ended after it.
+    A fit logs into the active run, or into a run started for it and ended after it; a
+    hyperparameter search also gets a nested child run for each of its best
+    ``max_tuning_runs`` candidates (None: every candidate, 0: none), as in MLflow.
     ``disable=True`` removes the patches. See docs/autolog.md for what is recorded.
 
     >>> gittrack.autolog()
     >>> RandomForestRegressor(n_estimators=50).fit(X, y)   # one run, nothing else to call
     """
+    if max_tuning_runs is not None and (isinstance(max_tuning_runs, bool)
+                                        or not isinstance(max_tuning_runs, int)
+                                        or max_tuning_runs < 0):
+        from gittrack.errors import InvalidInputError
+
+        raise InvalidInputError(f"max_tuning_runs must be None or a whole number >= 0; got "
+                                f"{max_tuning_runs!r}.")
     with _lock:
         if disable:
             _unpatch_all()
             return
-        _config.update(log_models=log_models, log_datasets=log_datasets)
+        _config.update(log_models=log_models, log_datasets=log_datasets,
+                       max_tuning_runs=max_tuning_runs)
         _patch_sklearn()
         _patch_xgboost()
 
@@ -339,6 +353,36 @@ def _log_search(run: Any, est: Any) -> None:
     results = pd.DataFrame(est.cv_results_)
     results["params"] = results["params"].map(lambda p: json.dumps(p, default=str, sort_keys=True))
     run.log_table(results, "cv_results.csv")
+    if _config["max_tuning_runs"] != 0:
+        _attempt("candidate runs", lambda: _log_candidates(run, est, _config["max_tuning_runs"]))
+
+
+def _log_candidates(run: Any, est: Any, limit: int | None) -> None:
+    """One child run per best candidate: its params, and its ``mean_*``, ``std_*`` and
+    ``rank_*`` results (MLflow's choice of cv_results_ columns)."""
+    from gittrack import api
+
+    results = est.cv_results_
+    rank_key = "rank_test_score" if "rank_test_score" in results else next(
+        (k for k in sorted(results) if k.startswith("rank_test_")), None)
+    count = len(results["params"])
+    order = sorted(range(count), key=lambda i: (results[rank_key][i], i)) if rank_key \
+        else list(range(count))
+    base = getattr(est, "estimator", est)
+    cls = type(base)
+    for i in order[:limit]:
+        metrics = {}
+        for key, values in results.items():
+            if key.startswith(("mean_", "std_", "rank_")):
+                value = _metric(lambda v=values[i]: v)
+                if value is not None:
+                    metrics[key] = value
+        with api.start_run(run_name=f"{run.name}-candidate-{i}", experiment=run.experiment,
+                           nested=True) as child:
+            child.log_params({str(k): param_value(v) for k, v in results["params"][i].items()})
+            child.log_metrics(metrics)
+            child.set_tags({"estimator_name": cls.__name__,
+                            "estimator_class": f"{cls.__module__}.{cls.__qualname__}"})
 
 
 # ---------------------------------------------------------------- data, model
@@ -499,8 +543,9 @@ def _dmatrix_example(dtrain: Any) -> Any:
 # `gittrack.autolog()` work either way.
 class _CallableModule(types.ModuleType):
     def __call__(self, disable: bool = False, log_models: bool = True,
-                 log_datasets: bool = True) -> None:
-        autolog(disable=disable, log_models=log_models, log_datasets=log_datasets)
+                 log_datasets: bool = True, max_tuning_runs: int | None = MAX_TUNING_RUNS) -> None:
+        autolog(disable=disable, log_models=log_models, log_datasets=log_datasets,
+                max_tuning_runs=max_tuning_runs)
 
 
 sys.modules[__name__].__class__ = _CallableModule

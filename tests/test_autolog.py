@@ -106,10 +106,47 @@ def test_nested_fits_log_only_the_outermost(repo: Path, autolog: None) -> None:
     make_pipeline(StandardScaler(), RandomForestRegressor(n_estimators=3)).fit(x, y)
     GridSearchCV(RandomForestRegressor(n_estimators=3), {"max_depth": [2, 3]}, cv=2).fit(x, y)
     runs = gittrack.search_runs()
-    assert sorted(runs["tags.estimator_name"]) == ["GridSearchCV", "Pipeline"]
+    top = runs[runs["parent_run_id"].isna()]  # the two candidates are child runs (below)
+    assert sorted(top["tags.estimator_name"]) == ["GridSearchCV", "Pipeline"]
     search = gittrack.get_run(runs[runs["tags.estimator_name"] == "GridSearchCV"]["run_id"].iloc[0])
     assert search.params["best_max_depth"] in (2, 3) and "best_cv_score" in search.metrics
     assert "cv_results.csv" in search.artifacts
+
+
+def test_a_search_gets_a_child_run_for_each_best_candidate(repo: Path) -> None:
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.tree import DecisionTreeRegressor
+
+    x, y = frame(60)
+    grid = {"max_depth": [1, 2, 3], "min_samples_leaf": [1, 5]}
+    try:
+        gittrack.autolog()
+        search = GridSearchCV(DecisionTreeRegressor(random_state=0), grid, cv=3).fit(x, y)
+        gittrack.autolog(max_tuning_runs=None)
+        GridSearchCV(DecisionTreeRegressor(random_state=0), grid, cv=3).fit(x, y)
+        gittrack.autolog(max_tuning_runs=0)
+        GridSearchCV(DecisionTreeRegressor(random_state=0), grid, cv=3).fit(x, y)
+        with pytest.raises(gittrack.GittrackError, match="max_tuning_runs"):
+            gittrack.autolog(max_tuning_runs=-1)
+    finally:
+        gittrack.autolog(disable=True)
+    runs = gittrack.search_runs(order_by=["start_time ASC"])
+    parents = runs[runs["parent_run_id"].isna()]
+    assert list(parents["tags.estimator_name"]) == ["GridSearchCV"] * 3
+    children = [runs[runs["parent_run_id"] == p] for p in parents["run_id"]]
+    assert [len(c) for c in children] == [5, 6, 0]
+
+    results = search.cv_results_
+    best_first = sorted(range(6), key=lambda i: (results["rank_test_score"][i], i))[:5]
+    first = children[0].sort_values("metrics.rank_test_score", kind="stable")
+    for (_, child), i in zip(first.iterrows(), best_first):
+        assert child["params.max_depth"] == results["params"][i]["max_depth"]
+        assert child["params.min_samples_leaf"] == results["params"][i]["min_samples_leaf"]
+        assert child["metrics.mean_test_score"] == pytest.approx(results["mean_test_score"][i])
+        assert child["metrics.std_test_score"] == pytest.approx(results["std_test_score"][i])
+        assert child["tags.estimator_name"] == "DecisionTreeRegressor"
+        assert child["experiment"] == parents["experiment"].iloc[0]
+        assert child["status"] == "finished"
 
 
 def test_active_run_is_used_and_kept_open(repo: Path, autolog: None) -> None:
