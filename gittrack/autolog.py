@@ -374,7 +374,7 @@ def _log_candidates(run: Any, est: Any, limit: int | None) -> None:
         metrics = {}
         for key, values in results.items():
             if key.startswith(("mean_", "std_", "rank_")):
-                value = _metric(lambda v=values[i]: v)
+                value = _metric(functools.partial(values.__getitem__, i))
                 if value is not None:
                     metrics[key] = value
         with api.start_run(run_name=f"{run.name}-candidate-{i}", experiment=run.experiment,
