@@ -49,6 +49,10 @@ def test_forecasting_story_end_to_end(tmp_path: Path) -> None:
     text = json.dumps(diff["inputs"])  # type: ignore[index]
     assert "production_hours_2025-01.csv" in text and "production_hours_2025-06.csv" in text
     assert "rollback" in proc.stdout and "prod is v1 again." in proc.stdout
+    # the rollback is earned: on June, v2 (trained on the changeover) does worse than v1
+    june = dict(line.split(" on 2025-06: rmse=") for line in proc.stdout.splitlines()
+                if " on 2025-06: rmse=" in line)
+    assert float(june["v1"]) < float(june["v2"])
     git(repo, "fsck", "--no-progress")
     assert git(repo, "status", "--porcelain") == ""
 

@@ -2,8 +2,9 @@
 
 Each cost center has its own level, a slow trend, a yearly season, hours driven by staff and
 orders, and noise. From ``DRIFT_MONTH`` to ``DRIFT_END`` (April and May 2025) a line changeover
-raises the hours of half the centers by 18% of their level, a change no earlier month shows:
-the drift the story follows. In June the plant is back to normal.
+raises the hours of every center by 18% of its level, a change no earlier month shows: the
+drift the story follows. In June the plant is back to normal, so a model that learned the
+changeover months as the new normal over-forecasts June.
 
 ``write_snapshot(month, "data")`` writes ``data/production_hours_<YYYY-MM>.csv`` holding every
 row known at the end of that story month (the history plus the story months so far), so each
@@ -23,7 +24,7 @@ HISTORY_MONTHS = 24          # months before the story starts
 STORY_START = pd.Period("2025-01", freq="M")
 DRIFT_MONTH = 4              # story month (1-based) where the drift starts
 DRIFT_END = 5                # the last drifted story month
-DRIFTED = ("machining", "paint", "welding")
+DRIFTED = CENTERS            # the changeover touches every center
 FEATURES = ["center_code", "month_of_year", "t", "staff", "orders"]
 TARGET = "hours"
 
