@@ -89,6 +89,7 @@ class Repo:
     # -- reading -----------------------------------------------------------------------
     def head_commit(self) -> str | None:
         import pygit2
+
         try:
             if self.git.head_is_unborn:
                 return None
@@ -98,6 +99,7 @@ class Repo:
 
     def branch(self) -> str | None:
         import pygit2
+
         try:
             if self.git.head_is_detached:
                 return None
@@ -109,6 +111,7 @@ class Repo:
     def read_blob(self, commit: str, path: str) -> bytes | None:
         """The content of ``path`` in ``commit``'s tree, or None when absent."""
         import pygit2
+
         try:
             tree = self.git[commit].peel(pygit2.Tree)
             obj = tree[path]
@@ -123,6 +126,7 @@ class Repo:
     def list_tree(self, commit: str, path: str) -> list[tuple[str, str, bool]]:
         """Entries below ``path`` of a commit, recursively: (relative path, blob id, is_tree)."""
         import pygit2
+
         try:
             tree = self.git[commit].peel(pygit2.Tree)
             node = tree[path] if path else tree
@@ -134,10 +138,12 @@ class Repo:
 
     def commit_parents(self, commit: str) -> list[str]:
         import pygit2
+
         return [str(p) for p in self.git[commit].peel(pygit2.Commit).parent_ids]
 
     def commit_tree(self, commit: str) -> str:
         import pygit2
+
         return str(self.git[commit].peel(pygit2.Commit).tree_id)
 
     def has_object(self, oid: str) -> bool:
@@ -147,6 +153,7 @@ class Repo:
     def snapshot(self) -> Snapshot:
         """Baseline commit plus uncommitted edits of tracked files, as a tree. Read-only."""
         import pygit2
+
         baseline = self.head_commit()
         base_tree = self.commit_tree(baseline) if baseline else None
         if self.workdir is None:
@@ -172,6 +179,7 @@ class Repo:
     def _tree_with_edits(self, base_tree: str | None, paths: Iterable[str]) -> str:
         # A standalone index, so the user's .git/index is never read-modified-written.
         import pygit2
+
         index = pygit2.Index()
         if base_tree:
             index.read_tree(self.git[base_tree].peel(pygit2.Tree))
@@ -186,6 +194,7 @@ class Repo:
 
     def _index_entry(self, rel: str, full: Path) -> pygit2.IndexEntry:
         import pygit2
+
         if full.is_symlink():
             oid = self.git.create_blob(os.readlink(full).encode())
             return pygit2.IndexEntry(rel, oid, pygit2.enums.FileMode.LINK)
@@ -211,6 +220,7 @@ class Repo:
 
     def _build(self, node: Mapping[str, object]) -> str:
         import pygit2
+
         builder = self.git.TreeBuilder()
         for name, child in node.items():
             if isinstance(child, dict):
@@ -222,6 +232,7 @@ class Repo:
     def graft(self, base_tree: str | None, path: str, subtree: str) -> str:
         """``base_tree`` with the directory at ``path`` replaced by ``subtree``."""
         import pygit2
+
         head, _, rest = path.partition("/")
         base = self.git[base_tree].peel(pygit2.Tree) if base_tree else None
         builder = self.git.TreeBuilder(base) if base is not None else self.git.TreeBuilder()
@@ -234,6 +245,7 @@ class Repo:
 
     def write_commit(self, tree: str, parent: str | None, message: str) -> str:
         import pygit2
+
         sig = self._signature()
         parents = [pygit2.Oid(hex=parent)] if parent else []
         try:
@@ -244,6 +256,7 @@ class Repo:
 
     def _signature(self) -> pygit2.Signature:
         import pygit2
+
         try:
             return self.git.default_signature
         except (KeyError, pygit2.GitError):
@@ -252,6 +265,7 @@ class Repo:
     def create_ref(self, name: str, oid: str) -> bool:
         """Create ``name`` -> ``oid``; False when the ref already exists (atomic claim)."""
         import pygit2
+
         try:
             self.git.references.create(name, pygit2.Oid(hex=oid))
         except pygit2.AlreadyExistsError:
@@ -262,6 +276,7 @@ class Repo:
 
     def set_ref(self, name: str, oid: str) -> None:
         import pygit2
+
         try:
             self.git.references.create(name, pygit2.Oid(hex=oid), force=True)
         except (pygit2.GitError, ValueError) as exc:
@@ -269,6 +284,7 @@ class Repo:
 
     def delete_ref(self, name: str) -> None:
         import pygit2
+
         try:
             self.git.references.delete(name)
         except (KeyError, pygit2.GitError) as exc:
@@ -276,6 +292,7 @@ class Repo:
 
     def resolve_ref(self, name: str) -> str | None:
         import pygit2
+
         try:
             return str(self.git.references[name].resolve().target)
         except (KeyError, pygit2.GitError):
@@ -311,6 +328,7 @@ class Repo:
         """The tag ``name`` whose ref holds ``oid``: its peeled target and its annotation
         (``message=None`` for a lightweight tag); None when the object is missing."""
         import pygit2
+
         try:
             obj = self.git[oid]
             if isinstance(obj, pygit2.Tag):
@@ -327,6 +345,7 @@ class Repo:
         processes racing for one name cannot both win (a held lock also returns False).
         """
         import pygit2
+
         try:
             self.git.create_tag(name, pygit2.Oid(hex=target), pygit2.enums.ObjectType.COMMIT,
                                 self._signature(), message)
@@ -477,6 +496,7 @@ def _read_packed_refs(path: Path, prefix: str) -> dict[str, str]:
 def _walk(repo: pygit2.Repository, tree: pygit2.Tree, base: str,
           out: list[tuple[str, str, bool]]) -> None:
     import pygit2
+
     for entry in tree:
         path = f"{base}{entry.name}"
         if entry.type_str == "tree":
@@ -489,6 +509,7 @@ def _walk(repo: pygit2.Repository, tree: pygit2.Tree, base: str,
 def init_repository(path: str | os.PathLike[str], bare: bool = False) -> Repo:
     """``git init`` at ``path`` (pygit2), returning the repository."""
     import pygit2
+
     try:
         pygit2.init_repository(os.fspath(path), bare=bare)
     except pygit2.GitError as exc:
