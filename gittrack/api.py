@@ -453,14 +453,21 @@ def push(remote: str | None = None, experiment: str | None = None, runs: Sequenc
     """Push runs, the trash, baselines and registry tags to a git remote (default: origin),
     their artifacts first to the artifact remote of ``.gittrack/config.yaml``; as
     ``gittrack push``. Nothing is force-pushed; a version number the remote took meanwhile is
-    renumbered here (``result.renamed``).
+    renumbered here (``result.renamed``, each also a warning on the ``gittrack`` logger).
 
     >>> gittrack.push("origin", experiment="forecast").refs
     12
     """
+    import logging
+
     from gittrack import remote as remotes
 
-    return remotes.push(open_store(), remote, experiment, runs, artifacts=artifacts)
+    result = remotes.push(open_store(), remote, experiment, runs, artifacts=artifacts)
+    for item in result.renamed:  # the CLI prints these; from Python they are warnings
+        logging.getLogger("gittrack").warning(
+            "renumbered %s -> %s: the remote already had %s v%s", item.old, item.new,
+            item.model, item.old_version)
+    return result
 
 
 def pull(remote: str | None = None, experiment: str | None = None, runs: Sequence[str] = (),

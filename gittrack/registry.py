@@ -11,6 +11,7 @@ with a :class:`RegistryWarning`, never an error (one bad tag breaks every read i
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -384,11 +385,18 @@ class Registry:
         events, names = read_events(self.cache.tags(name + "/"))
         model = build(name, [e for e in events if e.model == name], names)
         if must_exist and not model.versions:
-            raise RegistryError(
-                f"No model '{name}' in the registry; register one with "
-                f"`gittrack register {name} RUN`."
-            )
+            raise self._no_model(name)
         return model
+
+    def _no_model(self, name: str) -> RegistryError:
+        known = sorted({ref[len("refs/tags/"):].partition("/")[0]
+                        for ref in self.repo.list_refs("refs/tags/")})
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+        if close:
+            return RegistryError(f"No model '{name}' in the registry; did you mean "
+                                 f"'{close[0]}'? (`gittrack models` lists them.)")
+        return RegistryError(f"No model '{name}' in the registry; register one with "
+                             f"`gittrack register {name} RUN`.")
 
     def version(self, name: str, version: int | str) -> ModelVersion:
         """A registered version."""
@@ -572,7 +580,7 @@ class Registry:
     def _require_version(self, model: Model, number: int) -> ModelVersion:
         if number not in model.versions:
             if not model.versions:
-                raise RegistryError(f"No model '{model.name}' in the registry; register one first.")
+                raise self._no_model(model.name)
             raise RegistryError(
                 f"Model '{model.name}' has no v{number}; the latest is v{max(model.versions)}.")
         return model.versions[number]

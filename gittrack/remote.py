@@ -95,7 +95,7 @@ def ls_remote(repo: Repo, remote: str) -> dict[str, str]:
     """``{ref: oid}`` of the remote's gittrack refs and registry-named tags."""
     proc = _git(repo, "ls-remote", remote, "refs/gittrack/*", "refs/tags/*")
     if proc.returncode != 0:
-        raise RemoteError(f"Cannot read remote '{remote}' ({_last_line(proc.stderr)}); check "
+        raise RemoteError(f"Cannot read remote '{remote}' ({_git_reason(proc.stderr)}); check "
                           "the name or URL and that `git ls-remote` works for it.")
     out: dict[str, str] = {}
     for line in proc.stdout.splitlines():
@@ -107,8 +107,14 @@ def ls_remote(repo: Repo, remote: str) -> dict[str, str]:
     return out
 
 
-def _last_line(text: str) -> str:
+def _git_reason(text: str) -> str:
+    """git's own reason from its stderr: the first ``fatal:``/``error:`` line (the lines after
+    it are generic advice), else the last line."""
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    for line in lines:
+        for prefix in ("fatal:", "error:"):
+            if line.startswith(prefix):
+                return line[len(prefix):].strip().rstrip(".")
     return lines[-1].rstrip(".") if lines else "no output"
 
 
@@ -131,7 +137,7 @@ def _fetch_objects(repo: Repo, remote: str, refs: Sequence[str], progress: Progr
     for chunk in _chunks(refs):
         proc = _git(repo, "fetch", "--no-tags", "--no-write-fetch-head", "--quiet", remote, *chunk)
         if proc.returncode != 0:
-            raise RemoteError(f"`git fetch {remote}` failed ({_last_line(proc.stderr)}); check "
+            raise RemoteError(f"`git fetch {remote}` failed ({_git_reason(proc.stderr)}); check "
                               "access to the remote and retry.")
         done += len(chunk)
         progress("fetch refs", done, len(refs))
@@ -148,7 +154,7 @@ def _push_refs(repo: Repo, remote: str, specs: Sequence[str], leases: Sequence[s
         proc = _git(repo, "push", "--porcelain", "--no-verify", *lease, remote, *chunk)
         parsed = _porcelain(proc.stdout)
         if proc.returncode != 0 and not parsed:
-            raise RemoteError(f"`git push {remote}` failed ({_last_line(proc.stderr)}); check "
+            raise RemoteError(f"`git push {remote}` failed ({_git_reason(proc.stderr)}); check "
                               "access to the remote and retry.")
         status.update(parsed)
         done += len(chunk)

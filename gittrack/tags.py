@@ -124,8 +124,9 @@ def validate_stage(name: object) -> str:
         )
     if _VERSION_LIKE.fullmatch(name) or name in RESERVED_STAGES:
         raise InvalidInputError(
-            f"Stage name {name!r} is reserved (it reads as a version or as 'latest'); "
-            "choose another, such as 'prod'."
+            f"Stage name {name!r} is reserved ("
+            + ("'latest' names the newest version" if name in RESERVED_STAGES
+               else "it reads as a version number") + "); choose another, such as 'prod'."
         )
     return name
 

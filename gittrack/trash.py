@@ -55,6 +55,7 @@ class GcResult:
     objects: list[str] = field(default_factory=list)
     model_copies: list[str] = field(default_factory=list)  # md5s of copies load_model made
     model_bytes: int = 0
+    younger: int = 0  # runs left in the trash: deleted less than the limit ago
 
 
 def _now() -> dt.datetime:
@@ -169,7 +170,8 @@ def gc(store: Store, days: float | None = None, dry_run: bool = False,
         raise InvalidInputError(f"The trash age must be zero or more days; got {days}.")
     cutoff = (now or _now()) - dt.timedelta(days=days)
     with cache_lock(store.repo, exclusive=True):
-        expired = [t for t in list_trash(store) if t.deleted is not None and t.deleted <= cutoff]
+        trashed = list_trash(store)
+        expired = [t for t in trashed if t.deleted is not None and t.deleted <= cutoff]
         keep = list(kept_pointers(store, {t.ref for t in expired}))
         if not dry_run:
             for trashed in expired:
@@ -181,7 +183,8 @@ def gc(store: Store, days: float | None = None, dry_run: bool = False,
             for copy in copies:
                 shutil.rmtree(copy, onerror=_make_writable_and_retry)
     objects = sorted(Path(p).parent.name + Path(p).name for p in report.paths)
-    return GcResult(expired, report, objects, [c.name for c in copies], copy_bytes)
+    return GcResult(expired, report, objects, [c.name for c in copies], copy_bytes,
+                    len(trashed) - len(expired))
 
 
 def unused_model_copies(store: Store, keep: list[Pointer]) -> list[Path]:

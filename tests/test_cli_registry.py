@@ -86,6 +86,10 @@ def test_registry_errors_after_registration(repo: Path, cli) -> None:  # type: i
         (("promote", "forecaster", "v9", "prod"), "no v9"),
         (("rollback", "forecaster", "prod"), "no current version"),
         (("models", "resolve", "forecaster/prod"), "has no current version"),
+        (("promote", "forecastr", "v1", "prod"), "No model 'forecastr' in the registry; did you "
+                                                  "mean 'forecaster'?"),
+        (("models", "history", "forcaster"), "did you mean 'forecaster'?"),
+        (("promote", "forecaster", "v1", "latest"), "'latest' names the newest version"),
     ]:
         result = cli(*args)
         assert result.code == 1 and message in result.err, (args, result.err)

@@ -306,6 +306,8 @@ def test_push_to_a_missing_remote_fails_with_one_sentence(tmp_path: Path, cli) -
     result = cli("--repo", str(a), "push", str(tmp_path / "nowhere.git"))
     assert result.code == 1
     assert "Cannot read remote" in result.err and "git ls-remote" in result.err
+    assert "does not appear to be a git repository" in result.err  # git's reason, not its advice
+    assert "exists" not in result.err
     result = cli("--repo", str(a), "pull")
     assert result.code == 1 and "git remote add" in result.err
 
@@ -387,7 +389,8 @@ def test_an_unreachable_artifact_remote_is_one_sentence(tmp_path: Path, remote: 
     assert refs(remote, "refs/gittrack") == {}
 
 
-def test_python_push_and_pull_match_the_cli(tmp_path: Path, remote: Path, cli) -> None:  # type: ignore[no-untyped-def]
+def test_python_push_and_pull_match_the_cli(tmp_path: Path, remote: Path, cli,  # type: ignore[no-untyped-def]
+                                            caplog: pytest.LogCaptureFixture) -> None:
     a = project(tmp_path / "a", str(tmp_path / "store"), origin=str(remote))
     ids = log_runs(a, 3)
     gittrack.register_model(ids[1], "forecaster", artifact_path=f"out/{ids[1]}.txt")
@@ -404,5 +407,18 @@ def test_python_push_and_pull_match_the_cli(tmp_path: Path, remote: Path, cli) -
     assert cli_json(cli, b, "log", "--format", "json") == cli_json(cli, a, "log", "--format", "json")
     assert gittrack.get_model_version("forecaster", 1).run == ids[1]
     assert gittrack.pull().created == 0
-    with pytest.raises(gittrack.GittrackError, match="Cannot read remote 'nowhere'"):
+    with pytest.raises(gittrack.GittrackError,
+                       match="Cannot read remote 'nowhere' .'nowhere' does not appear to be a git"):
         gittrack.pull("nowhere")
+
+    # both clones register a v2 offline; the second push renumbers its own and says so
+    for clone_dir in (a, b):
+        run_id = log_runs(clone_dir, 1, tag="offline")[0]
+        gittrack.register_model(run_id, "forecaster", artifact_path=f"out/offline{run_id}.txt")
+    gittrack.set_tracking_repo(str(a))
+    assert gittrack.push().renamed == []
+    gittrack.set_tracking_repo(str(b))
+    with caplog.at_level("WARNING", logger="gittrack"):
+        renamed = gittrack.push().renamed
+    assert [(r.old, r.new) for r in renamed] == [("forecaster/v2", "forecaster/v3")]
+    assert "renumbered forecaster/v2 -> forecaster/v3" in caplog.text

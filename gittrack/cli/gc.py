@@ -38,6 +38,14 @@ def command(dry_run: bool, days: float | None) -> None:
     click.echo(f"{'Would free' if dry_run else 'Freed'} {result.report.objects} object(s), "
                f"{size} bytes ({_human(size)}); {len(result.emptied)} run(s) emptied from the trash"
                f"{copies}.")
+    if result.younger:
+        limit = "the limit" if days is None else f"{days:g} day(s)"
+        click.echo(f"{result.younger} run(s) stay in the trash, deleted less than {limit} ago "
+                   "(trash_days in .gittrack/config.yaml, default 30); `--trash-older-than 0` "
+                   "empties them now.", err=True)
+    if result.emptied and not dry_run:
+        click.echo("A remote that still holds an emptied run gives it back on the next pull: "
+                   "push a removal before emptying the trash.", err=True)
 
 
 def _human(size: float) -> str:
