@@ -170,8 +170,8 @@ def gc(store: Store, days: float | None = None, dry_run: bool = False,
         raise InvalidInputError(f"The trash age must be zero or more days; got {days}.")
     cutoff = (now or _now()) - dt.timedelta(days=days)
     with cache_lock(store.repo, exclusive=True):
-        trashed = list_trash(store)
-        expired = [t for t in trashed if t.deleted is not None and t.deleted <= cutoff]
+        in_trash = list_trash(store)
+        expired = [t for t in in_trash if t.deleted is not None and t.deleted <= cutoff]
         keep = list(kept_pointers(store, {t.ref for t in expired}))
         if not dry_run:
             for trashed in expired:
@@ -184,7 +184,7 @@ def gc(store: Store, days: float | None = None, dry_run: bool = False,
                 shutil.rmtree(copy, onerror=_make_writable_and_retry)
     objects = sorted(Path(p).parent.name + Path(p).name for p in report.paths)
     return GcResult(expired, report, objects, [c.name for c in copies], copy_bytes,
-                    len(trashed) - len(expired))
+                    len(in_trash) - len(expired))
 
 
 def unused_model_copies(store: Store, keep: list[Pointer]) -> list[Path]:

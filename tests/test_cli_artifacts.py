@@ -262,6 +262,8 @@ def test_gc_empties_trash_older_than_the_configured_age(repo: Path, cli) -> None
     trash.trash_run(store, young, when=now - dt.timedelta(days=10))
     result = cli("gc")
     assert result.code == 0 and f"empty trash  {old}" in result.out and young not in result.out
+    assert "1 run(s) stay in the trash, deleted less than the limit ago" in result.err
+    assert "`--trash-older-than 0` empties them now" in result.err
     assert [t.run_id for t in trash.list_trash(store)] == [young]
     (repo / ".gittrack").mkdir(exist_ok=True)
     (repo / ".gittrack" / "config.yaml").write_text("trash_days: 5\n")
