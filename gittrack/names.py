@@ -17,6 +17,8 @@ from gittrack.errors import InvalidInputError
 
 RUNS_PREFIX = "refs/gittrack/runs/"
 TRASH_PREFIX = "refs/gittrack/trash/"
+EMPTIED_PREFIX = "refs/gittrack/emptied/"  # runs gc emptied from the trash (a record, no run)
+EMPTIED_RECORD = ".gittrack/trash/emptied.yaml"
 RECORD_DIR = ".gittrack/run"
 
 MAX_NAME = 250

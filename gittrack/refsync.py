@@ -10,6 +10,11 @@ why (docs/sharing.md):
   this clone has never seen is newer by definition on push ("pull first").
 - A trash ref hides the run ref of the same id when its marker's parent is that run commit
   (a ``gittrack rm`` travels); a restored run deletes the trash ref it has seen.
+- An emptied ref (``refs/gittrack/emptied/<exp>/<id>``, written when gc empties the trash)
+  records the run commit and the trash marker it removed. It travels like the trash, removes
+  exactly those refs on the other side, and keeps them from coming back: a push does not send
+  a run or trash ref the remote has emptied ("pull first"), a fetch does not bring one this
+  clone has emptied.
 - Registry tags are never moved: the same name with other content is a conflict, which push
   resolves by renumbering (gittrack.renumber) and fetch reports.
 - Baselines are last-writer-wins: fetch takes the remote's, push replaces a remote value this
@@ -20,10 +25,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from gittrack import names, tags
 from gittrack.baseline import BASELINES_PREFIX
 from gittrack.gitio import Repo
+from gittrack.records import load_yaml
 
 GITTRACK_PREFIX = "refs/gittrack/"
 TAGS_PREFIX = "refs/tags/"
@@ -76,6 +83,8 @@ def kind_of(ref: str) -> str:
         return "run"
     if ref.startswith(names.TRASH_PREFIX):
         return "trash"
+    if ref.startswith(names.EMPTIED_PREFIX):
+        return "emptied"
     if ref.startswith(BASELINES_PREFIX):
         return "baseline"
     if ref.startswith(TAGS_PREFIX):
@@ -90,6 +99,23 @@ def twin(ref: str) -> str:
     if ref.startswith(names.TRASH_PREFIX):
         return names.RUNS_PREFIX + ref[len(names.TRASH_PREFIX):]
     return ""
+
+
+def emptied_twin(ref: str) -> str:
+    """The emptied ref of a run or trash ref ("" for any other ref)."""
+    for prefix in (names.RUNS_PREFIX, names.TRASH_PREFIX):
+        if ref.startswith(prefix):
+            return names.EMPTIED_PREFIX + ref[len(prefix):]
+    return ""
+
+
+def removes(judge: Judge, emptied: str | None, ref: str, oid: str) -> bool:
+    """Whether the emptied record ``emptied`` removed exactly ``ref`` at ``oid``."""
+    if emptied is None:
+        return False
+    record = judge.emptied(emptied)
+    key = "run_commit" if kind_of(ref) == "run" else "marker"
+    return record is not None and record.get(key) == oid
 
 
 def is_registry_tag_ref(ref: str) -> bool:
@@ -113,6 +139,14 @@ class Judge:
             return None
         parents = self.repo.commit_parents(marker)
         return parents[0] if parents else None
+
+    def emptied(self, record: str) -> dict[str, Any] | None:
+        """What an emptied record says (run_commit, marker, ...), or None when unreadable."""
+        if not self.has(record):
+            return None
+        data = self.repo.read_blob(record, names.EMPTIED_RECORD)
+        doc = load_yaml(data) if data else None
+        return doc if isinstance(doc, dict) else None
 
     def newer_run(self, a: str, b: str) -> bool:
         """Whether run commit ``a`` is a later record of the run than ``b``."""
@@ -140,11 +174,14 @@ def plan_push(local: Mapping[str, str], remote: Mapping[str, str], judge: Judge)
         if there == oid:
             continue
         kind = kind_of(ref)
+        if kind in ("run", "trash") and emptied_twin(ref) in remote:
+            plan.behind.append(ref)  # emptied there: the next pull removes it here
+            continue
         if there is None:
             _push_new(plan, ref, oid, local, remote, judge)
         elif kind == "tag":
             plan.conflicts.append(ref)
-        elif not judge.has(there) or kind == "trash":
+        elif not judge.has(there) or kind in ("trash", "emptied"):
             plan.behind.append(ref)
         elif kind == "run":
             if judge.newer_run(oid, there):
@@ -180,6 +217,8 @@ def _push_removal(plan: PushPlan, ref: str, there: str, local: Mapping[str, str]
     other = twin(ref)
     if kind_of(ref) == "run" and other in local and judge.marker_parent(local[other]) == there:
         plan.delete[ref] = there  # `gittrack rm` here of exactly that record
+    elif removes(judge, local.get(emptied_twin(ref)), ref, there):
+        plan.delete[ref] = there  # emptied from the trash here
 
 
 def plan_fetch(local: Mapping[str, str], remote: Mapping[str, str], judge: Judge,
@@ -214,6 +253,14 @@ def plan_fetch(local: Mapping[str, str], remote: Mapping[str, str], judge: Judge
 def _fetch_new(plan: FetchPlan, ref: str, oid: str, local: Mapping[str, str], judge: Judge,
                seen_before: frozenset[str]) -> None:
     kind, other = kind_of(ref), twin(ref)
+    if kind in ("run", "trash") and emptied_twin(ref) in local:
+        plan.kept.append(ref)  # emptied here; the next push removes it there
+        return
+    if kind == "emptied":
+        for prefix in (names.RUNS_PREFIX, names.TRASH_PREFIX):
+            gone = prefix + ref[len(names.EMPTIED_PREFIX):]
+            if gone in local and removes(judge, oid, gone, local[gone]):
+                plan.delete[gone] = local[gone]
     if kind == "run" and other in local and judge.marker_parent(local[other]) == oid:
         plan.kept.append(ref)  # removed here; the next push removes it there
         return

@@ -197,8 +197,9 @@ def select(refs: Mapping[str, str], experiment: str | None, runs: Iterable[str])
         if kind == "tag":
             out[ref] = oid
             continue
-        if kind in ("run", "trash"):
-            prefix = names.RUNS_PREFIX if kind == "run" else names.TRASH_PREFIX
+        if kind in ("run", "trash", "emptied"):
+            prefix = {"run": names.RUNS_PREFIX, "trash": names.TRASH_PREFIX,
+                      "emptied": names.EMPTIED_PREFIX}[kind]
             parsed = names.parse_run_ref(ref, prefix)
             if parsed is None:
                 continue

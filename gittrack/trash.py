@@ -175,7 +175,7 @@ def gc(store: Store, days: float | None = None, dry_run: bool = False,
         keep = list(kept_pointers(store, {t.ref for t in expired}))
         if not dry_run:
             for trashed in expired:
-                store.repo.delete_ref(trashed.ref)
+                empty(store, trashed)
         report = cache_for(store.repo).gc(keep, dry_run=dry_run)
         copies = unused_model_copies(store, keep)
         copy_bytes = sum(_size(c) for c in copies)
@@ -208,6 +208,25 @@ def _make_writable_and_retry(func: Any, path: str, _exc: Any) -> None:
     if os.path.isdir(path) and not os.path.islink(path):
         os.chmod(path, 0o755)
     func(path)
+
+
+def empty(store: Store, trashed: TrashedRun) -> str:
+    """Replace a trash ref by a record that the run was emptied: a commit with no parent
+    (so neither the run nor its artifacts stay reachable) on ``refs/gittrack/emptied/``.
+    It travels like the trash, so a pull does not bring the run back from a remote that
+    still holds it, and a push removes it there (gittrack.refsync)."""
+    repo = store.repo
+    record = {"run": trashed.run_id, "ref": trashed.original_ref,
+              "run_commit": trashed.run_commit, "marker": trashed.marker,
+              "deleted": trashed.deleted.isoformat() if trashed.deleted else None,
+              "emptied": _now().isoformat(), "by": repo.actor()}
+    tree = repo.write_tree({names.EMPTIED_RECORD: repo.write_blob(dump_yaml(record, sort_keys=False))})
+    commit = repo.write_commit(tree, None, f"gittrack trash emptied: run {trashed.name} "
+                                           f"({trashed.run_id})\n")
+    repo.set_ref(names.run_ref(trashed.experiment, trashed.run_id, prefix=names.EMPTIED_PREFIX),
+                 commit)  # the record first: a crash in between loses nothing
+    repo.delete_ref(trashed.ref)
+    return commit
 
 
 def kept_pointers(store: Store, skip_refs: set[str]) -> Iterator[Pointer]:

@@ -422,3 +422,42 @@ def test_python_push_and_pull_match_the_cli(tmp_path: Path, remote: Path, cli,  
         renamed = gittrack.push().renamed
     assert [(r.old, r.new) for r in renamed] == [("forecaster/v2", "forecaster/v3")]
     assert "renumbered forecaster/v2 -> forecaster/v3" in caplog.text
+
+
+def test_a_run_emptied_from_the_trash_stays_gone_everywhere(tmp_path: Path, remote: Path,
+                                                             cli) -> None:  # type: ignore[no-untyped-def]
+    a = project(tmp_path / "a", str(tmp_path / "store"), origin=str(remote))
+    ids = log_runs(a, 4)
+    ok(cli, a, "push")
+    b = clone(str(remote), tmp_path / "b")
+    ok(cli, b, "pull")
+    c = clone(str(remote), tmp_path / "c")
+    ok(cli, c, "pull")
+
+    # emptied before its removal was ever pushed, and emptied after it was pushed
+    ok(cli, a, "rm", ids[0])
+    ok(cli, a, "gc", "--trash-older-than", "0")
+    ok(cli, a, "rm", ids[1])
+    ok(cli, a, "push")
+    ok(cli, a, "gc", "--trash-older-than", "0")
+    assert cli("--repo", str(a), "push").code == 0
+    gone = {f"refs/gittrack/runs/exp/{i}" for i in ids[:2]} | \
+        {f"refs/gittrack/trash/exp/{i}" for i in ids[:2]}
+    assert not gone & set(refs(remote))
+    assert {f"refs/gittrack/emptied/exp/{i}" for i in ids[:2]} <= set(refs(remote))
+
+    # b had both runs: a pull removes them there too, and nothing comes back to a
+    ok(cli, b, "pull")
+    assert refs(b, "refs/gittrack") == refs(a, "refs/gittrack") == refs(remote, "refs/gittrack")
+    again = cli("--repo", str(a), "pull")
+    assert again.code == 0 and "0 new, 0 updated, 0 removed" in again.out
+    listed = cli_json(cli, a, "log", "--format", "json")
+    assert sorted(r["id"] for r in listed) == sorted(ids[2:])  # type: ignore[union-attr, index]
+
+    # c never pulled the removal: its push does not bring the runs back, its pull removes them
+    pushed = cli("--repo", str(c), "push")
+    assert pushed.code == 0 and "2 ref(s) not pushed" in pushed.err
+    assert not gone & set(refs(remote))
+    ok(cli, c, "pull")
+    assert refs(c, "refs/gittrack") == refs(remote, "refs/gittrack")
+    git(a, "fsck", "--no-progress")

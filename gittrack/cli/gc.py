@@ -43,9 +43,6 @@ def command(dry_run: bool, days: float | None) -> None:
         click.echo(f"{result.younger} run(s) stay in the trash, deleted less than {limit} ago "
                    "(trash_days in .gittrack/config.yaml, default 30); `--trash-older-than 0` "
                    "empties them now.", err=True)
-    if result.emptied and not dry_run:
-        click.echo("A remote that still holds an emptied run gives it back on the next pull: "
-                   "push a removal before emptying the trash.", err=True)
 
 
 def _human(size: float) -> str:
