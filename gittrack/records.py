@@ -149,6 +149,60 @@ class Metric:
     timestamp: int
 
 
+class RunInfo(dict):  # type: ignore[type-arg]
+    """``run.yaml`` as a dict, which also answers MLflow's ``run.info`` attributes:
+    ``run_id``, ``run_name``, ``experiment_id`` (the experiment's name: gittrack has no
+    numeric ids), ``user_id``, ``status`` (MLflow's upper case, e.g. ``FINISHED``) and
+    ``start_time``/``end_time`` in milliseconds since the epoch."""
+
+    @property
+    def run_id(self) -> str:
+        return str(self.get("id", ""))
+
+    @property
+    def run_name(self) -> str:
+        return str(self.get("name", ""))
+
+    @property
+    def experiment_id(self) -> str:
+        return str(self.get("experiment", ""))
+
+    @property
+    def user_id(self) -> str | None:
+        return self.get("user")
+
+    @property
+    def status(self) -> str:
+        return str(self.get("status", "")).upper()
+
+    @property
+    def start_time(self) -> int | None:
+        return _epoch_ms(self.get("start_time"))
+
+    @property
+    def end_time(self) -> int | None:
+        return _epoch_ms(self.get("end_time"))
+
+
+def _epoch_ms(text: Any) -> int | None:
+    try:
+        when = _dt.datetime.fromisoformat(str(text))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=_dt.timezone.utc)
+    return int(when.timestamp() * 1000)
+
+
+@dataclass(frozen=True)
+class RunData:
+    """MLflow's ``run.data``: params (flattened), latest metric values, tags."""
+
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    tags: dict[str, str]
+
+
 @dataclass(frozen=True)
 class Run:
     """A run as recorded in one commit (read-only)."""
@@ -164,6 +218,12 @@ class Run:
     tags: dict[str, str] = field(default_factory=dict)
     artifacts: dict[str, Any] = field(default_factory=dict)
     inputs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def data(self) -> RunData:
+        """MLflow's ``run.data`` view: flattened params, latest metric values, tags."""
+        return RunData(flatten(self.params), {k: m.value for k, m in self.metrics.items()},
+                       dict(self.tags))
 
     @property
     def start_time(self) -> str | None:

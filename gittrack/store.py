@@ -14,7 +14,7 @@ from typing import Any
 from gittrack import names
 from gittrack.errors import AmbiguousRunError, GitError, RunNotFoundError
 from gittrack.gitio import Repo
-from gittrack.records import Metric, Run, load_yaml, parse_tsv
+from gittrack.records import Metric, Run, RunInfo, load_yaml, parse_tsv
 
 RECORD_FILES = ("run.yaml", "params.yaml", "metrics.yaml", "artifacts.yaml", "inputs.yaml")
 
@@ -76,7 +76,7 @@ class Store:
         tags = info.get("tags") or {}
         return Run(
             id=info["id"], name=info.get("name", ""), experiment=info.get("experiment", ""),
-            status=info.get("status", "running"), commit=commit, info=info,
+            status=info.get("status", "running"), commit=commit, info=RunInfo(info),
             params=self.read_file(commit, "params.yaml") or {}, metrics=metrics,
             tags={str(k): str(v) for k, v in tags.items()},
             artifacts=self.read_file(commit, "artifacts.yaml") or {},

@@ -18,7 +18,7 @@ from typing import Any
 from gittrack import environment, index, maintenance, names
 from gittrack.errors import InvalidInputError, RunStateError
 from gittrack.journal import Journal
-from gittrack.records import TERMINAL, flatten, now_iso, plain
+from gittrack.records import TERMINAL, RunInfo, flatten, now_iso, plain
 from gittrack.state import MAX_TAG_CHARS, RunState
 from gittrack.gitio import Repo
 from gittrack.store import Store
@@ -71,8 +71,9 @@ class ActiveRun:
         return str(self.state.info["experiment"])
 
     @property
-    def info(self) -> dict[str, Any]:
-        return dict(self.state.info)
+    def info(self) -> RunInfo:
+        """``run.yaml`` so far, a dict that also answers MLflow's ``run.info.run_id`` etc."""
+        return RunInfo(self.state.info)
 
     def __repr__(self) -> str:
         return f"<ActiveRun {self.id} {self.experiment}/{self.name}>"

@@ -52,6 +52,24 @@ def test_end_run_status_and_module_level_api(repo: Path) -> None:
     assert gittrack.active_run() is None
 
 
+def test_mlflow_style_info_and_data(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    with gittrack.start_run(run_name="forest", experiment="plant") as run:
+        assert (run.info.run_id, run.info.run_name, run.info.status) == (run.id, "forest", "RUNNING")
+        run.log_params({"model": {"depth": 3}, "lr": 0.1})
+        run.log_metric("rmse", 2.0, step=1)
+        run.log_metric("rmse", 1.5, step=2)
+        run.set_tag("team", "ml")
+    got = gittrack.get_run(run.id)
+    assert (got.info.run_id, got.info.run_name, got.info.experiment_id) == (run.id, "forest", "plant")
+    assert got.info.status == "FINISHED" and got.info["status"] == "finished"
+    assert got.info.user_id == got.info["user"]
+    assert 0 < got.info.start_time <= got.info.end_time <= time.time() * 1000
+    assert got.data.params == {"model.depth": 3, "lr": 0.1}
+    assert got.data.metrics == {"rmse": 1.5} and got.data.tags == {"team": "ml"}
+    shown = cli("show", run.id)  # the record still prints as plain YAML
+    assert shown.code == 0 and "id: " + run.id in shown.out
+
+
 def test_logging_with_no_active_run_starts_one(repo: Path) -> None:
     gittrack.log_metric("m", 1.0)
     run = gittrack.active_run()
