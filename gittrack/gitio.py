@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from gittrack.errors import GitError, NotARepositoryError
 
@@ -65,7 +65,7 @@ class Repo:
         found = discover(start)
         if found is None:
             raise NotARepositoryError(NO_REPO)
-        self.git_dir, self._workdir = found
+        self.git_dir, self._workdir, self._open_path = found
         self.common_dir = _common_dir(self.git_dir)
         self.state_dir = self.common_dir / "gittrack"
 
@@ -74,8 +74,8 @@ class Repo:
         """The libgit2 repository, opened on first use."""
         import pygit2
 
-        try:
-            return pygit2.Repository(str(self.git_dir))
+        try:  # from the directory holding .git, so libgit2 follows a `gitdir:` file itself
+            return pygit2.Repository(str(self._open_path))
         except pygit2.GitError as exc:
             raise GitError(f"Cannot open the git repository at {self.git_dir}: {exc}.") from exc
 
@@ -372,20 +372,31 @@ class Repo:
 
 
 _ASK_LIBGIT2 = object()  # a work tree only libgit2 can tell (see discover)
-_SPECIAL_WORKTREE = re.compile(rb"^\s*(worktree\s*=|bare\s*=\s*(true|yes|on|1)\s*$)", re.M | re.I)
+# Config that may move or remove the work tree: core.worktree, core.bare other than a plain
+# "false", or an include that may set either. Then libgit2 decides.
+_SPECIAL_WORKTREE = re.compile(rb"worktree|include|^\s*bare\b(?!\s*=\s*false\s*$)", re.M | re.I)
 
 
-def discover(start: str) -> tuple[Path, Path | None | object] | None:
-    """``(git dir, work tree)`` of the repository at or above ``start``, or None.
+class Found(NamedTuple):
+    """Where :func:`discover` found a repository."""
 
-    Plain file checks in libgit2's order (``pygit2.discover_repository``): in each directory
-    from ``start`` up, a ``.git`` directory or ``gitdir:`` file, then the directory itself
-    as a git dir; never across a file system boundary (libgit2, unlike the git CLI, ignores
-    $GIT_CEILING_DIRECTORIES here). The work tree is the directory holding ``.git``; when the config says
-    otherwise (core.worktree, core.bare) or a git dir was named directly, it is
-    ``_ASK_LIBGIT2``: libgit2 decides on first use.
+    git_dir: Path
+    work_tree: Path | None | object  # _ASK_LIBGIT2 when only libgit2 can tell
+    open_path: Path  # what libgit2 opens: the directory holding .git, or the git dir
+
+
+def discover(start: str) -> Found | None:
+    """The repository at or above ``start``, or None.
+
+    Plain file checks in libgit2's order (``pygit2.discover_repository``): from the real path
+    of ``start`` up, in each directory a ``.git`` directory or ``gitdir:`` file (an invalid
+    one ends the search, as in libgit2), then the directory itself as a git dir; never across
+    a file system boundary (libgit2, unlike the git CLI, ignores $GIT_CEILING_DIRECTORIES
+    here). The work tree is the directory holding ``.git``; when the config may say otherwise
+    (core.worktree, core.bare, an include) or a git dir was named directly, libgit2 decides
+    on first use.
     """
-    here = Path(os.path.abspath(start))
+    here = Path(os.path.realpath(start))
     try:
         device = here.stat().st_dev
     except OSError:
@@ -394,12 +405,15 @@ def discover(start: str) -> tuple[Path, Path | None | object] | None:
         here = here.parent
     while True:
         dotgit = here / ".git"
-        git_dir = _gitfile_target(dotgit) if dotgit.is_file() else dotgit
-        if git_dir is not None and _is_git_dir(git_dir):
-            work: Path | object = here.resolve() if _plain_work_tree(git_dir) else _ASK_LIBGIT2
-            return git_dir.resolve(), work
+        if dotgit.is_file():
+            target = _gitfile_target(dotgit)
+            if target is None or not _is_git_dir(target):
+                return None
+            return Found(target.resolve(), _work_tree(target, here), here)
+        if _is_git_dir(dotgit):
+            return Found(dotgit.resolve(), _work_tree(dotgit, here), here)
         if _is_git_dir(here):
-            return here.resolve(), _ASK_LIBGIT2
+            return Found(here, _ASK_LIBGIT2, here)
         parent = here.parent
         if parent == here:
             return None
@@ -409,6 +423,10 @@ def discover(start: str) -> tuple[Path, Path | None | object] | None:
         except OSError:
             return None
         here = parent
+
+
+def _work_tree(git_dir: Path, holder: Path) -> Path | object:
+    return holder if _plain_work_tree(git_dir) else _ASK_LIBGIT2
 
 
 def _gitfile_target(path: Path) -> Path | None:

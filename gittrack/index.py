@@ -260,7 +260,10 @@ class Index:
             row_of.update(zip(new, range(table.n - len(new), table.n)))
             if segment.path is not None:
                 for path in read:
-                    path.unlink(missing_ok=True)
+                    try:
+                        path.unlink(missing_ok=True)
+                    except OSError:
+                        pass  # not ours to delete: read again next time, nothing lost
         rows = [row_of[c] for c in commits]
         if len(table.segments) > MAX_SEGMENTS or (complete and table.n > 2 * max(len(rows), 500)):
             table, rows = self._compact(table, rows, commits, complete)

@@ -55,6 +55,14 @@ def _yaml() -> tuple[ModuleType, Any, Any]:
     # PyYAML takes ~20 ms to import, and commands served from caches never parse YAML.
     import yaml
 
+    # run.info is a dict with attributes (RunInfo): it dumps as the plain mapping it is,
+    # with gittrack's dumper and with yaml.safe_dump / yaml.dump alike.
+    dumpers = [yaml.SafeDumper, yaml.Dumper, getattr(yaml, "CSafeDumper", None),
+               getattr(yaml, "CDumper", None)]
+    for dumper in dumpers:
+        if dumper is not None:
+            yaml.add_representer(RunInfo, yaml.representer.SafeRepresenter.represent_dict,
+                                 Dumper=dumper)
     try:  # libyaml is ~8x faster than the pure-Python parser (NOTES: 54 us vs 430 us a document)
         return yaml, yaml.CSafeLoader, yaml.CSafeDumper
     except AttributeError:  # pragma: no cover - depends on how PyYAML was built

@@ -12,9 +12,10 @@ why (docs/sharing.md):
   (a ``gittrack rm`` travels); a restored run deletes the trash ref it has seen.
 - An emptied ref (``refs/gittrack/emptied/<exp>/<id>``, written when gc empties the trash)
   records the run commit and the trash marker it removed. It travels like the trash, removes
-  exactly those refs on the other side, and keeps them from coming back: a push does not send
-  a run or trash ref the remote has emptied ("pull first"), a fetch does not bring one this
-  clone has emptied.
+  exactly those refs on the other side, and keeps exactly them from coming back: a push does
+  not send a run or trash ref the remote has emptied, nor one next to a record it has not
+  seen ("pull first"); a fetch does not bring one this clone has emptied. A newer record of
+  the run (resumed elsewhere) is a different commit: it travels as any run update.
 - Registry tags are never moved: the same name with other content is a conflict, which push
   resolves by renumbering (gittrack.renumber) and fetch reports.
 - Baselines are last-writer-wins: fetch takes the remote's, push replaces a remote value this
@@ -174,8 +175,9 @@ def plan_push(local: Mapping[str, str], remote: Mapping[str, str], judge: Judge)
         if there == oid:
             continue
         kind = kind_of(ref)
-        if kind in ("run", "trash") and emptied_twin(ref) in remote:
-            plan.behind.append(ref)  # emptied there: the next pull removes it here
+        emptied = remote.get(emptied_twin(ref))
+        if emptied is not None and (not judge.has(emptied) or removes(judge, emptied, ref, oid)):
+            plan.behind.append(ref)  # emptied there (or unknown here): pull first
             continue
         if there is None:
             _push_new(plan, ref, oid, local, remote, judge)
@@ -253,7 +255,7 @@ def plan_fetch(local: Mapping[str, str], remote: Mapping[str, str], judge: Judge
 def _fetch_new(plan: FetchPlan, ref: str, oid: str, local: Mapping[str, str], judge: Judge,
                seen_before: frozenset[str]) -> None:
     kind, other = kind_of(ref), twin(ref)
-    if kind in ("run", "trash") and emptied_twin(ref) in local:
+    if removes(judge, local.get(emptied_twin(ref)), ref, oid):
         plan.kept.append(ref)  # emptied here; the next push removes it there
         return
     if kind == "emptied":

@@ -15,10 +15,11 @@ from tests.conftest import git, make_repo
 
 
 def libgit2_view(start: Path) -> tuple[Path, Path | None] | None:
-    found = pygit2.discover_repository(str(start))
-    if found is None:
+    """What libgit2 opens from ``start`` (searching upwards, following `gitdir:` files)."""
+    try:
+        opened = pygit2.Repository(str(start))
+    except pygit2.GitError:
         return None
-    opened = pygit2.Repository(found)
     return (Path(opened.path).resolve(),
             Path(opened.workdir).resolve() if opened.workdir else None)
 
@@ -46,10 +47,21 @@ def layouts(root: Path) -> list[Path]:
     sub = make_repo(root / "super")
     git(root / "super", "-c", "protocol.file.allow=always", "submodule", "add", "-q",
         str(main), "child")
+    git(root, "init", "-q", "--separate-git-dir", str(root / "sep.git"), "separate")
+    included = make_repo(root / "included")
+    (root / "extra.cfg").write_text(f"[core]\n\tworktree = {root / 'elsewhere'}\n")
+    git(included, "config", "include.path", str(root / "extra.cfg"))
+    valueless = make_repo(root / "valueless")
+    with open(valueless / ".git" / "config", "a") as fh:
+        fh.write("[core]\n\tbare\n")
+    (main / "broken").mkdir()
+    (main / "broken" / ".git").write_text("gitdir: ../nowhere\n")
+    (root / "link").symlink_to(main / "src")
     return [main, main / "src", main / "src" / "deep", main / "src" / "deep" / "file.txt",
             main / ".git", main / ".git" / "refs", root / "linked", root / "linked" / "sub",
             root / "bare.git", root / "bare.git" / "refs" / "heads", root / "plain" / "dir",
-            root / "missing" / "dir", moved, sub / "child", root]
+            moved, sub / "child", root, root / "separate", included, valueless,
+            main / "broken", root / "link"]
 
 
 def test_discovery_agrees_with_libgit2_in_every_layout(tmp_path: Path) -> None:
@@ -60,7 +72,8 @@ def test_discovery_agrees_with_libgit2_in_every_layout(tmp_path: Path) -> None:
         assert gittrack_view(start) == expected, start
         assert is_repository(start) == (expected is not None), start
         found += expected is not None
-    assert found == len(starts) - 3  # plain/dir, missing/dir and the root find nothing
+    assert found == len(starts) - 3  # plain/dir, the root and the broken .git file: nothing
+    assert gittrack_view(tmp_path / "missing" / "dir") is None
 
 
 def test_a_read_only_command_never_imports_pygit2(tmp_path: Path) -> None:
@@ -76,3 +89,20 @@ def test_a_read_only_command_never_imports_pygit2(tmp_path: Path) -> None:
                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
                          check=True).stdout.split("\n")
     assert out[:2] == ["1 True False", "True"]
+
+
+def test_a_run_in_a_separate_git_dir_layout_records_the_edit(tmp_path: Path) -> None:
+    import gittrack
+
+    git(tmp_path, "init", "-q", "--separate-git-dir", str(tmp_path / "sep.git"), "work")
+    work = tmp_path / "work"
+    (work / "train.py").write_text("print(1)\n")
+    git(work, "add", "train.py")
+    git(work, "commit", "-q", "-m", "initial")
+    (work / "train.py").write_text("print(2)\n")
+    gittrack.set_tracking_repo(str(work))
+    with gittrack.start_run() as run:
+        run.log_metric("m", 1.0)
+    ref = f"refs/gittrack/runs/default/{run.id}"
+    assert git(work, "show", f"{ref}:train.py") == "print(2)\n"
+    assert git(work, "status", "--porcelain") == " M train.py\n"

@@ -461,3 +461,30 @@ def test_a_run_emptied_from_the_trash_stays_gone_everywhere(tmp_path: Path, remo
     ok(cli, c, "pull")
     assert refs(c, "refs/gittrack") == refs(remote, "refs/gittrack")
     git(a, "fsck", "--no-progress")
+
+
+def test_a_run_resumed_elsewhere_survives_its_old_record_being_emptied(
+        tmp_path: Path, remote: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    a = project(tmp_path / "a", str(tmp_path / "store"), origin=str(remote))
+    (run_id,) = log_runs(a, 1)
+    ok(cli, a, "push")
+    b = clone(str(remote), tmp_path / "b")
+    ok(cli, b, "pull")
+    gittrack.set_tracking_repo(str(b))
+    with gittrack.start_run(run_id=run_id) as run:  # b resumes it: a newer record
+        run.log_metric("late", 1.0)
+    ok(cli, a, "rm", run_id)
+    ok(cli, a, "gc", "--trash-older-than", "0")
+    ok(cli, a, "push")
+
+    first = cli("--repo", str(b), "push")  # b has not seen the emptied record: pull first
+    assert first.code == 0 and "1 ref(s) not pushed" in first.err
+    ok(cli, b, "pull")  # the record removed an older commit than b's: b keeps its run
+    ref = f"refs/gittrack/runs/exp/{run_id}"
+    assert ref in refs(b)
+    ok(cli, b, "push")  # and the newer record travels as any run update
+    ok(cli, a, "pull")
+    assert refs(a)[ref] == refs(b)[ref] == refs(remote)[ref]
+    assert "late" in gittrack.get_run(run_id).metrics
+    again = cli("--repo", str(b), "push")
+    assert again.code == 0 and "not pushed" not in again.err

@@ -68,6 +68,8 @@ def test_mlflow_style_info_and_data(repo: Path, cli) -> None:  # type: ignore[no
     assert got.data.metrics == {"rmse": 1.5} and got.data.tags == {"team": "ml"}
     shown = cli("show", run.id)  # the record still prints as plain YAML
     assert shown.code == 0 and "id: " + run.id in shown.out
+    assert yaml.safe_load(yaml.safe_dump(got.info)) == dict(got.info)
+    assert yaml.safe_load(yaml.dump(run.info)) == dict(run.info)  # no python/object tag
 
 
 def test_logging_with_no_active_run_starts_one(repo: Path) -> None:

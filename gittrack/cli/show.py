@@ -23,7 +23,7 @@ def command(run: str, fmt: str) -> None:
     store = api.open_store()
     record = query.get(store, run)
     doc = {
-        "run": dict(record.info),
+        "run": record.info,
         "commit": record.commit,
         "params": record.params,
         "metrics": {k: {"value": m.value, "step": m.step, "timestamp": m.timestamp}
