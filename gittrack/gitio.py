@@ -362,6 +362,17 @@ class Repo:
         sig = self._signature()
         return f"{sig.name} <{sig.email}>"
 
+    def untracked(self, paths: Iterable[str]) -> list[str]:
+        """Which of ``paths`` (relative to the work tree) git lists as untracked, not ignored."""
+        paths = list(paths)
+        if self.workdir is None or not paths:
+            return []
+        proc = subprocess.run(["git", "status", "--porcelain", "-z", "--untracked-files=normal",
+                               "--", *paths], cwd=self.workdir, capture_output=True, text=True,
+                              check=False)
+        return [entry[3:].rstrip("/") for entry in proc.stdout.split("\0")
+                if entry.startswith("?? ")]
+
     def run_git(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run the git CLI on this repository."""
         cmd = ["git", f"--git-dir={self.git_dir}", *args]

@@ -62,8 +62,9 @@ def test_init_creates_repository_and_config(tmp_path: Path, cli,  # type: ignore
     assert result.code == 0 and "Initialized an empty git repository" in result.out
     assert (target / ".gittrack" / "config.yaml").is_file()
     assert (target / ".gittrack" / ".gitignore").read_text().count("/run/") == 1
+    assert "Commit .gittrack/ with your code" in result.out
     again = cli("init", str(target))
-    assert again.code == 0 and "wrote" not in again.out
+    assert again.code == 0 and "wrote" not in again.out and "Commit" not in again.out
     assert git(target, "rev-parse", "--verify", "-q", "HEAD", check=False) == ""
 
 

@@ -325,6 +325,11 @@ def test_checkout_restores_inputs_stored_with_the_run(repo: Path, cli) -> None: 
     restored = cli("checkout", run.id)
     assert restored.code == 0, restored.err
     assert "restored  data/train.csv" in restored.out
+    assert "Not tracked by git: data/train.csv." in restored.err  # a hint, not an error
     assert data.read_bytes() == original
     assert not (repo / "README.md").exists() and not (repo / "frame").exists()
     assert "0 restored" in cli("checkout", run.id).out
+    (repo / ".gitignore").write_text("data/\n")
+    data.unlink()
+    ignored = cli("checkout", run.id)
+    assert "restored  data/train.csv" in ignored.out and "Not tracked" not in ignored.err

@@ -30,6 +30,11 @@ def command(run: str | None, force: bool) -> None:
         click.echo(f"restored  {path}")
     click.echo(f"{len(report.restored)} restored, {len(report.unchanged)} unchanged"
                + (f", {len(report.modified)} modified locally" if report.modified else "") + ".")
+    untracked = store.repo.untracked(report.restored)
+    if untracked:
+        shown = ", ".join(untracked[:5]) + (" ..." if len(untracked) > 5 else "")
+        click.echo(f"Not tracked by git: {shown}. Artifacts live in gittrack's cache; list them "
+                   "in .gitignore to keep `git status` clean.", err=True)
     if report.modified:
         listed = ", ".join(report.modified[:5])
         raise ArtifactError(f"Left {len(report.modified)} locally modified path(s) alone ({listed}); "

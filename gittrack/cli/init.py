@@ -26,4 +26,6 @@ def command(path: str) -> None:
         click.echo(f"Initialized an empty git repository in {result.workdir}")
     for written in result.written:
         click.echo(f"wrote {written}")
+    if result.written:
+        click.echo("Commit .gittrack/ with your code to share these settings.")
     click.echo("gittrack is ready: log runs with `import gittrack`, list them with `gittrack log`.")
