@@ -24,7 +24,7 @@ from sklearn.linear_model import LinearRegression
 from sklearn.metrics import mean_absolute_error, mean_squared_error
 
 import gittrack
-from gittrack import gitio, project
+from gittrack import project
 
 
 def make_data(seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
@@ -51,8 +51,15 @@ def evaluate(model: object, x_train: np.ndarray, y_train: np.ndarray, x_test: np
 
 
 def prepare(directory: Path) -> None:
-    """A repository with this script committed, so every run has a baseline commit."""
-    fresh = not gitio.is_repository(directory)
+    """A repository of its own with this script committed, so every run has a baseline commit.
+
+    Its own even inside another repository (a clone of gittrack, where the README runs this):
+    the runs must not land in the enclosing project.
+    """
+    fresh = not (directory / ".git").exists()
+    if fresh:
+        directory.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["git", "init", "-q", str(directory)], check=True)
     project.init(directory)
     if not fresh:
         return
