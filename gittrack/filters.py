@@ -15,7 +15,9 @@ Grammar; keywords are case-insensitive and NOT binds tighter than AND, AND tight
 Keys. ``metrics.k``, ``params.k`` and ``tags.k`` read the columns of those names (``metric.``,
 ``param.``, ``parameter(s).``, ``tag.``, ``attribute.``, ``attr.``, ``run.`` are aliases);
 ``attributes.a`` reads the unprefixed column ``a`` for a in run_id, name (alias run_name),
-status, start_time, end_time, experiment, baseline_commit, user.  An unprefixed key is that
+status, start_time, end_time, experiment, baseline_commit, user, parent_run_id; MLflow's
+``tags.mlflow.parentRunId``, ``tags.mlflow.runName`` and ``tags.mlflow.user`` read the
+attributes parent_run_id, name and user.  An unprefixed key is that
 attribute when it names one, else a metric: ``rmse`` means ``metrics.rmse``.  Other prefixes
 (``foo.bar``) are errors.  Quote keys with spaces or dots: metrics.`my metric/x`, params."a b".
 Strings take single or double quotes, a doubled quote standing for one (``'it''s'``); numbers
@@ -76,8 +78,12 @@ __all__ = ["ATTRIBUTES", "Node", "columns", "matches", "parse", "to_frame", "to_
 ATTRIBUTES: dict[str, str] = {
     "run_id": "run_id", "run_name": "name", "name": "name", "status": "status",
     "start_time": "start_time", "end_time": "end_time", "experiment": "experiment",
-    "baseline_commit": "baseline_commit", "user": "user",
+    "baseline_commit": "baseline_commit", "user": "user", "parent_run_id": "parent_run_id",
 }  # attribute name in a filter -> column name
+# MLflow's system tags that gittrack keeps as attributes: tags.mlflow.parentRunId = '...'
+MLFLOW_TAGS: dict[str, str] = {
+    "mlflow.parentRunId": "parent_run_id", "mlflow.runName": "name", "mlflow.user": "user",
+}
 _TIME_COLUMNS = frozenset({"start_time", "end_time"})
 _PREFIXES: dict[str, str] = {
     "metrics": "metrics", "metric": "metrics", "params": "params", "param": "params",
@@ -358,6 +364,8 @@ class _Parser:
 
     def resolve(self, token: _Token) -> Key:
         name, prefix = token.value, token.prefix
+        if prefix == "tags" and name in MLFLOW_TAGS:
+            return Key(MLFLOW_TAGS[name], "scalar")
         if prefix in ("metrics", "params", "tags"):
             return Key(f"{prefix}.{name}", "metric" if prefix == "metrics" else "scalar")
         if prefix == "attributes" and name not in ATTRIBUTES:

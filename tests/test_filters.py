@@ -279,7 +279,8 @@ ERRORS = [
      "tags. or attributes. (quote a dotted key: metrics.`a.b`)."),
     ("attributes.owner = 'x'",
      "Unknown attribute 'owner' at position 1 in filter \"attributes.owner = 'x'\"; use one of "
-     "run_id, run_name, name, status, start_time, end_time, experiment, baseline_commit, user."),
+     "run_id, run_name, name, status, start_time, end_time, experiment, baseline_commit, user, "
+     "parent_run_id."),
     ("(rmse < 1 OR acc > 2",
      "Unclosed '(' at position 1 in filter \"(rmse < 1 OR acc > 2\"; add a matching ')'."),
     ("rmse < 1)",

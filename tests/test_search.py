@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -219,6 +220,23 @@ def test_order_by_two_keys_breaks_ties(runs: pd.DataFrame) -> None:
 
 def _null(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def test_child_runs_are_found_by_their_parent(repo: Path, cli: Any) -> None:
+    with gittrack.start_run(run_name="sweep") as parent:
+        for i in range(3):
+            with gittrack.start_run(run_name=f"trial-{i}", nested=True) as child:
+                child.log_metric("rmse", i)
+    children = {"parent_run_id = '%s'", "tags.mlflow.parentRunId = '%s'",
+                "attributes.parent_run_id = '%s' AND tags.mlflow.runName LIKE 'trial-%%'"}
+    for form in children:
+        found = gittrack.search_runs(filter_string=form % parent.id)
+        assert sorted(found["name"]) == ["trial-0", "trial-1", "trial-2"], form
+        shown = cli("log", "--where", form % parent.id, "--format", "json")
+        assert sorted(r["name"] for r in json.loads(shown.out)) == ["trial-0", "trial-1",
+                                                                    "trial-2"], form
+    top = gittrack.search_runs(filter_string="parent_run_id IS NULL")
+    assert list(top["name"]) == ["sweep"]
 
 
 def test_bad_filter_and_order_raise_gittrack_errors(runs: pd.DataFrame) -> None:
