@@ -297,22 +297,35 @@ def resolve_model_uri(uri: str) -> ResolvedModel:
 # -- comparing runs (search, history, diff, baselines) --------------------------------------
 def search_runs(experiment_names: list[str] | str | None = None, filter_string: str = "",
                 order_by: list[str] | str | None = None,
-                max_results: int | None = None) -> Any:
+                max_results: int | None = None, *,
+                experiment_ids: list[str] | str | None = None,
+                output_format: str = "pandas") -> Any:
     """Runs as a pandas DataFrame, one row a run, with MLflow's column names.
 
     Columns: run_id, experiment, name, status, start_time and end_time (UTC datetimes), user,
     baseline_commit, parent_run_id, commit, then ``metrics.*`` (floats), ``params.*`` (the
     values as logged) and ``tags.*``. ``filter_string`` is MLflow's filter syntax plus OR,
     NOT and parentheses; ``order_by`` items are like ``"metrics.rmse ASC"``; newest first
-    otherwise.
+    otherwise. As in MLflow, ``experiment_ids`` may name the experiments (an experiment's id
+    is its name here) and ``output_format="list"`` gives :class:`Run` objects instead.
 
     >>> gittrack.search_runs(["forecast"], "metrics.rmse < 400 OR params.model = 'rf'",
     ...                      order_by=["metrics.rmse ASC"], max_results=10)
     """
     from gittrack import search
 
-    return search.search_runs(open_store(), experiment_names, filter_string, order_by,
-                              max_results)
+    if experiment_ids is not None:
+        if experiment_names is not None:
+            raise InvalidInputError("Give experiment_names or experiment_ids, not both; an "
+                                    "experiment's id is its name in gittrack.")
+        experiment_names = experiment_ids
+    if output_format not in ("pandas", "list"):
+        raise InvalidInputError(f"output_format must be 'pandas' or 'list'; got {output_format!r}.")
+    store = open_store()
+    frame = search.search_runs(store, experiment_names, filter_string, order_by, max_results)
+    if output_format == "list":
+        return [store.read_run(commit) for commit in frame["commit"]]
+    return frame
 
 
 def metric_history(runs: Any, keys: list[str] | str | None = None) -> Any:

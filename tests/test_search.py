@@ -239,6 +239,21 @@ def test_child_runs_are_found_by_their_parent(repo: Path, cli: Any) -> None:
     assert list(top["name"]) == ["sweep"]
 
 
+def test_mlflow_arguments_experiment_ids_and_list_output(runs: pd.DataFrame) -> None:
+    frame = gittrack.search_runs(["a"], "metrics.rmse < 0.5", order_by=["metrics.rmse ASC"])
+    by_ids = gittrack.search_runs(experiment_ids="a", filter_string="metrics.rmse < 0.5",
+                                  order_by=["metrics.rmse ASC"])
+    pd.testing.assert_frame_equal(frame, by_ids)
+    listed = gittrack.search_runs(experiment_ids=["a"], filter_string="metrics.rmse < 0.5",
+                                  order_by=["metrics.rmse ASC"], output_format="list")
+    assert [r.info.run_id for r in listed] == list(frame["run_id"])
+    assert [r.data.metrics["rmse"] for r in listed] == list(frame["metrics.rmse"])
+    with pytest.raises(InvalidInputError, match="output_format"):
+        gittrack.search_runs(output_format="json")
+    with pytest.raises(InvalidInputError, match="not both"):
+        gittrack.search_runs(["a"], experiment_ids=["a"])
+
+
 def test_bad_filter_and_order_raise_gittrack_errors(runs: pd.DataFrame) -> None:
     with pytest.raises(FilterError):
         gittrack.search_runs(filter_string="metrics.rmse <")
