@@ -61,6 +61,23 @@ def select(store: Store, experiments: Sequence[str] | None = None, filter_string
     return table, rows
 
 
+def unknown_columns(table: Table, filter_string: str = "",
+                    order_by: Sequence[str] | None = None) -> list[tuple[str, str | None]]:
+    """``(column, closest known column or None)`` for each metrics./params./tags. column the
+    filter or the ordering names that no indexed run has (a typo matches nothing, silently)."""
+    import difflib
+
+    named = filters.columns(filters.parse(filter_string or ""))
+    named |= {sort_key(spec)[0] for spec in order_by or ()}
+    known = set(table.names())
+    out = []
+    for column in sorted(named):
+        if column.startswith(("metrics.", "params.", "tags.")) and column not in known:
+            close = difflib.get_close_matches(column, sorted(known), n=1, cutoff=0.8)
+            out.append((column, close[0] if close else None))
+    return out
+
+
 # -- filtering ---------------------------------------------------------------------------
 def truths(node: filters.Node, table: Table, rows: Sequence[int]) -> list[Truth]:
     """SQL three-valued truth of ``node`` for each row (None is unknown), column-wise."""

@@ -85,6 +85,17 @@ def test_bad_filter_sort_or_column_is_an_error(runs: list[str], cli: Any) -> Non
     assert cli("log", "--columns", "name,nope.x").code == 1
 
 
+def test_a_column_no_run_has_is_a_warning_with_a_suggestion(runs: list[str], cli: Any) -> None:
+    typo = cli("log", "--where", "metrics.rsme < 1", "--sort", "params.modle", "--format", "csv")
+    assert typo.code == 0 and names(typo.out) == []
+    assert "gittrack: warning: no run has metrics.rsme; did you mean metrics.rmse?" in typo.err
+    assert "gittrack: warning: no run has params.modle; did you mean params.model?" in typo.err
+    far = cli("log", "--where", "metrics.accuracy > 0.5")
+    assert far.err == "gittrack: warning: no run has metrics.accuracy\n"
+    fine = cli("log", "--where", "metrics.rmse < 1", "--sort", "-params.model")
+    assert fine.code == 0 and fine.err == ""
+
+
 def test_log_help_has_examples(cli: Any) -> None:
     out = cli("log", "--help").out
     assert "Example:" in out and "--where" in out

@@ -63,6 +63,9 @@ def command(experiment: str | None, limit: int | None, where: str, sort: tuple[s
     order = [_order_spec(part) for s in sort for part in s.split(",") if part.strip()]
     table, found = search.select(store, [experiment] if experiment else None, where, order,
                                  limit)
+    for column, close in search.unknown_columns(table, where, order):
+        hint = f"; did you mean {close}?" if close else ""
+        click.echo(f"gittrack: warning: no run has {column}{hint}", err=True)
     rows = [table.summary(r) for r in found]
     bases = _baselines(store, rows)
     if fmt == "json" and not columns:
