@@ -96,6 +96,25 @@ def test_a_column_no_run_has_is_a_warning_with_a_suggestion(runs: list[str], cli
     assert fine.code == 0 and fine.err == ""
 
 
+def test_a_wide_table_keeps_the_columns_most_runs_have(repo: Path, cli: Any) -> None:
+    for i in range(3):
+        with gittrack.start_run(experiment="wide"):
+            gittrack.log_params({f"p{k:02d}": i * k for k in range(10)})
+            gittrack.log_metrics({f"m{k:02d}": i + k for k in range(10)})
+    with gittrack.start_run(experiment="wide"):
+        gittrack.log_params({"p00": 9, "rare": 1})
+    table = cli("log")
+    header = table.out.splitlines()[0].split()
+    shown = [h for h in header if h.startswith(("params.", "metrics."))]
+    assert len(shown) == 12 and "params.rare" not in shown
+    assert "params.p00" in shown and "metrics.m00" in shown
+    assert table.err.startswith("gittrack: 9 more varying column(s) not shown (")
+    assert "--columns" in table.err
+    every = cli("log", "--format", "csv").out.splitlines()[0].split(",")
+    assert len([h for h in every if h.startswith(("params.", "metrics."))]) == 21
+    assert cli("log", "--columns", "name,params.rare").err == ""
+
+
 def test_log_help_has_examples(cli: Any) -> None:
     out = cli("log", "--help").out
     assert "Example:" in out and "--where" in out

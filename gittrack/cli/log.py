@@ -18,6 +18,7 @@ from gittrack.index import Index
 from gittrack.records import ms_from_iso
 
 BASE_COLUMNS = ("id", "name", "experiment", "status", "start", "duration")
+MAX_SHOWN = 12  # params and metrics columns in a table before the rest are left to --columns
 # --columns names of run attributes -> summary key
 ATTRIBUTE_CELLS = {
     "id": "id", "run_id": "id", "name": "name", "experiment": "experiment",
@@ -71,8 +72,15 @@ def command(experiment: str | None, limit: int | None, where: str, sort: tuple[s
     if fmt == "json" and not columns:
         click.echo(render.json_text([_with_delta(r, bases) for r in rows]))
         return
+    wide = fmt in ("table", "md") and not columns
+    chosen = _chosen_columns(rows, MAX_SHOWN if wide else None)
+    if wide and len(chosen[1]) > 0:
+        more = chosen[1]
+        click.echo(f"gittrack: {len(more)} more varying column(s) not shown ("
+                   f"{', '.join(more[:4])}{', ...' if len(more) > 4 else ''}); name an "
+                   "experiment, pick them with --columns, or use --format csv.", err=True)
     headers, cells = log_table(rows, short_ids=fmt in ("table", "md"), columns=columns,
-                               bases=bases, annotate=fmt in ("table", "md"))
+                               bases=bases, annotate=fmt in ("table", "md"), chosen=chosen[0])
     if fmt == "table":
         click.echo(render.table(headers, cells) if rows else
                    ("No runs match." if where else "No runs yet."))
@@ -92,9 +100,10 @@ def _order_spec(text: str) -> str:
 
 
 def log_table(rows: list[dict[str, Any]], short_ids: bool, columns: str | None = None,
-              bases: dict[str, dict[str, Any]] | None = None, annotate: bool = False
-              ) -> tuple[list[str], list[list[Any]]]:
-    """Headers and cells: the base columns, then params and metrics that vary (or ``columns``).
+              bases: dict[str, dict[str, Any]] | None = None, annotate: bool = False,
+              chosen: list[str] | None = None) -> tuple[list[str], list[list[Any]]]:
+    """Headers and cells: the base columns, then ``chosen`` params and metrics (default:
+    all that vary), or exactly ``columns``.
 
     With ``bases`` (experiment -> baseline summary), metric cells carry their delta to the
     baseline as an annotation, or as extra ``delta.metrics.K`` columns.
@@ -103,8 +112,8 @@ def log_table(rows: list[dict[str, Any]], short_ids: bool, columns: str | None =
     if columns:
         headers = [c.strip() for c in columns.split(",") if c.strip()]
     else:
-        headers = [*BASE_COLUMNS, *(f"params.{k}" for k in _varying(rows, "params")),
-                   *(f"metrics.{k}" for k in _varying(rows, "metrics"))]
+        headers = [*BASE_COLUMNS, *(_chosen_columns(rows, None)[0] if chosen is None
+                                    else chosen)]
     getters = [_getter(h, short_ids) for h in headers]
     metric_cols = [h for h in headers if _metric_key(h) is not None] if bases else []
     out = []
@@ -197,6 +206,27 @@ def _with_delta(row: dict[str, Any], bases: dict[str, dict[str, Any]]) -> dict[s
     deltas = {k: _delta(row, base, f"metrics.{k}") for k in row["metrics"]}
     return {**row, "vs_baseline": {"run": base["id"], "commit": base["commit"],
                                    "metrics": deltas}}
+
+
+def _chosen_columns(rows: list[dict[str, Any]], limit: int | None) -> tuple[list[str], list[str]]:
+    """The params and metrics columns that vary, and those left out beyond ``limit``: the
+    ones most runs have are kept, params and metrics sharing the room."""
+    params = [f"params.{k}" for k in _varying(rows, "params")]
+    metrics = [f"metrics.{k}" for k in _varying(rows, "metrics")]
+    if limit is None or len(params) + len(metrics) <= limit:
+        return [*params, *metrics], []
+
+    def most_held(columns: list[str]) -> list[str]:
+        held = {c: sum(1 for r in rows if c.partition(".")[2] in r[c.partition(".")[0]])
+                for c in columns}
+        return sorted(columns, key=lambda c: (-held[c], c))
+
+    params, metrics = most_held(params), most_held(metrics)
+    n_metrics = min(len(metrics), max(limit // 2, limit - len(params)))
+    n_params = min(len(params), limit - n_metrics)
+    kept = set(params[:n_params]) | set(metrics[:n_metrics])
+    shown = [c for c in (*sorted(params), *sorted(metrics)) if c in kept]
+    return shown, [c for c in (*params, *metrics) if c not in kept]
 
 
 def _varying(rows: list[dict[str, Any]], section: str) -> list[str]:
