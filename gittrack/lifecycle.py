@@ -17,6 +17,7 @@ from gittrack.tracking import ActiveRun
 
 log = logging.getLogger("gittrack")
 MAX_UNTRACKED_NAMES = 100
+_warned: dict[str, tuple[str, ...]] = {}  # git dir -> the untracked files last warned about
 
 
 def create_run(store: Store, experiment: str, name: str | None = None,
@@ -26,7 +27,9 @@ def create_run(store: Store, experiment: str, name: str | None = None,
     names.validate_name("experiment", experiment)
     name = names.validate_name("run", name) if name is not None else names.generate_run_name()
     snap = store.repo.snapshot()
-    if snap.untracked:
+    if snap.untracked and snap.untracked != _warned.get(str(store.repo.git_dir)):
+        # once per set of files and repository in a process, not for every run of a sweep
+        _warned[str(store.repo.git_dir)] = snap.untracked
         log.warning("%d untracked file(s) are not captured in the run (listed in run.yaml): %s",
                     len(snap.untracked), ", ".join(snap.untracked[:5]))
     info: dict[str, Any] = {

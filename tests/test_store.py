@@ -79,13 +79,24 @@ def test_uncommitted_edit_is_kept_in_the_run(repo: Path) -> None:
     assert git(repo, "diff", "--cached", "--name-only") == ""
 
 
-def test_untracked_files_are_listed_not_captured(repo: Path) -> None:
+def test_untracked_files_are_listed_not_captured(repo: Path,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
     (repo / "secret.env").write_text("TOKEN=1\n")
-    with gittrack.start_run() as run:
-        pass
+    with caplog.at_level("WARNING", logger="gittrack"):
+        for _ in range(3):
+            with gittrack.start_run() as run:
+                pass
     record = gittrack.get_run(run.id)
     assert record.info["untracked"] == ["secret.env"]
     assert git(repo, "ls-tree", "-r", "--name-only", run.ref).split().count("secret.env") == 0
+    said = [r.getMessage() for r in caplog.records if "untracked" in r.getMessage()]
+    assert said == ["1 untracked file(s) are not captured in the run (listed in run.yaml): "
+                    "secret.env"]  # once for a sweep of runs, not once a run
+    (repo / "other.csv").write_text("x\n")
+    with caplog.at_level("WARNING", logger="gittrack"):
+        with gittrack.start_run():
+            pass
+    assert sum("untracked" in r.getMessage() for r in caplog.records) == 2  # a new set: again
 
 
 def test_run_commit_parent_is_the_baseline_and_message_is_for_humans(repo: Path) -> None:
