@@ -81,7 +81,8 @@ def _entries(maps: Sequence[Mapping[str, Any]],
             change = "same"
         else:
             change = "changed"
-        out.append({"key": key, "values": values, "change": change})
+        out.append({"key": key, "values": values, "change": change,
+                    "present": [v is not _MISSING for v in raw]})
     return out
 
 

@@ -64,7 +64,7 @@ def test_diff_lists_exactly_the_four_differences(pair: tuple[str, str, str], cli
     doc = json.loads(result.out)
     assert [r["id"] for r in doc["runs"]] == [a, b]
     assert doc["params"] == [{"key": "alpha", "values": [0.1, 0.2], "change": "changed",
-                              "a": 0.1, "b": 0.2}]
+                              "present": [True, True], "a": 0.1, "b": 0.2}]
     assert [(e["key"], e["change"], e["fields"]) for e in doc["inputs"]] == \
         [("train", "changed", ["md5"])]
     assert [(e["key"], e["b"]) for e in doc["packages"]] == [(package, "0.0.1")]
@@ -78,8 +78,8 @@ def test_diff_lists_exactly_the_four_differences(pair: tuple[str, str, str], cli
 def test_diff_all_lists_unchanged_entries_too(pair: tuple[str, str, str], cli: Any) -> None:
     a, b, _package = pair
     doc = json.loads(cli("diff", a, b, "--json", "--all").out)
-    assert {"key": "rmse", "values": [0.5, 0.5], "change": "same", "a": 0.5, "b": 0.5,
-            "delta": 0.0} in doc["metrics"]
+    assert {"key": "rmse", "values": [0.5, 0.5], "change": "same", "present": [True, True],
+            "a": 0.5, "b": 0.5, "delta": 0.0} in doc["metrics"]
     assert [e["change"] for e in doc["artifacts"]] == ["same"]
     assert "model" in [e["key"] for e in doc["params"]]
 
@@ -110,9 +110,23 @@ def test_diff_table_and_markdown(pair: tuple[str, str, str], cli: Any) -> None:
 def test_diff_side_by_side_of_three_runs(repo: Path, cli: Any) -> None:
     ids = [log_run(f"r{i}", alpha, "a" * 32) for i, alpha in enumerate((0.1, 0.2, 0.2))]
     doc = json.loads(cli("diff", *ids, "--json").out)
-    assert doc["params"] == [{"key": "alpha", "values": [0.1, 0.2, 0.2], "change": "changed"}]
+    assert doc["params"] == [{"key": "alpha", "values": [0.1, 0.2, 0.2], "change": "changed",
+                              "present": [True, True, True]}]
     header = cli("diff", *ids).out.splitlines()[0]
     assert all(f"r{i} (" in header for i in range(3)) and "change" not in header
+
+
+def test_diff_tells_a_none_param_from_a_missing_one(repo: Path, cli: Any) -> None:
+    with gittrack.start_run(run_name="with-none") as a:
+        gittrack.log_params({"seed": None, "depth": 3})
+    with gittrack.start_run(run_name="without") as b:
+        gittrack.log_params({"depth": 3})
+    doc = json.loads(cli("diff", a.id, b.id, "--json").out)
+    assert doc["params"] == [{"key": "seed", "values": [None, None], "change": "removed",
+                              "present": [True, False], "a": None, "b": None}]
+    row = [line.split() for line in cli("diff", a.id, b.id).out.splitlines()
+           if line.startswith("params")]
+    assert row == [["params", "seed", "null", "-", "removed"]]
 
 
 def test_diff_identical_runs_says_so(repo: Path, cli: Any) -> None:

@@ -58,7 +58,8 @@ def diff_table(doc: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     rows: list[list[Any]] = []
     for section in diff.SECTIONS:
         for entry in doc[section]:
-            cells = [_text(section, entry, v) for v in entry["values"]]
+            present = entry.get("present") or [v is not None for v in entry["values"]]
+            cells = [_text(section, entry, v, p) for v, p in zip(entry["values"], present)]
             row: list[Any] = [section, entry["key"], *cells]
             if pair:
                 row.append(_change(section, entry))
@@ -66,9 +67,11 @@ def diff_table(doc: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     return headers, rows
 
 
-def _text(section: str, entry: dict[str, Any], value: Any) -> str:
-    if value is None and entry["change"] != "same":
+def _text(section: str, entry: dict[str, Any], value: Any, present: bool) -> str:
+    if not present:
         return ABSENT
+    if value is None:
+        return "null"  # logged as None: not the same as never logged
     if section == "code":
         return str(value)[:10]
     if isinstance(value, dict):
