@@ -243,11 +243,12 @@ class Repo:
         builder.insert(head, pygit2.Oid(hex=subtree), GIT_FILEMODE_TREE)
         return str(builder.write())
 
-    def write_commit(self, tree: str, parent: str | None, message: str) -> str:
+    def write_commit(self, tree: str, parent: str | None, message: str,
+                     more_parents: Iterable[str] = ()) -> str:
         import pygit2
 
         sig = self._signature()
-        parents = [pygit2.Oid(hex=parent)] if parent else []
+        parents = [pygit2.Oid(hex=p) for p in ([parent] if parent else []) + list(more_parents)]
         try:
             oid = self.git.create_commit(None, sig, sig, message, pygit2.Oid(hex=tree), parents)
         except pygit2.GitError as exc:

@@ -11,11 +11,14 @@ why (docs/sharing.md):
 - A trash ref hides the run ref of the same id when its marker's parent is that run commit
   (a ``gittrack rm`` travels); a restored run deletes the trash ref it has seen.
 - An emptied ref (``refs/gittrack/emptied/<exp>/<id>``, written when gc empties the trash)
-  records the run commit and the trash marker it removed. It travels like the trash, removes
-  exactly those refs on the other side, and keeps exactly them from coming back: a push does
-  not send a run or trash ref the remote has emptied, nor one next to a record it has not
-  seen ("pull first"); a fetch does not bring one this clone has emptied. A newer record of
-  the run (resumed elsewhere) is a different commit: it travels as any run update.
+  lists every run commit and trash marker of that run gc has emptied; each new list is a
+  commit whose parents are the lists it extends (never a run). It travels like the trash,
+  removes exactly the listed refs on the other side, and keeps exactly them from coming back:
+  a push does not send a run or trash ref the remote has emptied, nor one next to a list it
+  has not seen ("pull first"); a fetch does not bring one this clone has emptied. A newer
+  record of the run (resumed elsewhere) is another commit: it travels as any run update.
+  A list that extends the other side's is sent or taken; two that diverged are merged on
+  fetch (the union, with both as parents) and the merge is pushed.
 - Registry tags are never moved: the same name with other content is a conflict, which push
   resolves by renumbering (gittrack.renumber) and fetch reports.
 - Baselines are last-writer-wins: fetch takes the remote's, push replaces a remote value this
@@ -31,7 +34,7 @@ from typing import Any
 from gittrack import names, tags
 from gittrack.baseline import BASELINES_PREFIX
 from gittrack.gitio import Repo
-from gittrack.records import load_yaml
+from gittrack.records import dump_yaml, load_yaml
 
 GITTRACK_PREFIX = "refs/gittrack/"
 TAGS_PREFIX = "refs/tags/"
@@ -61,13 +64,14 @@ class FetchPlan:
     create: dict[str, str] = field(default_factory=dict)
     update: dict[str, tuple[str, str]] = field(default_factory=dict)  # ref -> (new, old)
     delete: dict[str, str] = field(default_factory=dict)  # ref -> old
+    merge: dict[str, tuple[str, str]] = field(default_factory=dict)  # emptied: (here, there)
     kept: list[str] = field(default_factory=list)  # local is newer or was removed locally
     conflicts: list[str] = field(default_factory=list)  # tag names held here otherwise
 
     @property
     def changes(self) -> int:
         """How many local refs change."""
-        return len(self.create) + len(self.update) + len(self.delete)
+        return len(self.create) + len(self.update) + len(self.delete) + len(self.merge)
 
 
 def peel(repo: Repo, ref: str, oid: str) -> str:
@@ -111,12 +115,42 @@ def emptied_twin(ref: str) -> str:
 
 
 def removes(judge: Judge, emptied: str | None, ref: str, oid: str) -> bool:
-    """Whether the emptied record ``emptied`` removed exactly ``ref`` at ``oid``."""
+    """Whether the emptied record ``emptied`` lists ``ref`` at ``oid`` as removed."""
     if emptied is None:
         return False
-    record = judge.emptied(emptied)
     key = "run_commit" if kind_of(ref) == "run" else "marker"
-    return record is not None and record.get(key) == oid
+    return any(entry.get(key) == oid for entry in judge.emptied(emptied))
+
+
+def emptied_entries(repo: Repo, record: str | None) -> list[dict[str, Any]]:
+    """The removals an emptied record lists, oldest first ([] when absent or unreadable)."""
+    if record is None or not repo.has_object(record):
+        return []
+    data = repo.read_blob(record, names.EMPTIED_RECORD)
+    doc = load_yaml(data) if data else None
+    removed = doc.get("removed") if isinstance(doc, dict) else None
+    return [e for e in removed if isinstance(e, dict)] if isinstance(removed, list) else []
+
+
+def write_emptied(repo: Repo, ref: str, entries: list[dict[str, Any]],
+                  parents: list[str]) -> str:
+    """A new emptied record for ``ref`` listing ``entries``, extending ``parents``."""
+    run_id = ref.rpartition("/")[2]
+    original = names.RUNS_PREFIX + ref[len(names.EMPTIED_PREFIX):]
+    doc = {"run": run_id, "ref": original, "removed": entries}
+    tree = repo.write_tree({names.EMPTIED_RECORD: repo.write_blob(dump_yaml(doc, sort_keys=False))})
+    return repo.write_commit(tree, parents[0] if parents else None,
+                             f"gittrack trash emptied: run {run_id} ({len(entries)} record(s))\n",
+                             parents[1:])
+
+
+def merge_emptied(repo: Repo, ref: str, here: str, there: str) -> str:
+    """The union of two diverged emptied records, with both as parents."""
+    entries = emptied_entries(repo, here)
+    seen = {(e.get("run_commit"), e.get("marker")) for e in entries}
+    entries += [e for e in emptied_entries(repo, there)
+                if (e.get("run_commit"), e.get("marker")) not in seen]
+    return write_emptied(repo, ref, entries, [here, there])
 
 
 def is_registry_tag_ref(ref: str) -> bool:
@@ -141,13 +175,9 @@ class Judge:
         parents = self.repo.commit_parents(marker)
         return parents[0] if parents else None
 
-    def emptied(self, record: str) -> dict[str, Any] | None:
-        """What an emptied record says (run_commit, marker, ...), or None when unreadable."""
-        if not self.has(record):
-            return None
-        data = self.repo.read_blob(record, names.EMPTIED_RECORD)
-        doc = load_yaml(data) if data else None
-        return doc if isinstance(doc, dict) else None
+    def emptied(self, record: str) -> list[dict[str, Any]]:
+        """The removals an emptied record lists (run_commit, marker, ...)."""
+        return emptied_entries(self.repo, record)
 
     def newer_run(self, a: str, b: str) -> bool:
         """Whether run commit ``a`` is a later record of the run than ``b``."""
@@ -183,6 +213,8 @@ def plan_push(local: Mapping[str, str], remote: Mapping[str, str], judge: Judge)
             _push_new(plan, ref, oid, local, remote, judge)
         elif kind == "tag":
             plan.conflicts.append(ref)
+        elif kind == "emptied" and judge.has(there) and judge.is_ancestor(there, oid):
+            plan.send[ref] = oid  # this list extends the remote's
         elif not judge.has(there) or kind in ("trash", "emptied"):
             plan.behind.append(ref)
         elif kind == "run":
@@ -247,9 +279,27 @@ def plan_fetch(local: Mapping[str, str], remote: Mapping[str, str], judge: Judge
                 plan.kept.append(ref)
         elif kind == "trash":
             plan.kept.append(ref)
+        elif kind == "emptied":
+            if judge.is_ancestor(oid, here):
+                plan.kept.append(ref)  # this list extends the remote's already
+                continue
+            if judge.is_ancestor(here, oid):
+                plan.update[ref] = (oid, here)
+            else:
+                plan.merge[ref] = (here, oid)
+            _drop_emptied(plan, ref, oid, local, judge)
         else:
             plan.update[ref] = (oid, here)
     return plan
+
+
+def _drop_emptied(plan: FetchPlan, ref: str, record: str, local: Mapping[str, str],
+                  judge: Judge) -> None:
+    """Delete the local run and trash refs that the emptied ``record`` lists as removed."""
+    for prefix in (names.RUNS_PREFIX, names.TRASH_PREFIX):
+        gone = prefix + ref[len(names.EMPTIED_PREFIX):]
+        if gone in local and removes(judge, record, gone, local[gone]):
+            plan.delete[gone] = local[gone]
 
 
 def _fetch_new(plan: FetchPlan, ref: str, oid: str, local: Mapping[str, str], judge: Judge,
@@ -259,10 +309,7 @@ def _fetch_new(plan: FetchPlan, ref: str, oid: str, local: Mapping[str, str], ju
         plan.kept.append(ref)  # emptied here; the next push removes it there
         return
     if kind == "emptied":
-        for prefix in (names.RUNS_PREFIX, names.TRASH_PREFIX):
-            gone = prefix + ref[len(names.EMPTIED_PREFIX):]
-            if gone in local and removes(judge, oid, gone, local[gone]):
-                plan.delete[gone] = local[gone]
+        _drop_emptied(plan, ref, oid, local, judge)
     if kind == "run" and other in local and judge.marker_parent(local[other]) == oid:
         plan.kept.append(ref)  # removed here; the next push removes it there
         return

@@ -557,6 +557,8 @@ def apply_remote(store: Store, remote: str, there: Mapping[str, str],
 
 
 def _apply(repo: Repo, plan: refsync.FetchPlan) -> None:
+    for ref, (here, there) in plan.merge.items():  # two diverged emptied records: the union
+        plan.update[ref] = (refsync.merge_emptied(repo, ref, here, there), here)
     lines = [f"create {r} {o}" for r, o in plan.create.items()]
     lines += [f"update {r} {n} {o}" for r, (n, o) in plan.update.items()]
     lines += [f"delete {r} {o}" for r, o in plan.delete.items()]

@@ -211,20 +211,22 @@ def _make_writable_and_retry(func: Any, path: str, _exc: Any) -> None:
 
 
 def empty(store: Store, trashed: TrashedRun) -> str:
-    """Replace a trash ref by a record that the run was emptied: a commit with no parent
-    (so neither the run nor its artifacts stay reachable) on ``refs/gittrack/emptied/``.
-    It travels like the trash, so a pull does not bring the run back from a remote that
-    still holds it, and a push removes it there (gittrack.refsync)."""
+    """Replace a trash ref by a record that the run was emptied, on ``refs/gittrack/emptied/``:
+    a commit listing every run commit and trash marker of the run emptied so far, whose
+    parent is the previous list (never the run, so neither the run nor its artifacts stay
+    reachable). It travels like the trash, so a pull does not bring the run back from a
+    remote that still holds it, and a push removes it there (gittrack.refsync)."""
+    from gittrack import refsync
+
     repo = store.repo
-    record = {"run": trashed.run_id, "ref": trashed.original_ref,
-              "run_commit": trashed.run_commit, "marker": trashed.marker,
-              "deleted": trashed.deleted.isoformat() if trashed.deleted else None,
-              "emptied": _now().isoformat(), "by": repo.actor()}
-    tree = repo.write_tree({names.EMPTIED_RECORD: repo.write_blob(dump_yaml(record, sort_keys=False))})
-    commit = repo.write_commit(tree, None, f"gittrack trash emptied: run {trashed.name} "
-                                           f"({trashed.run_id})\n")
-    repo.set_ref(names.run_ref(trashed.experiment, trashed.run_id, prefix=names.EMPTIED_PREFIX),
-                 commit)  # the record first: a crash in between loses nothing
+    ref = names.run_ref(trashed.experiment, trashed.run_id, prefix=names.EMPTIED_PREFIX)
+    previous = repo.resolve_ref(ref)
+    entries = refsync.emptied_entries(repo, previous)
+    entries.append({"run_commit": trashed.run_commit, "marker": trashed.marker,
+                    "deleted": trashed.deleted.isoformat() if trashed.deleted else None,
+                    "emptied": _now().isoformat(), "by": repo.actor()})
+    commit = refsync.write_emptied(repo, ref, entries, [previous] if previous else [])
+    repo.set_ref(ref, commit)  # the record first: a crash in between loses nothing
     repo.delete_ref(trashed.ref)
     return commit
 

@@ -488,3 +488,54 @@ def test_a_run_resumed_elsewhere_survives_its_old_record_being_emptied(
     assert "late" in gittrack.get_run(run_id).metrics
     again = cli("--repo", str(b), "push")
     assert again.code == 0 and "not pushed" not in again.err
+
+
+def test_a_run_emptied_twice_and_emptied_on_two_clones_stays_gone(
+        tmp_path: Path, remote: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    a = project(tmp_path / "a", str(tmp_path / "store"), origin=str(remote))
+    first, other = log_runs(a, 2)
+    ok(cli, a, "push")
+    b = clone(str(remote), tmp_path / "b")
+    ok(cli, b, "pull")
+    ok(cli, a, "rm", first)
+    ok(cli, a, "gc", "--trash-older-than", "0")
+    ok(cli, a, "push")
+    gittrack.set_tracking_repo(str(b))
+    with gittrack.start_run(run_id=first) as run:  # b resumes it: a newer record travels
+        run.log_metric("late", 1.0)
+    ok(cli, b, "pull")
+    ok(cli, b, "push")
+    ok(cli, a, "pull")
+    ref = f"refs/gittrack/runs/exp/{first}"
+    assert ref in refs(a)
+
+    # emptied a second time: the record lists both commits and extends the first one
+    ok(cli, a, "rm", first)
+    ok(cli, a, "gc", "--trash-older-than", "0")
+    record = refs(a)[f"refs/gittrack/emptied/exp/{first}"]
+    assert len(git(a, "rev-list", record).split()) == 2  # the new list, then the old one
+    assert git(a, "show", f"{record}:.gittrack/trash/emptied.yaml").count("run_commit:") == 2
+    ok(cli, a, "push")
+    assert ref not in refs(remote)
+    assert "not pushed" in cli("--repo", str(b), "push").err  # b must pull first
+    ok(cli, b, "pull")
+    assert ref not in refs(b)
+
+    # two clones empty the same run's records independently: the lists merge, nothing returns
+    ok(cli, a, "rm", other)
+    ok(cli, a, "push")
+    ok(cli, b, "pull")
+    ok(cli, b, "restore", other)
+    ok(cli, b, "rm", other)  # b's own removal: another trash marker
+    ok(cli, a, "gc", "--trash-older-than", "0")
+    ok(cli, b, "gc", "--trash-older-than", "0")
+    ok(cli, a, "push")
+    ok(cli, b, "pull")  # diverged lists: b merges them
+    merged = refs(b)[f"refs/gittrack/emptied/exp/{other}"]
+    assert len(git(b, "rev-list", "--parents", "-n", "1", merged).split()) == 3  # two parents
+    ok(cli, b, "push")
+    ok(cli, a, "pull")
+    for clone_dir in (a, b, remote):
+        assert not any(other in r and "emptied" not in r for r in refs(clone_dir)), clone_dir
+    assert refs(a, "refs/gittrack") == refs(b, "refs/gittrack") == refs(remote, "refs/gittrack")
+    git(b, "fsck", "--no-progress")
