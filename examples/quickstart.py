@@ -65,7 +65,9 @@ def prepare(directory: Path) -> None:
         return
     shutil.copy(__file__, directory / "quickstart.py")
     git = ["git", "-C", str(directory)]
-    if not subprocess.run([*git, "config", "user.name"], capture_output=True).stdout.strip():
+    identity = [subprocess.run([*git, "config", key], capture_output=True).stdout.strip()
+                for key in ("user.name", "user.email")]
+    if not all(identity):
         git += ["-c", "user.name=gittrack quickstart", "-c", "user.email=quickstart@localhost"]
     subprocess.run([*git, "add", "quickstart.py", ".gittrack"], check=True)
     subprocess.run([*git, "commit", "-q", "-m", "Quickstart project"], check=True)

@@ -109,7 +109,8 @@ def test_a_wide_table_keeps_the_columns_most_runs_have(repo: Path, cli: Any) -> 
     assert len(shown) == 12 and "params.rare" not in shown
     assert "params.p00" in shown and "metrics.m00" in shown
     assert table.err.startswith("gittrack: 9 more varying column(s) not shown (")
-    assert "--columns" in table.err
+    assert "name an experiment, pick them with --columns" in table.err
+    assert "name an experiment" not in cli("log", "wide").err  # one is named already
     every = cli("log", "--format", "csv").out.splitlines()[0].split(",")
     assert len([h for h in every if h.startswith(("params.", "metrics."))]) == 21
     assert cli("log", "--columns", "name,params.rare").err == ""

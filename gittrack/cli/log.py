@@ -76,9 +76,10 @@ def command(experiment: str | None, limit: int | None, where: str, sort: tuple[s
     chosen = _chosen_columns(rows, MAX_SHOWN if wide else None)
     if wide and len(chosen[1]) > 0:
         more = chosen[1]
+        narrow = "" if experiment else "name an experiment, "
         click.echo(f"gittrack: {len(more)} more varying column(s) not shown ("
-                   f"{', '.join(more[:4])}{', ...' if len(more) > 4 else ''}); name an "
-                   "experiment, pick them with --columns, or use --format csv.", err=True)
+                   f"{', '.join(more[:4])}{', ...' if len(more) > 4 else ''}); {narrow}"
+                   "pick them with --columns, or use --format csv.", err=True)
     headers, cells = log_table(rows, short_ids=fmt in ("table", "md"), columns=columns,
                                bases=bases, annotate=fmt in ("table", "md"), chosen=chosen[0])
     if fmt == "table":
