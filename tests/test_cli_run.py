@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 import gittrack
 from tests.conftest import git
@@ -138,3 +139,19 @@ def test_nested_gittrack_run_is_a_child_run(repo: Path) -> None:
     assert set(runs) == {"outer", "inner"}
     assert runs["inner"].info["parent"] == runs["outer"].id and "m" in runs["inner"].metrics
     assert runs["outer"].metrics == {}
+
+
+def test_a_child_in_a_separate_git_dir_layout_logs_at_work_tree_paths(tmp_path: Path) -> None:
+    git(tmp_path, "init", "-q", "--separate-git-dir", str(tmp_path / "sep.git"), "work")
+    work = tmp_path / "work"
+    (work / "train.py").write_text(
+        "import gittrack\n"
+        "open('model.txt', 'w').write('weights')\n"
+        "gittrack.log_artifact('model.txt')\n")
+    git(work, "add", "train.py")
+    git(work, "commit", "-q", "-m", "initial")
+    proc = gittrack_run(work, "run", "--", sys.executable, "train.py")
+    assert proc.returncode == 0, proc.stderr
+    (ref,) = run_refs(work)
+    artifacts = yaml.safe_load(git(work, "show", f"{ref}:.gittrack/run/artifacts.yaml"))
+    assert sorted(artifacts) == ["logs/output.log", "model.txt"]  # not work/model.txt

@@ -139,7 +139,8 @@ def _tmp_root(run: Any) -> Path:
 def child_env(run: Any) -> dict[str, str]:
     """The child's environment: the run to join, its repository, unbuffered Python output."""
     env = dict(os.environ)
-    env.update(GITTRACK_RUN_ID=run.id, GITTRACK_REPO=str(run.store.repo.git_dir))
+    repo = run.store.repo  # the work tree when there is one: a git dir alone may not say it
+    env.update(GITTRACK_RUN_ID=run.id, GITTRACK_REPO=str(repo.workdir or repo.git_dir))
     env.setdefault("PYTHONUNBUFFERED", "1")  # a pipe would otherwise hold Python's output back
     return env
 
