@@ -478,6 +478,22 @@ def _common_dir(git_dir: Path) -> Path:
     return git_dir.resolve()
 
 
+def append_file(path: Path, data: bytes) -> bool:
+    """Append ``data`` to a derived file of the state dir in one ``write()`` on an ``O_APPEND``
+    descriptor, so concurrent writers add whole lines; False when it cannot be written (a
+    read-only repository only loses the speed such files give)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+    except OSError:
+        return False
+    return True
+
+
 def _read_loose_refs(root: str, top: str) -> dict[str, str]:
     # Plain strings and scandir: at 2,000 refs pathlib's overhead was most of the time.
     refs: dict[str, str] = {}

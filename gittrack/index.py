@@ -31,7 +31,7 @@ import yaml
 from yaml.nodes import ScalarNode
 
 from gittrack.errors import GitError
-from gittrack.gitio import Repo
+from gittrack.gitio import Repo, append_file
 from gittrack.records import load_yaml
 from gittrack.store import Store
 
@@ -278,7 +278,7 @@ class Index:
 
     def clear(self) -> None:
         """Delete every index file (noted summaries and the legacy v1 file too)."""
-        for path in [*self._paths(), *self._noted()[1]]:
+        for path in [*self._paths(), *self._noted_paths()]:
             path.unlink(missing_ok=True)
         (self.dir.parent / "summaries-v1.jsonl").unlink(missing_ok=True)
 
@@ -290,12 +290,15 @@ class Index:
                 "bytes": sum(p.stat().st_size for p in self._paths() if p.exists())}
 
     # -- summaries noted by writers ------------------------------------------------------
+    def _noted_paths(self) -> list[Path]:
+        try:
+            return sorted(p for p in self.dir.iterdir() if p.name.startswith(NOTED_PREFIX))
+        except OSError:
+            return []
+
     def _noted(self) -> tuple[dict[str, dict[str, Any]], list[Path]]:
         """``{commit: summary}`` of the noted files, and the files read."""
-        try:
-            paths = sorted(p for p in self.dir.iterdir() if p.name.startswith(NOTED_PREFIX))
-        except OSError:
-            return {}, []
+        paths = self._noted_paths()
         found: dict[str, dict[str, Any]] = {}
         for path in paths:
             try:
@@ -389,16 +392,7 @@ def note_run(repo: Repo, commit: str, files: Mapping[str, bytes | str]) -> None:
     except (GitError, ValueError, TypeError, KeyError):
         return  # the index reads the commit from git instead
     directory = repo.state_dir / "index" / f"v{INDEX_FORMAT}"
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        fd = os.open(directory / f"{NOTED_PREFIX}{os.getpid()}.jsonl",
-                     os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, row_json(summary) + b"\n")
-        finally:
-            os.close(fd)
-    except OSError:
-        pass  # a read-only state dir only costs speed
+    append_file(directory / f"{NOTED_PREFIX}{os.getpid()}.jsonl", row_json(summary) + b"\n")
 
 
 # -- reading run records fast -------------------------------------------------------------

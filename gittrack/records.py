@@ -185,21 +185,11 @@ class RunInfo(dict):  # type: ignore[type-arg]
 
     @property
     def start_time(self) -> int | None:
-        return _epoch_ms(self.get("start_time"))
+        return ms_from_iso(self.get("start_time"))
 
     @property
     def end_time(self) -> int | None:
-        return _epoch_ms(self.get("end_time"))
-
-
-def _epoch_ms(text: Any) -> int | None:
-    try:
-        when = _dt.datetime.fromisoformat(str(text))
-    except ValueError:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=_dt.timezone.utc)
-    return int(when.timestamp() * 1000)
+        return ms_from_iso(self.get("end_time"))
 
 
 @dataclass(frozen=True)

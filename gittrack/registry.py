@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
 import re
 import warnings
 from collections.abc import Callable, Iterable, Mapping
@@ -23,7 +22,7 @@ from typing import Any, NamedTuple
 
 from gittrack import maintenance, project, tags
 from gittrack.errors import GittrackError, InvalidInputError, RegistryError
-from gittrack.gitio import Repo, TagInfo
+from gittrack.gitio import Repo, TagInfo, append_file
 from gittrack.records import TERMINAL, Run
 from gittrack.store import Store
 from gittrack.tags import Event, TagName
@@ -151,14 +150,7 @@ class LineCache:
             return
         blob = "".join(json.dumps([oid, *values], separators=(",", ":"), default=str) + "\n"
                        for oid, values in entries.items()).encode("utf-8")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            try:
-                os.write(fd, blob)
-            finally:
-                os.close(fd)
-        except OSError:
+        if not append_file(self.path, blob):
             return
         if self._lines is not None:
             for line in blob.splitlines():

@@ -92,23 +92,25 @@ def read_pointers(store: Store, commit: str) -> dict[str, Pointer]:
     return {str(path): Pointer.from_dict(entry) for path, entry in doc.items()}
 
 
-def stored_inputs(store: Store, commit: str) -> dict[str, Pointer]:
-    """``{input name: pointer}`` of the inputs a run stored in the cache (``store=True``)."""
+def _stored_entries(store: Store, commit: str) -> dict[str, dict[str, Any]]:
+    # inputs.yaml entries whose data the run stored in the cache (``store=True``)
     doc = store.read_file(commit, "inputs.yaml")
     if not isinstance(doc, dict):
         return {}
-    return {str(name): Pointer.from_dict(e["stored"]) for name, e in doc.items()
-            if isinstance(e, dict) and e.get("stored")}
+    return {str(name): e for name, e in doc.items() if isinstance(e, dict) and e.get("stored")}
+
+
+def stored_inputs(store: Store, commit: str) -> dict[str, Pointer]:
+    """``{input name: pointer}`` of the inputs a run stored in the cache (``store=True``)."""
+    return {name: Pointer.from_dict(e["stored"])
+            for name, e in _stored_entries(store, commit).items()}
 
 
 def stored_input_paths(store: Store, commit: str) -> dict[str, Pointer]:
     """``{path: pointer}`` of the stored inputs read from a file or directory (a DataFrame
     has no path), at their recorded path relative to the work tree."""
-    doc = store.read_file(commit, "inputs.yaml")
-    if not isinstance(doc, dict):
-        return {}
-    return {str(e["path"]): Pointer.from_dict(e["stored"]) for e in doc.values()
-            if isinstance(e, dict) and e.get("stored") and isinstance(e.get("path"), str)}
+    return {e["path"]: Pointer.from_dict(e["stored"])
+            for e in _stored_entries(store, commit).values() if isinstance(e.get("path"), str)}
 
 
 def check_logical_path(path: str) -> str:

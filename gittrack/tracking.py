@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
-from gittrack import environment, index, maintenance, names
+from gittrack import environment, maintenance, names
 from gittrack.errors import InvalidInputError, RunStateError
 from gittrack.journal import Journal
 from gittrack.records import TERMINAL, RunInfo, flatten, now_iso, plain
@@ -51,7 +51,6 @@ class ActiveRun:
         self._journal = journal
         self._writer = Store(Repo(store.repo.git_dir))
         self._sides: Any = None  # gittrack.attach.SideJournals, made on first merge
-        self._rendered: Mapping[str, bytes | str] = {}  # the record files of the last commit
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"gittrack-{self.id}",
                                         daemon=True)
@@ -189,6 +188,10 @@ class ActiveRun:
 
     def commit(self) -> str:
         """Write the record as a new commit on the run's ref."""
+        return self._commit()[0]
+
+    def _commit(self) -> tuple[str, dict[str, bytes | str]]:
+        # The commit and the record files it holds, as rendered.
         with self._git_lock:
             with self._lock:
                 self._dirty = False
@@ -200,8 +203,7 @@ class ActiveRun:
             blobs = self.state.write(self._writer, files)
             commit = self._writer.write_commit(self._code_tree, self._parent, blobs, message)
             self._writer.repo.set_ref(self.ref, commit)
-            self._rendered = files
-            return commit
+            return commit, files
 
     def _loop(self) -> None:
         last_commit = time.monotonic()
@@ -233,8 +235,9 @@ class ActiveRun:
         self.state.info["packages"] = environment.imported_packages(self.store.repo.state_dir)
         self.flush()
         self.merge_side_journals()
-        commit = self.commit()
-        index.note_run(self.store.repo, commit, self._rendered)
+        from gittrack import index  # only an ending run notes its summary
+
+        index.note_run(self.store.repo, *self._commit())
         self._sides.remove()
         self._journal.close(remove=True)
         maintenance.keep_healthy(self.store.repo)

@@ -73,15 +73,14 @@ def command(experiment: str | None, limit: int | None, where: str, sort: tuple[s
         click.echo(render.json_text([_with_delta(r, bases) for r in rows]))
         return
     wide = fmt in ("table", "md") and not columns
-    chosen = _chosen_columns(rows, MAX_SHOWN if wide else None)
-    if wide and len(chosen[1]) > 0:
-        more = chosen[1]
+    chosen, more = _chosen_columns(rows, MAX_SHOWN if wide else None)
+    if more:
         narrow = "" if experiment else "name an experiment, "
         click.echo(f"gittrack: {len(more)} more varying column(s) not shown ("
                    f"{', '.join(more[:4])}{', ...' if len(more) > 4 else ''}); {narrow}"
                    "pick them with --columns, or use --format csv.", err=True)
     headers, cells = log_table(rows, short_ids=fmt in ("table", "md"), columns=columns,
-                               bases=bases, annotate=fmt in ("table", "md"), chosen=chosen[0])
+                               bases=bases, annotate=fmt in ("table", "md"), chosen=chosen)
     if fmt == "table":
         click.echo(render.table(headers, cells) if rows else
                    ("No runs match." if where else "No runs yet."))
