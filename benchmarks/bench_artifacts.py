@@ -1,4 +1,4 @@
-"""Benchmark of gittrack.artifacts: hashing speed against md5sum, and restore time.
+"""Benchmark of gittrack.artifacts.cache: hashing speed against md5sum, and restore time.
 
 Run: python benchmarks/bench_artifacts.py [--dir DIR] [--add-mb 500] [--restore-mb 1024]
 Each measurement runs twice; the second (warm page cache) is the one reported.
@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gittrack.artifacts import Cache  # noqa: E402
+from gittrack.artifacts.cache import Cache  # noqa: E402
 
 MB = 1 << 20
 

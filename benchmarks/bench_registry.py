@@ -31,11 +31,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gittrack import names, tags  # noqa: E402
-from gittrack.gitio import Repo, init_repository  # noqa: E402
-from gittrack.records import dump_yaml  # noqa: E402
-from gittrack.store import Store  # noqa: E402
-from gittrack.tags import Event  # noqa: E402
+from gittrack.core import names  # noqa: E402
+from gittrack.core.gitio import Repo, init_repository  # noqa: E402
+from gittrack.core.records import dump_yaml  # noqa: E402
+from gittrack.core.store import Store  # noqa: E402
+from gittrack.registry import tags
+from gittrack.registry.tags import Event  # noqa: E402
 
 ACTOR = "Bench <bench@example.com>"
 

@@ -23,9 +23,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import make_runs  # noqa: E402
 
-from gittrack import names, remote  # noqa: E402
-from gittrack.gitio import Repo  # noqa: E402
-from gittrack.store import Store  # noqa: E402
+from gittrack.core import names  # noqa: E402
+from gittrack.core.gitio import Repo  # noqa: E402
+from gittrack.core.store import Store  # noqa: E402
+from gittrack.sharing import remote
 
 
 def add_runs(path: Path, count: int, seed: int) -> None:

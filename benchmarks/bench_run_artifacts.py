@@ -67,8 +67,8 @@ def bench_log_model(repo: Path, repeat: int) -> None:
 
 def bench_checkout(repo: Path, mb: int) -> None:
     import gittrack
-    from gittrack import api, query, workspace
-
+    from gittrack import api, query
+    from gittrack.sharing import workspace
     big = repo / "data" / "big.bin"
     big.parent.mkdir()
     with open(big, "wb") as fh:

@@ -2,7 +2,7 @@
 
 Live runs cost ~130 ms a process and ~1.5 ms a run in one process (NOTES); 100,000 runs
 through them would take minutes. This writes the same records (the YAML that
-gittrack.state renders, the same tree layout and ref names) as one `git fast-import` stream,
+gittrack.tracking.state renders, the same tree layout and ref names) as one `git fast-import` stream,
 which packs as it goes, then packs the refs. Deterministic for a given --seed.
 
     python benchmarks/make_runs.py --runs 100000 --path /tmp/gittrack-bench-100000
@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from gittrack import names
-from gittrack.records import FORMAT_VERSION, TSV_HEADER, load_yaml, tsv_row
+from gittrack.core import names
+from gittrack.core.records import FORMAT_VERSION, TSV_HEADER, tsv_row
 
 MODELS = ("rf", "xgb", "linear", "mlp", "svm")
 PACKAGES = {"numpy": "2.1.0", "pandas": "3.1.1", "scikit-learn": "1.6.1"}

@@ -24,7 +24,7 @@ from sklearn.linear_model import LinearRegression
 from sklearn.metrics import mean_absolute_error, mean_squared_error
 
 import gittrack
-from gittrack import project
+from gittrack.core import project
 
 
 def make_data(seed: int = 7) -> tuple[np.ndarray, np.ndarray]:

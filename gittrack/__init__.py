@@ -20,17 +20,28 @@ _API = (
     "log_artifact", "log_artifacts", "log_text", "log_dict", "log_figure", "log_table",
     "log_input", "log_model", "load_model", "push", "pull",
 )
-_OPTIONAL: dict[str, str] = {"autolog": "gittrack.autolog"}
+_OPTIONAL: dict[str, str] = {"autolog": "gittrack.compat.autolog"}
 
 __all__ = [*_API, *_OPTIONAL, "GittrackError", "__version__"]
 
 if TYPE_CHECKING:
     from gittrack.api import (  # noqa: F401
-        active_run, end_run, get_experiment, get_run, get_tracking_repo, log_metric,
-        log_metrics, log_param, log_params, set_experiment, set_tag, set_tags,
-        set_tracking_repo, start_run,
+        active_run,
+        end_run,
+        get_experiment,
+        get_run,
+        get_tracking_repo,
+        log_metric,
+        log_metrics,
+        log_param,
+        log_params,
+        set_experiment,
+        set_tag,
+        set_tags,
+        set_tracking_repo,
+        start_run,
     )
-    from gittrack.errors import GittrackError  # noqa: F401
+    from gittrack.core.errors import GittrackError  # noqa: F401
 
 
 def __dir__() -> list[str]:
@@ -40,14 +51,13 @@ def __dir__() -> list[str]:
 def __getattr__(name: str) -> Any:
     if name in _API:
         from gittrack import api
-
         return getattr(api, name)
     if name in _OPTIONAL:
         import importlib
 
         return getattr(importlib.import_module(_OPTIONAL[name]), name)
     if name == "GittrackError":
-        from gittrack.errors import GittrackError
+        from gittrack.core.errors import GittrackError
 
         return GittrackError
     raise AttributeError(f"module 'gittrack' has no attribute {name!r}")

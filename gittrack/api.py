@@ -2,37 +2,44 @@
 
 from __future__ import annotations
 
-import atexit
 import os
-import signal
-import sys
-import threading
 from collections.abc import Mapping, Sequence
-from types import FrameType, TracebackType
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-from typing import TYPE_CHECKING
-
-from gittrack import names, query
-from gittrack.errors import InvalidInputError, RunStateError
-from gittrack.recovery import recover_dead_runs
-from gittrack.store import Store, repo_from_env, set_tracking_path
+from gittrack import query
+from gittrack.core import names
+from gittrack.core.errors import InvalidInputError, RunStateError
+from gittrack.core.store import Store, repo_from_env, set_tracking_path
+from gittrack.tracking import services, stack
+from gittrack.tracking.recovery import recover_dead_runs
 
 if TYPE_CHECKING:  # the writing side loads on the first start_run: the CLI reads only
-    from gittrack.records import Run
-    from gittrack.tracking import ActiveRun
+    from gittrack.core.gitio import Repo
+    from gittrack.core.records import Run
+    from gittrack.tracking.active import ActiveRun
 
 DEFAULT_EXPERIMENT = "default"
 
-_lock = threading.RLock()
 _experiment: str | None = None
-_stack: list[ActiveRun] = []
-_exit_status: str | None = None
-_hooks_installed = False
+Terminated = stack.Terminated
 
 
-class Terminated(KeyboardInterrupt):
-    """Raised in the main thread on SIGTERM, so an active run ends ``killed``."""
+def _run_artifacts() -> ModuleType:
+    from gittrack.artifacts import (
+        run_artifacts,  # lazy: only a run that logs an artifact loads it
+    )
+
+    return run_artifacts
+
+
+def _note_ended(repo: Repo, commit: str, files: Mapping[str, bytes | str]) -> None:
+    from gittrack.query import index  # lazy: only an ending run notes its summary
+
+    index.note_run(repo, commit, files)
+
+
+services.provide(artifacts=_run_artifacts, ended=_note_ended)
 
 
 def set_tracking_repo(path: str | os.PathLike[str] | None) -> None:
@@ -73,32 +80,33 @@ def start_run(run_name: str | None = None, experiment: str | None = None,
     """Start (or with ``run_id`` resume) a run; use it as a context manager.
 
     In a child of ``gittrack run`` ($GITTRACK_RUN_ID set) this joins the parent's run instead
-    (gittrack.attach); ``nested=True`` then starts a run nested under it.
+    (gittrack.tracking.attach); ``nested=True`` then starts a run nested under it.
 
     >>> with gittrack.start_run(run_name="baseline") as run:
     ...     run.log_param("alpha", 0.5)
     ...     run.log_metric("rmse", 380.2)
     """
-    with _lock:
+    with stack.lock:
         if run_id is None and os.environ.get("GITTRACK_RUN_ID"):
-            from gittrack import attach  # a child of `gittrack run` joins that run
+            from gittrack.tracking import (
+                attach,  # a child of `gittrack run` joins that run
+            )
 
-            if not _stack:
-                _stack.append(attach.attach(_store(), os.environ["GITTRACK_RUN_ID"]))
-                _install_hooks()
-            if not nested and isinstance(_stack[-1], attach.AttachedRun):
+            if not stack.runs:
+                stack.push(attach.attach(_store(), os.environ["GITTRACK_RUN_ID"]))
+            if not nested and isinstance(stack.runs[-1], attach.AttachedRun):
                 if tags:
-                    _stack[-1].set_tags(tags)
-                return _stack[-1]
-        if _stack and not nested:
+                    stack.runs[-1].set_tags(tags)
+                return stack.runs[-1]
+        if stack.runs and not nested:
             raise RunStateError(
-                f"Run {_stack[-1].id} ({_stack[-1].name}) is already active; end it with "
+                f"Run {stack.runs[-1].id} ({stack.runs[-1].name}) is already active; end it with "
                 "end_run() first, or pass nested=True to start a nested run."
             )
-        from gittrack.lifecycle import create_run, resume_run
+        from gittrack.tracking.lifecycle import create_run, resume_run
 
         store = open_store()
-        parent = _stack[-1].id if _stack else None
+        parent = stack.runs[-1].id if stack.runs else None
         if run_id is not None:
             ref, commit = query.resolve(store, run_id)
             run = resume_run(store, ref, commit)
@@ -106,34 +114,28 @@ def start_run(run_name: str | None = None, experiment: str | None = None,
             run = create_run(store, get_experiment() if experiment is None else experiment,
                              run_name, tags,
                              description, parent)
-        _stack.append(run)
-        _install_hooks()
+        stack.push(run)
         return run
 
 
 def active_run() -> ActiveRun | None:
     """The innermost run of this process, or None (with $GITTRACK_RUN_ID: the joined run)."""
-    with _lock:
-        if not _stack and os.environ.get("GITTRACK_RUN_ID"):
+    with stack.lock:
+        if not stack.runs and os.environ.get("GITTRACK_RUN_ID"):
             return start_run()
-        return _stack[-1] if _stack else None
+        return stack.runs[-1] if stack.runs else None
 
 
 def end_run(status: str = "finished") -> None:
     """End the active run (and any nested run still open inside it)."""
-    with _lock:
-        if _stack:
-            end_run_object(_stack[-1], status)
+    with stack.lock:
+        if stack.runs:
+            end_run_object(stack.runs[-1], status)
 
 
 def end_run_object(run: ActiveRun, status: str) -> None:
     """End ``run`` and the nested runs above it on the stack."""
-    with _lock:
-        while run in _stack:
-            top = _stack.pop()
-            top.end(status)
-        if not run.ended:
-            run.end(status)
+    stack.end_run_object(run, status)
 
 
 def _current() -> ActiveRun:
@@ -180,64 +182,16 @@ def get_run(run: str) -> Run:
     return query.get(open_store(), run)
 
 
-# -- process hooks: exceptions, SIGTERM and exit end the active runs ------------------------
-def _install_hooks() -> None:
-    global _hooks_installed
-    if _hooks_installed:
-        return
-    _hooks_installed = True
-    atexit.register(_end_all_at_exit)
-    previous = sys.excepthook
-
-    def excepthook(kind: type[BaseException], exc: BaseException,
-                   tb: TracebackType | None) -> None:
-        global _exit_status
-        from gittrack.tracking import status_for
-
-        _exit_status = status_for(exc)
-        if isinstance(exc, Terminated):
-            # Die of SIGTERM as the process would have without gittrack (exit 143, no
-            # traceback), after the runs are committed as killed.
-            _end_all_at_exit()
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGTERM)
-        previous(kind, exc, tb)
-
-    sys.excepthook = excepthook
-    if threading.current_thread() is threading.main_thread() \
-            and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, _on_sigterm)
-    os.register_at_fork(after_in_child=_forget_in_child)
-
-
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise Terminated(f"signal {signum}")
-
-
-def _end_all_at_exit() -> None:
-    with _lock:
-        while _stack:
-            _stack[-1].end(_exit_status or "finished")
-            _stack.pop()
-
-
-def _forget_in_child() -> None:
-    # A forked child must not commit its parent's runs; it may start its own.
-    global _lock
-    _lock = threading.RLock()
-    _stack.clear()
-
-
-# -- the model registry: every function goes through gittrack.registry, the one resolver -----
+# -- the model registry: every function goes through gittrack.registry.resolver, the one resolver -----
 from typing import TYPE_CHECKING  # noqa: E402 - the registry section is self-contained
 
 if TYPE_CHECKING:
-    from gittrack.registry import Model, ModelVersion, Registry, ResolvedModel
-    from gittrack.tags import Event
+    from gittrack.registry.resolver import Model, ModelVersion, Registry, ResolvedModel
+    from gittrack.registry.tags import Event
 
 
 def _registry() -> Registry:
-    from gittrack.registry import Registry
+    from gittrack.registry.resolver import Registry
 
     return Registry(open_store())
 
@@ -312,8 +266,7 @@ def search_runs(experiment_names: list[str] | str | None = None, filter_string: 
     >>> gittrack.search_runs(["forecast"], "metrics.rmse < 400 OR params.model = 'rf'",
     ...                      order_by=["metrics.rmse ASC"], max_results=10)
     """
-    from gittrack import search
-
+    from gittrack.query import search
     if experiment_ids is not None:
         if experiment_names is not None:
             raise InvalidInputError("Give experiment_names or experiment_ids, not both; an "
@@ -336,8 +289,7 @@ def metric_history(runs: Any, keys: list[str] | str | None = None) -> Any:
 
     >>> gittrack.metric_history(gittrack.search_runs(max_results=5), ["loss"])
     """
-    from gittrack import search
-
+    from gittrack.query import search
     return search.metric_history(open_store(), runs, keys)
 
 
@@ -347,8 +299,7 @@ def diff_runs(runs: list[str], all_keys: bool = False, code_patch: bool = False
 
     >>> gittrack.diff_runs(["brisk-lamb-417", "calm-fox-002"])["params"]
     """
-    from gittrack import baseline, diff
-
+    from gittrack.query import baseline, diff
     store = open_store()
     records = [query.get(store, spec) for spec in runs]
     if len(records) == 1:
@@ -362,8 +313,7 @@ def set_baseline(run: str) -> str:
 
     >>> gittrack.set_baseline("forecast/brisk-lamb-417")
     """
-    from gittrack import baseline
-
+    from gittrack.query import baseline
     experiment, _commit = baseline.set_baseline(open_store(), run)
     return experiment
 
@@ -373,18 +323,17 @@ def get_baseline(experiment: str | None = None) -> Run | None:
 
     >>> gittrack.get_baseline("forecast")
     """
-    from gittrack import baseline
-
+    from gittrack.query import baseline
     store = open_store()
     commit = baseline.get_baseline(store, experiment or get_experiment())
     return None if commit is None else store.read_run(commit)
 
 
-# -- artifacts, inputs and models of the active run (gittrack.run_artifacts) -----------------
+# -- artifacts, inputs and models of the active run (gittrack.artifacts.run_artifacts) -----------------
 if TYPE_CHECKING:
-    from gittrack.artifacts import Pointer
-    from gittrack.models import LoadedModel
-    from gittrack.run_artifacts import LoggedModel
+    from gittrack.artifacts.cache import Pointer
+    from gittrack.artifacts.models import LoadedModel
+    from gittrack.artifacts.run_artifacts import LoggedModel
 
 
 def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None = None) -> Pointer:
@@ -451,14 +400,16 @@ def load_model(model_uri: str) -> LoadedModel:
 
     >>> gittrack.load_model("models:/forecaster/prod").predict(frame)
     """
-    from gittrack import run_artifacts
+    from gittrack.registry import (
+        uris,  # lazy: loading a model needs the registry and models
+    )
 
-    return run_artifacts.load_model(open_store(), model_uri)
+    return uris.load_model(open_store(), model_uri)
 
 
-# -- sharing (gittrack.remote) --------------------------------------------------------------
+# -- sharing (gittrack.sharing.remote) --------------------------------------------------------------
 if TYPE_CHECKING:
-    from gittrack.remote import FetchResult, PushResult
+    from gittrack.sharing.remote import FetchResult, PushResult
 
 
 def push(remote: str | None = None, experiment: str | None = None, runs: Sequence[str] = (),
@@ -473,8 +424,7 @@ def push(remote: str | None = None, experiment: str | None = None, runs: Sequenc
     """
     import logging
 
-    from gittrack import remote as remotes
-
+    from gittrack.sharing import remote as remotes
     result = remotes.push(open_store(), remote, experiment, runs, artifacts=artifacts)
     for item in result.renamed:  # the CLI prints these; from Python they are warnings
         logging.getLogger("gittrack").warning(
@@ -492,6 +442,5 @@ def pull(remote: str | None = None, experiment: str | None = None, runs: Sequenc
     >>> gittrack.pull("origin", artifacts=True).created
     12
     """
-    from gittrack import remote as remotes
-
+    from gittrack.sharing import remote as remotes
     return remotes.fetch(open_store(), remote, experiment, runs, artifacts=artifacts)

@@ -51,12 +51,12 @@ def make_repo(path: Path, commit: bool = True) -> Path:
 def _fresh_api_state() -> Iterator[None]:
     """Every test starts with no tracking repo, experiment or active run set."""
     from gittrack import api
-
+    from gittrack.tracking import stack
     api.set_tracking_repo(None)
     api._experiment = None
     yield
-    while api._stack:
-        api._stack.pop().end("finished")
+    while stack.runs:
+        stack.runs.pop().end("finished")
     api.set_tracking_repo(None)
     api._experiment = None
 

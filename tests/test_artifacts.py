@@ -1,4 +1,4 @@
-"""Tests of gittrack.artifacts: a real dvc-data store on disk, no mocks."""
+"""Tests of gittrack.artifacts.cache: a real dvc-data store on disk, no mocks."""
 
 from __future__ import annotations
 
@@ -12,8 +12,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gittrack.artifacts import Cache, Pointer, open_remote, safe_join, validate_artifact_path
-from gittrack.errors import ArtifactError, IntegrityError, InvalidInputError, UnsafePathError
+from gittrack.artifacts.cache import (
+    Cache,
+    Pointer,
+    open_remote,
+    safe_join,
+    validate_artifact_path,
+)
+from gittrack.core.errors import (
+    ArtifactError,
+    IntegrityError,
+    InvalidInputError,
+    UnsafePathError,
+)
 
 MB = 1 << 20
 

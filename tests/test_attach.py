@@ -1,4 +1,4 @@
-"""Side journals: a child process joins the live run of its parent (gittrack.attach)."""
+"""Side journals: a child process joins the live run of its parent (gittrack.tracking.attach)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 import gittrack
-from gittrack import api, attach
-from gittrack.errors import RunStateError
-from gittrack.recovery import recover_dead_runs
+from gittrack import api
+from gittrack.core.errors import RunStateError
+from gittrack.tracking import attach
+from gittrack.tracking.recovery import recover_dead_runs
 from tests.conftest import git, run_python
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import gittrack
-from gittrack import autolog as autolog_module
+from gittrack.compat import autolog as autolog_module
 from tests.conftest import run_python
 
 REGRESSOR_METRICS = {"training_score", "training_mean_squared_error",
@@ -78,7 +78,7 @@ def test_metrics_match_sklearn_and_signature_has_columns(repo: Path, autolog: No
     assert run.metrics["training_mean_squared_error"].value == pytest.approx(mse)
     assert run.metrics["training_root_mean_squared_error"].value == pytest.approx(mse ** 0.5)
     assert run.inputs["training_data"]["columns"] == ["hours", "staff", "month"]
-    from gittrack.datasets import describe_frame
+    from gittrack.artifacts.datasets import describe_frame
 
     assert run.inputs["training_data"]["md5"] == describe_frame(x)["md5"]
     loaded = gittrack.load_model(f"runs:/{run.id}/model")

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-import gittrack
 from conftest import git
 from test_remote import log_model_run, log_runs, refs
+
+import gittrack
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 
 import gittrack
-from gittrack import names, run_artifacts, trash
-from gittrack.records import dump_yaml
-from gittrack.store import Store, repo_from_env
+from gittrack.artifacts import local
+from gittrack.core import names
+from gittrack.core.records import dump_yaml
+from gittrack.core.store import Store, repo_from_env
+from gittrack.sharing import trash
 from tests.conftest import git
 
 COMMANDS = ("checkout", "artifacts", "get", "rm", "restore", "gc")
@@ -185,8 +187,8 @@ def test_crafted_unsafe_paths_are_refused_and_nothing_is_written(
 
 def test_corrupt_cache_object_is_detected_on_checkout(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
     run_id = log_files(repo, {"out/a.bin": os.urandom(5000)})
-    cache = run_artifacts.cache_for(repo_from_env(repo))
-    pointer = run_artifacts.read_pointers(store_of(repo), store_of(repo).repo.resolve_ref(
+    cache = local.cache_for(repo_from_env(repo))
+    pointer = local.read_pointers(store_of(repo), store_of(repo).repo.resolve_ref(
         store_of(repo).ref_of(run_id) or "") or "")["out/a.bin"]
     corrupt(cache.object_path(pointer.md5))
     (repo / "out" / "a.bin").unlink()
@@ -229,7 +231,7 @@ def test_gc_dry_run_then_gc_frees_exactly_that(repo: Path, cli) -> None:  # type
     dry = cli("gc", "--dry-run", "--trash-older-than", "0")
     assert dry.code == 0
     planned = [line for line in dry.out.splitlines() if line.startswith("would ")]
-    cache = run_artifacts.cache_for(repo_from_env(repo))
+    cache = local.cache_for(repo_from_env(repo))
     before = {p.parent.name + p.name for p in cache.objects_dir.rglob("*") if p.is_file()}
     real = cli("gc", "--trash-older-than", "0")
     assert real.code == 0
@@ -247,7 +249,7 @@ def test_gc_dry_run_then_gc_frees_exactly_that(repo: Path, cli) -> None:  # type
             p.unlink()
         assert cli("checkout", run_id).code == 0
     tag_commit = git(repo, "rev-parse", "m/v1^{commit}").strip()
-    assert run_artifacts.read_pointers(store_of(repo), tag_commit)  # its objects survived:
+    assert local.read_pointers(store_of(repo), tag_commit)  # its objects survived:
     (repo / "t.bin").unlink(missing_ok=True)
     assert cli("checkout", "m/v1").code == 0
     assert cli("gc", "--dry-run").out.splitlines()[-1].startswith("Would free 0 object(s)")

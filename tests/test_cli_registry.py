@@ -6,10 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from test_registry import make_run, register_three
 
 import gittrack
-
-from test_registry import make_run, register_three
 
 # Every command's help and example: tests/test_cli.py walks all of them.
 

@@ -66,7 +66,7 @@ def test_python_child_joins_the_run_and_output_is_an_artifact(repo: Path) -> Non
     out = Path(repo, "restored")
     gittrack.set_tracking_repo(repo)
     from gittrack import api
-    from gittrack.run_artifacts import cache_for, read_pointers
+    from gittrack.artifacts.local import cache_for, read_pointers
 
     pointer = read_pointers(api.open_store(), run.commit)["logs/output.log"]
     cache_for(api.open_store().repo).checkout(pointer, out)

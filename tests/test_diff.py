@@ -10,7 +10,7 @@ import pytest
 
 import gittrack
 from gittrack import api
-from gittrack.state import RunState
+from gittrack.tracking.state import RunState
 from tests.conftest import git
 
 INPUT = {"path": "data/train.csv", "md5": "a" * 32, "size": 120, "rows": 10,

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gittrack.errors import FilterError, InvalidInputError
-from gittrack.filters import columns, matches, parse, to_frame, to_mask
+from gittrack.core.errors import FilterError, InvalidInputError
+from gittrack.query.filters import columns, matches, parse, to_frame, to_mask
 
 STATUSES = ["finished", "failed", "running", "killed"]  # stored lowercase
 TEAMS = ["ml-core", "ML-Vision", "data", "Ml_ops", None]
@@ -259,7 +259,7 @@ def test_columns_lists_what_the_filter_reads() -> None:
 
 
 def test_import_does_not_load_pandas() -> None:
-    code = "import sys, gittrack.filters; assert 'pandas' not in sys.modules, 'pandas loaded'"
+    code = "import sys, gittrack.query.filters; assert 'pandas' not in sys.modules, 'pandas loaded'"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pygit2
 
-from gittrack.errors import NotARepositoryError
-from gittrack.gitio import Repo, is_repository
+from gittrack.core.errors import NotARepositoryError
+from gittrack.core.gitio import Repo, is_repository
 from tests.conftest import git, make_repo
 
 
@@ -79,7 +79,7 @@ def test_discovery_agrees_with_libgit2_in_every_layout(tmp_path: Path) -> None:
 def test_a_read_only_command_never_imports_pygit2(tmp_path: Path) -> None:
     main = make_repo(tmp_path / "main")
     code = ("import sys\n"
-            "from gittrack.gitio import Repo\n"
+            "from gittrack.core.gitio import Repo\n"
             "repo = Repo('.')\n"
             "refs = repo.list_refs('refs/heads/')\n"
             "print(len(refs), repo.workdir is not None, 'pygit2' in sys.modules)\n"

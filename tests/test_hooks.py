@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-import gittrack
 from conftest import git, make_repo
-from gittrack import hooks
 from servers import env_with_gittrack
 from test_remote import log_model_run, log_runs, project, refs
+
+import gittrack
+from gittrack.sharing import hooks
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,9 +11,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gittrack
-from gittrack import api, index
-from gittrack.index import Index, Segment, encode, fast_yaml, row_json, summary_columns
-from gittrack.records import dump_yaml, load_yaml
+from gittrack import api
+from gittrack.core.records import dump_yaml, load_yaml
+from gittrack.query import index
+from gittrack.query.index import (
+    Index,
+    Segment,
+    encode,
+    fast_yaml,
+    row_json,
+    summary_columns,
+)
 
 OUTPUTS = (("--format", "csv"), ("--format", "json"), ("--format", "table"),
            ("--format", "md"), ("--where", "metrics.rmse > 0.2", "--sort", "-params.alpha"))

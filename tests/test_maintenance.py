@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import gittrack
-from gittrack import maintenance
-from gittrack.gitio import Repo
+from gittrack.core import maintenance
+from gittrack.core.gitio import Repo
 from tests.conftest import git
 
 GC_AUTO = 6700  # git's default gc.auto loose-object threshold

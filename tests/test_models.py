@@ -1,4 +1,4 @@
-"""Tests for gittrack.models: save, describe and load sklearn, xgboost and python_function models.
+"""Tests for gittrack.artifacts.models: save, describe and load sklearn, xgboost and python_function models.
 
 Real scikit-learn and xgboost, no mocks. Round trips load in a fresh interpreter, so nothing
 in this process (imported classes, caches) can make a broken model directory look fine.
@@ -29,9 +29,8 @@ from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-import gittrack.models.sklearn as sklearn_flavor
-from gittrack.errors import IntegrityError, InvalidInputError, ModelError
-from gittrack.models import (
+import gittrack.artifacts.models.sklearn as sklearn_flavor
+from gittrack.artifacts.models import (
     LoadedModel,
     ModelInfo,
     detect_flavor,
@@ -40,7 +39,8 @@ from gittrack.models import (
     read_model_yaml,
     save_model,
 )
-from gittrack.models.signature import read_example, write_example
+from gittrack.artifacts.models.signature import read_example, write_example
+from gittrack.core.errors import IntegrityError, InvalidInputError, ModelError
 
 try:  # tests/ is a rootdir-relative directory today; keep working if it becomes a package
     from tests import model_helpers as helpers
@@ -80,7 +80,7 @@ def predict_in_fresh_process(model_dirs: dict[str, Path], cwd: Path) -> dict[str
     """Load each model in one new interpreter; return their predictions on helpers.make_frame()."""
     script = (
         "import json, sys\n"
-        "from gittrack.models import load_model\n"
+        "from gittrack.artifacts.models import load_model\n"
         "import model_helpers\n"
         "frame = model_helpers.make_frame()\n"
         "dirs = json.loads(sys.argv[1])\n"

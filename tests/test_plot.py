@@ -11,7 +11,6 @@ import pytest
 def _runs(repo: Path) -> list[str]:
     import gittrack
     from gittrack import api
-
     api.set_tracking_repo(repo)
     ids = []
     for name, scale in (("<b>small</b>", 1.0), ("large", 2.0)):
@@ -46,8 +45,8 @@ def test_png_and_svg_through_matplotlib(repo: Path, cli: Any) -> None:
 
 
 def test_svg_without_matplotlib(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from gittrack import api, plot
-
+    from gittrack import api
+    from gittrack.query import plot
     ids = _runs(repo)
     monkeypatch.setattr(plot, "has_matplotlib", lambda: False)
     drawn = plot.curves(api.open_store(), ids, ["acc"])

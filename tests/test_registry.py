@@ -10,13 +10,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import git, run_python
 
 import gittrack
-from gittrack import api, tags
-from gittrack.errors import InvalidInputError, RegistryError, RunNotFoundError
-from gittrack.registry import Registry, RegistryWarning
-
-from conftest import git, run_python
+from gittrack import api
+from gittrack.core.errors import InvalidInputError, RegistryError, RunNotFoundError
+from gittrack.registry import tags
+from gittrack.registry.resolver import Registry, RegistryWarning
 
 ACTOR = "Test User <test@example.com>"
 
@@ -350,9 +350,8 @@ def test_configured_stages_are_enforced_in_order(repo: Path) -> None:
 def train_and_register(repo: Path) -> dict[int, list[float]]:
     """Two Ridge models logged with log_model and registered as forecaster v1, v2;
     returns each version's predictions on the first 20 rows."""
-    from sklearn.linear_model import Ridge
-
     from model_helpers import make_frame, make_target
+    from sklearn.linear_model import Ridge
 
     frame = make_frame(200)
     target = make_target(frame)

@@ -15,12 +15,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-import gittrack
 from conftest import git, make_repo, run_python
 from servers import (  # noqa: F401 - fixtures
-    S3, GitDaemon, env_with_gittrack, git_daemon, s3, s3_keys, s3_object,
+    S3,
+    GitDaemon,
+    env_with_gittrack,
+    git_daemon,
+    s3,
+    s3_keys,
+    s3_object,
 )
+
+import gittrack
 
 TESTS = Path(__file__).parent
 

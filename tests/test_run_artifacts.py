@@ -12,17 +12,23 @@ import pytest
 import yaml
 
 import gittrack
-from gittrack import run_artifacts, workspace
-from gittrack.artifacts import Cache, Pointer
-from gittrack.errors import ArtifactError, IntegrityError, InvalidInputError, ModelError
-from gittrack.store import Store, repo_from_env
+from gittrack.artifacts import local, run_artifacts
+from gittrack.artifacts.cache import Cache, Pointer
+from gittrack.core.errors import (
+    ArtifactError,
+    IntegrityError,
+    InvalidInputError,
+    ModelError,
+)
+from gittrack.core.store import Store, repo_from_env
+from gittrack.sharing import workspace
 from tests.conftest import git, run_python
 
 MB = 1 << 20
 
 
 def cache_of(repo: Path) -> Cache:
-    return run_artifacts.cache_for(repo_from_env(repo))
+    return local.cache_for(repo_from_env(repo))
 
 
 def dir_bytes(path: Path) -> int:
@@ -271,8 +277,7 @@ def test_missing_objects_point_to_pull(repo: Path) -> None:
 
 
 def test_gc_keeps_what_a_live_run_has_logged(repo: Path) -> None:
-    from gittrack import trash
-
+    from gittrack.sharing import trash
     run = gittrack.start_run()
     pointer = run.log_text("live", "live.txt")
     result = trash.gc(Store(repo_from_env(repo)), days=0)

@@ -15,7 +15,7 @@ import pytest
 
 import gittrack
 from gittrack import api
-from gittrack.errors import FilterError, InvalidInputError
+from gittrack.core.errors import FilterError, InvalidInputError
 from tests.conftest import make_repo, run_python
 
 N = 24

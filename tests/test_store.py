@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 import gittrack
-from gittrack.errors import NotARepositoryError
+from gittrack.core.errors import NotARepositoryError
 from tests.conftest import git, make_repo
 
 

@@ -8,9 +8,9 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gittrack import tags
-from gittrack.errors import InvalidInputError
-from gittrack.tags import Event, TagName
+from gittrack.core.errors import InvalidInputError
+from gittrack.registry import tags
+from gittrack.registry.tags import Event, TagName
 
 models = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_-]{0,20}(\.[A-Za-z0-9_-]{1,5}){0,2}",
                        fullmatch=True).filter(lambda m: not m.endswith(".lock"))

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 import gittrack
-from gittrack.errors import InvalidInputError, RunStateError
+from gittrack.core.errors import InvalidInputError, RunStateError
 from tests.conftest import git, run_python
 
 

@@ -17,10 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import git, make_repo
-
-import starlette
 from starlette.testclient import TestClient  # noqa: E402
 
 XSS_NAME = "<img src=x onerror=alert(1)>"
@@ -42,7 +39,6 @@ def make_demo_repo(path: Path) -> dict[str, Any]:
     """A repository with 3 experiments, curves, artifacts, a baseline and a model registry."""
     import gittrack
     from gittrack import api
-
     make_repo(path)
     api.set_tracking_repo(path)
     ids: dict[str, str] = {}
@@ -242,7 +238,6 @@ def test_code_diff_against_the_baseline_commit(tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     import gittrack
     from gittrack import api
-
     path = make_repo(tmp_path / "repo")
     monkeypatch.chdir(path)
     (path / "train.py").write_text("print('training harder')\n")
@@ -340,7 +335,6 @@ def test_payloads_come_back_as_data_and_pages_carry_a_strict_csp(
 def test_non_finite_values_are_valid_json(tmp_path: Path) -> None:
     import gittrack
     from gittrack import api
-
     path = make_repo(tmp_path / "repo")
     api.set_tracking_repo(path)
     with gittrack.start_run(run_name="nan") as run:

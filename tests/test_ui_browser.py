@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import make_repo
 from test_ui_api import XSS_NAME, make_demo_repo
 

@@ -21,12 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import gittrack  # noqa: E402
-from gittrack import gitio, project  # noqa: E402
-
 from data import DRIFT_MONTH, story_period, write_snapshot  # noqa: E402
 from monitor import MONITOR_EXPERIMENT, monitor, score  # noqa: E402
 from train import EXPERIMENT, MODELS, train  # noqa: E402
+
+import gittrack  # noqa: E402
+from gittrack.core import gitio, project  # noqa: E402
 
 MODEL = "forecaster"
 DATA_DIR = Path("data")

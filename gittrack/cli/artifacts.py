@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import click
 
-from gittrack import api, workspace
+from gittrack import api
+from gittrack.artifacts.local import read_pointers
 from gittrack.cli import render
-from gittrack.run_artifacts import read_pointers
+from gittrack.sharing import workspace
 
 HEADERS = ("path", "kind", "size", "nfiles", "md5")
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
-from gittrack import api, baseline
+from gittrack import api
 from gittrack.cli import render
+from gittrack.query import baseline
 
 
 @click.group("baseline")

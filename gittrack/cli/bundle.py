@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from gittrack import api, bundle
+from gittrack import api
+from gittrack.sharing import bundle
 
 
 @click.group("bundle")

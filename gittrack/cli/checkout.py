@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
-from gittrack import api, workspace
-from gittrack.errors import ArtifactError
+from gittrack import api
+from gittrack.core.errors import ArtifactError
+from gittrack.sharing import workspace
 
 
 @click.command("checkout")

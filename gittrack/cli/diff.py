@@ -7,8 +7,9 @@ from typing import Any
 
 import click
 
-from gittrack import api, baseline, diff, query
+from gittrack import api, query
 from gittrack.cli import render
+from gittrack.query import baseline, diff
 
 ABSENT = "-"
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
-from gittrack import api, search
+from gittrack import api
 from gittrack.cli import render
+from gittrack.query import search
 
 
 @click.command("experiments")

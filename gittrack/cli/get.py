@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from gittrack import api, workspace
+from gittrack import api
+from gittrack.sharing import workspace
 
 
 @click.command("get")

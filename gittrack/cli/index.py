@@ -7,7 +7,7 @@ import time
 import click
 
 from gittrack import api
-from gittrack.index import Index
+from gittrack.query.index import Index
 
 
 @click.command("index")

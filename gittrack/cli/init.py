@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from gittrack import project
+from gittrack.core import project
 
 
 @click.command("init")

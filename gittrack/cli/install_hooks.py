@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
-from gittrack import api, hooks
-from gittrack.errors import GittrackError
+from gittrack import api
+from gittrack.core.errors import GittrackError
+from gittrack.sharing import hooks
 
 
 @click.command("install-hooks")

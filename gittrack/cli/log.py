@@ -1,7 +1,7 @@
 """``gittrack log``: the runs, newest first (or as sorted), as a table or for scripts.
 
 This command never imports pandas: filtering and sorting run on the summary index
-(gittrack.search), so it stays instant at 100,000 runs.
+(gittrack.query.search), so it stays instant at 100,000 runs.
 """
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ from typing import Any
 
 import click
 
-from gittrack import api, baseline, search
+from gittrack import api
 from gittrack.cli import render
-from gittrack.errors import InvalidInputError
-from gittrack.index import Index
-from gittrack.records import ms_from_iso
+from gittrack.core.errors import InvalidInputError
+from gittrack.core.records import ms_from_iso
+from gittrack.query import baseline, search
+from gittrack.query.index import Index
 
 BASE_COLUMNS = ("id", "name", "experiment", "status", "start", "duration")
 MAX_SHOWN = 12  # params and metrics columns in a table before the rest are left to --columns

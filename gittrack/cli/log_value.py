@@ -2,7 +2,7 @@
 
 For shell scripts and other programs run by ``gittrack run -- COMMAND``: each call appends
 one line to this process's side journal of the run named by $GITTRACK_RUN_ID
-(gittrack.attach); the ``gittrack run`` process merges it into the run.
+(gittrack.tracking.attach); the ``gittrack run`` process merges it into the run.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from gittrack import api
-from gittrack.errors import RunStateError
+from gittrack.core.errors import RunStateError
 
 
 def _with_attached(action: Callable[[Any], None]) -> None:

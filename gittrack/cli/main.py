@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from gittrack.errors import GittrackError
+from gittrack.core.errors import GittrackError
 
 # command name -> module in gittrack.cli (":attribute" when not `command`), imported only
 # when that command runs
@@ -61,7 +61,7 @@ def cli(repo: str | None, show_traceback: bool) -> None:
       gittrack init && python train.py && gittrack log
     """
     if repo:
-        from gittrack.store import set_tracking_path
+        from gittrack.core.store import set_tracking_path
 
         set_tracking_path(repo)
 

@@ -9,13 +9,18 @@ from typing import Any
 
 import click
 
-from gittrack import project
 from gittrack.cli import render
-from gittrack.registry import (
-    Model, ModelVersion, Registry, RegistryWarning, RunFacts, parse_model_ref,
+from gittrack.core import project
+from gittrack.core.store import Store, repo_from_env
+from gittrack.registry.resolver import (
+    Model,
+    ModelVersion,
+    Registry,
+    RegistryWarning,
+    RunFacts,
+    parse_model_ref,
 )
-from gittrack.store import Store, repo_from_env
-from gittrack.tags import Event
+from gittrack.registry.tags import Event
 
 KEY_METRICS = 3
 

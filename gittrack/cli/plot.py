@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from gittrack import api, plot
+from gittrack import api
+from gittrack.query import plot
 
 
 @click.command("plot")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import click
 
-from gittrack import api, remote
+from gittrack import api
 from gittrack.cli.push import progress_renderer
-from gittrack.remote import FetchResult
+from gittrack.sharing import remote
+from gittrack.sharing.remote import FetchResult
 
 
 def report_fetch(result: FetchResult) -> None:

@@ -6,8 +6,10 @@ import sys
 
 import click
 
-from gittrack import api, remote
-from gittrack.remote import Progress, PushResult
+from gittrack import api
+from gittrack.artifacts.transfer import Progress
+from gittrack.sharing import remote
+from gittrack.sharing.remote import PushResult
 
 
 def progress_renderer(enabled: bool | None) -> Progress:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from gittrack import api, remote
+from gittrack import api
+from gittrack.sharing import remote
 
 
 @click.group("remote")

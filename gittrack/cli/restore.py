@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from gittrack import api, trash
+from gittrack import api
+from gittrack.sharing import trash
 
 
 @click.command("restore")

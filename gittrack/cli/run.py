@@ -2,7 +2,7 @@
 
 This process owns the run (its journal and commits). COMMAND runs as a child with
 $GITTRACK_RUN_ID and $GITTRACK_REPO set, so ``gittrack.log_*`` in Python and ``gittrack
-log-metric`` in a shell script join the run through side journals (gittrack.attach).
+log-metric`` in a shell script join the run through side journals (gittrack.tracking.attach).
 Its stdout and stderr are copied to the terminal and to the artifact ``logs/output.log``;
 its exit code becomes the status and this command's exit code.
 """
@@ -26,7 +26,7 @@ from typing import IO, Any
 import click
 
 from gittrack import api
-from gittrack.errors import InvalidInputError
+from gittrack.core.errors import InvalidInputError
 
 LOG_ARTIFACT_DIR = "logs"
 LOG_NAME = "output.log"

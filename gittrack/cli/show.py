@@ -6,7 +6,7 @@ import click
 
 from gittrack import api, query
 from gittrack.cli import render
-from gittrack.records import dump_yaml
+from gittrack.core.records import dump_yaml
 
 
 @click.command("show")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from gittrack.errors import GittrackError
+from gittrack.core.errors import GittrackError
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -36,7 +36,6 @@ def command(repo: str | None, port: int, host: str, read_only: bool) -> None:
         raise GittrackError(f"The web UI needs the 'ui' extra ({exc.name} is missing); "
                             "install it with `pip install 'gittrack[ui]'`.") from exc
     from gittrack import api
-
     path = repo or api.get_tracking_repo()
     allowed = ["127.0.0.1", "localhost", "::1"] if host in LOOPBACK else None
     app = create_app(path, read_only=read_only, allowed_hosts=allowed)

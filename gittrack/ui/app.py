@@ -22,10 +22,16 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from gittrack.errors import (FilterError, GittrackError, RegistryError, RunNotFoundError,
-                             UnsafePathError)
-from gittrack.recovery import recover_dead_runs
-from gittrack.store import Store, repo_from_env
+from gittrack.core.errors import (
+    FilterError,
+    GittrackError,
+    RegistryError,
+    RunNotFoundError,
+    UnsafePathError,
+)
+from gittrack.core.store import Store, repo_from_env
+from gittrack.query import series
+from gittrack.tracking.recovery import recover_dead_runs
 from gittrack.ui import data, models, previews
 
 STATIC = Path(__file__).parent / "static"
@@ -111,7 +117,6 @@ async def _body(request: Request) -> dict[str, Any]:
 async def info(request: Request) -> Response:
     """The repository served and whether writes are allowed."""
     from gittrack import __version__
-
     def work() -> dict[str, Any]:
         store = _store(request)
         return {"repo": str(store.repo.workdir or store.repo.git_dir),
@@ -143,13 +148,13 @@ async def run(request: Request) -> Response:
 
 async def run_metrics(request: Request) -> Response:
     """Every point of a run's metrics (keys: comma-separated), live points included."""
-    return await _answer(lambda: data.metric_series(
+    return await _answer(lambda: series.metric_series(
         _store(request), request.path_params["run"], _list(request, "keys") or None))
 
 
 async def metrics(request: Request) -> Response:
     """Points of several runs' metrics for overlaid curves. Query: runs, keys."""
-    return await _answer(lambda: {"runs": data.many_series(
+    return await _answer(lambda: {"runs": series.many_series(
         _store(request), _list(request, "runs"), _list(request, "keys") or None)})
 
 
@@ -251,7 +256,6 @@ API: list[tuple[str, Callable[[Request], Awaitable[Response]], list[str]]] = [
 def openapi_document(routes: list[BaseRoute]) -> dict[str, Any]:
     """An OpenAPI 3 document of the API routes, summaries from their docstrings."""
     from gittrack import __version__
-
     paths: dict[str, Any] = {}
     for route in routes:
         if not isinstance(route, Route) or not route.path.startswith("/api/"):

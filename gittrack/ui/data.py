@@ -1,6 +1,6 @@
 """The JSON payloads of the web UI, built from the library functions the CLI calls.
 
-Every function takes a :class:`~gittrack.store.Store` and returns plain data; the web layer
+Every function takes a :class:`~gittrack.core.store.Store` and returns plain data; the web layer
 (:mod:`gittrack.ui.app`) only parses requests and serialises these. Reading never executes
 anything from the repository: records are safe-loaded YAML, models are described by their
 ``model.yaml`` only (never unpickled), and artifact bytes come through the verified cache.
@@ -8,32 +8,23 @@ anything from the repository: records are safe-loaded YAML, models are described
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from gittrack import baseline, diff, journal, query, search
-from gittrack.errors import InvalidInputError
-from gittrack.index import ATTRIBUTES, Index, Table
-from gittrack.records import Run, flatten, ms_from_iso
-from gittrack.store import Store
+from gittrack import query
+from gittrack.core import journal
+from gittrack.core.errors import InvalidInputError
+from gittrack.core.records import Run, flatten, ms_from_iso
+from gittrack.core.store import Store
+from gittrack.query import baseline, diff, search
+from gittrack.query.index import ATTRIBUTES, Index, Table
+from gittrack.query.series import jsonable, many_series, metric_series  # noqa: F401 - the UI's payloads
 
 PAGE_LIMIT_MAX = 500
 DEFAULT_METRICS, DEFAULT_PARAMS = 8, 8
 # Columns of the runs table that are run attributes (the rest are metrics./params./tags.).
 ATTRIBUTE_COLUMNS = ("name", "status", "start_time", "duration", "user", "run_id", "end_time")
 SORTABLE_ATTRIBUTES = ("name", "status", "start_time", "end_time", "user", "run_id")
-
-
-def jsonable(value: Any) -> Any:
-    """``value`` with non-finite floats as the strings ``nan``, ``inf``, ``-inf`` (JSON has none)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else repr(value)
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    return value
 
 
 # -- experiments --------------------------------------------------------------------------
@@ -61,7 +52,7 @@ def experiments(store: Store) -> list[dict[str, Any]]:
 def runs_page(store: Store, experiment: str, where: str = "", order: str = "",
               offset: int = 0, limit: int = 50, columns: Sequence[str] | None = None
               ) -> dict[str, Any]:
-    """One page of an experiment's runs, filtered and sorted on the server (gittrack.search).
+    """One page of an experiment's runs, filtered and sorted on the server (gittrack.query.search).
 
     ``where`` is the filter grammar of ``gittrack log --where``; a malformed one raises
     FilterError. ``order`` is ``"metrics.rmse DESC"`` or empty (newest first).
@@ -183,48 +174,6 @@ def run_detail(store: Store, spec: str) -> dict[str, Any]:
 def is_live(store: Store, run: Run) -> bool:
     """Whether a process is recording ``run`` right now (it holds the run's journal)."""
     return run.status == "running" and journal.is_live(store.repo.state_dir / "journal", run.id)
-
-
-def metric_series(store: Store, spec: str, keys: Sequence[str] | None = None
-                  ) -> dict[str, Any]:
-    """Every point of a run's metrics: ``{key: [[step, value, timestamp ms], ...]}``.
-
-    For a run still training, the points logged since its last commit are read (read-only)
-    from its journal, so curves move between the run's timed commits.
-    """
-    run = query.get(store, spec)
-    wanted = list(keys) if keys else store.metric_keys(run.commit)
-    series: dict[str, list[list[Any]]] = {
-        k: [[s, v, t] for s, t, v in store.metric_history(run.commit, k)] for k in wanted}
-    if run.status == "running":
-        for key, points in _journal_points(store, run.id).items():
-            if keys and key not in keys:
-                continue
-            have = series.setdefault(key, [])
-            last = (have[-1][0], have[-1][2]) if have else None
-            have.extend(p for p in points if last is None or (p[0], p[2]) > last)
-    return dict(jsonable({"id": run.id, "name": run.name, "status": run.status,
-                     "series": {k: series[k] for k in sorted(series)}}))
-
-
-def _journal_points(store: Store, run_id: str) -> dict[str, list[list[Any]]]:
-    path = store.repo.state_dir / "journal" / f"{run_id}.jsonl"
-    try:
-        _header, events = journal.read(path)
-    except FileNotFoundError:
-        return {}
-    out: dict[str, list[list[Any]]] = {}
-    for event in events:
-        if event and event[0] == "m" and len(event) == 5:
-            _m, key, value, step, ts = event
-            out.setdefault(key, []).append([step, value, ts])
-    return out
-
-
-def many_series(store: Store, specs: Sequence[str], keys: Sequence[str] | None = None
-                ) -> list[dict[str, Any]]:
-    """:func:`metric_series` of several runs (for overlaid curves)."""
-    return [metric_series(store, s, keys) for s in specs]
 
 
 def code_diff(store: Store, spec: str, max_chars: int = 400_000) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """The models page: versions, current stages and history from the one registry resolver.
 
-Writes (promote, roll back) go through :class:`gittrack.registry.Registry`, the same code as
+Writes (promote, roll back) go through :class:`gittrack.registry.resolver.Registry`, the same code as
 ``gittrack promote`` and ``gittrack rollback``. Skipped tags come back as ``warnings``
 instead of Python warnings, so the page can show them.
 """
@@ -10,9 +10,9 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from gittrack.registry import Model, Registry, RegistryWarning
-from gittrack.store import Store
-from gittrack.ui.data import jsonable
+from gittrack.core.store import Store
+from gittrack.query.series import jsonable
+from gittrack.registry.resolver import Model, Registry, RegistryWarning
 
 
 def models(store: Store) -> dict[str, Any]:

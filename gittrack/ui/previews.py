@@ -14,10 +14,10 @@ import posixpath
 from typing import Any
 
 from gittrack import query
-from gittrack.artifacts import Pointer
-from gittrack.errors import ArtifactError, UnsafePathError
-from gittrack.run_artifacts import cache_for, read_pointers
-from gittrack.store import Store
+from gittrack.artifacts.cache import Pointer
+from gittrack.artifacts.local import cache_for, read_pointers
+from gittrack.core.errors import ArtifactError, UnsafePathError
+from gittrack.core.store import Store
 
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
                ".gif": "image/gif", ".webp": "image/webp", ".svg": "image/svg+xml"}

@@ -1,0 +1,1 @@
+"""MLflow-shaped modules: autolog and the names an MLflow script imports."""

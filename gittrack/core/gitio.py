@@ -1,0 +1,567 @@
+"""The only module that imports pygit2: every git read and write of gittrack goes through here.
+
+pygit2 errors become :class:`GitError` with one sentence. Nothing here touches HEAD, the
+index or the working tree: commits are written with no ref (``create_commit(None, ...)``)
+and refs are set directly.
+
+pygit2 takes ~85 ms to import, more than a read-only command such as ``gittrack models``
+needs in all: the repository is found and refs are read with plain file reads, and pygit2 is
+imported (inside the methods) only when an object is read or written.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+
+from gittrack.core.errors import GitError, NotARepositoryError
+
+GIT_FILEMODE_BLOB = 0o100644
+GIT_FILEMODE_EXEC = 0o100755
+GIT_FILEMODE_LINK = 0o120000
+GIT_FILEMODE_TREE = 0o040000
+
+if TYPE_CHECKING:
+    import pygit2
+
+NO_REPO = (
+    "Not inside a git repository; run `gittrack init` here first, or set GITTRACK_REPO "
+    "to a repository."
+)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the working copy looked like when a run started."""
+
+    baseline: str | None  # commit HEAD pointed at, None in a repository with no commit
+    branch: str | None
+    tree: str | None  # baseline tree with uncommitted edits of tracked files applied
+    dirty: bool
+    untracked: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TagInfo:
+    """A tag as the registry reads it."""
+
+    name: str  # without refs/tags/
+    target: str  # the peeled object id
+    target_type: str  # "commit", "tree", "blob"
+    message: str | None  # None for a lightweight tag
+
+
+class Repo:
+    """A git repository as gittrack uses it."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        start = os.fspath(path) if path is not None else os.getcwd()
+        found = discover(start)
+        if found is None:
+            raise NotARepositoryError(NO_REPO)
+        self.git_dir, self._workdir, self._open_path = found
+        self.common_dir = _common_dir(self.git_dir)
+        self.state_dir = self.common_dir / "gittrack"
+
+    @cached_property
+    def git(self) -> pygit2.Repository:
+        """The libgit2 repository, opened on first use."""
+        import pygit2
+
+        try:  # from the directory holding .git, so libgit2 follows a `gitdir:` file itself
+            return pygit2.Repository(str(self._open_path))
+        except pygit2.GitError as exc:
+            raise GitError(f"Cannot open the git repository at {self.git_dir}: {exc}.") from exc
+
+    @property
+    def workdir(self) -> Path | None:
+        """The working tree, None for a bare repository."""
+        if self._workdir is _ASK_LIBGIT2:
+            self._workdir = Path(self.git.workdir) if self.git.workdir else None
+        return self._workdir  # type: ignore[return-value]
+
+    # -- reading -----------------------------------------------------------------------
+    def head_commit(self) -> str | None:
+        import pygit2
+
+        try:
+            if self.git.head_is_unborn:
+                return None
+            return str(self.git.head.target)
+        except pygit2.GitError:
+            return None
+
+    def branch(self) -> str | None:
+        import pygit2
+
+        try:
+            if self.git.head_is_detached:
+                return None
+            ref = self.git.lookup_reference("HEAD").target
+            return str(ref).removeprefix("refs/heads/")
+        except (pygit2.GitError, KeyError):
+            return None
+
+    def read_blob(self, commit: str, path: str) -> bytes | None:
+        """The content of ``path`` in ``commit``'s tree, or None when absent."""
+        import pygit2
+
+        try:
+            tree = self.git[commit].peel(pygit2.Tree)
+            obj = tree[path]
+        except KeyError:
+            return None
+        except (ValueError, pygit2.GitError) as exc:
+            raise GitError(f"Cannot read {path} from commit {commit[:12]}: {exc}.") from exc
+        if not isinstance(obj, pygit2.Blob):
+            return None
+        return obj.data
+
+    def list_tree(self, commit: str, path: str) -> list[tuple[str, str, bool]]:
+        """Entries below ``path`` of a commit, recursively: (relative path, blob id, is_tree)."""
+        import pygit2
+
+        try:
+            tree = self.git[commit].peel(pygit2.Tree)
+            node = tree[path] if path else tree
+        except KeyError:
+            return []
+        out: list[tuple[str, str, bool]] = []
+        _walk(self.git, node.peel(pygit2.Tree), "", out)
+        return out
+
+    def commit_parents(self, commit: str) -> list[str]:
+        import pygit2
+
+        return [str(p) for p in self.git[commit].peel(pygit2.Commit).parent_ids]
+
+    def commit_tree(self, commit: str) -> str:
+        import pygit2
+
+        return str(self.git[commit].peel(pygit2.Commit).tree_id)
+
+    def has_object(self, oid: str) -> bool:
+        return oid in self.git
+
+    # -- snapshot of the working copy -------------------------------------------------
+    def snapshot(self) -> Snapshot:
+        """Baseline commit plus uncommitted edits of tracked files, as a tree. Read-only."""
+        import pygit2
+
+        baseline = self.head_commit()
+        base_tree = self.commit_tree(baseline) if baseline else None
+        if self.workdir is None:
+            return Snapshot(baseline, self.branch(), base_tree, False, ())
+        try:
+            status = self.git.status(untracked_files="all")
+        except pygit2.GitError as exc:
+            raise GitError(f"Cannot read the working tree status: {exc}.") from exc
+        untracked = tuple(sorted(p for p, f in status.items() if f & pygit2.GIT_STATUS_WT_NEW))
+        tracked_change = (
+            pygit2.GIT_STATUS_WT_MODIFIED | pygit2.GIT_STATUS_WT_DELETED
+            | pygit2.GIT_STATUS_WT_TYPECHANGE | pygit2.GIT_STATUS_INDEX_NEW
+            | pygit2.GIT_STATUS_INDEX_MODIFIED | pygit2.GIT_STATUS_INDEX_DELETED
+            | pygit2.GIT_STATUS_INDEX_TYPECHANGE | pygit2.GIT_STATUS_INDEX_RENAMED
+            | pygit2.GIT_STATUS_WT_RENAMED
+        )
+        changed = [p for p, f in status.items() if f & tracked_change]
+        if not changed:
+            return Snapshot(baseline, self.branch(), base_tree, False, untracked)
+        tree = self._tree_with_edits(base_tree, changed)
+        return Snapshot(baseline, self.branch(), tree, tree != base_tree, untracked)
+
+    def _tree_with_edits(self, base_tree: str | None, paths: Iterable[str]) -> str:
+        # A standalone index, so the user's .git/index is never read-modified-written.
+        import pygit2
+
+        index = pygit2.Index()
+        if base_tree:
+            index.read_tree(self.git[base_tree].peel(pygit2.Tree))
+        assert self.workdir is not None
+        for rel in paths:
+            full = self.workdir / rel
+            if full.is_symlink() or full.is_file():
+                index.add(self._index_entry(rel, full))
+            elif rel in index:
+                index.remove(rel)
+        return str(index.write_tree(self.git))
+
+    def _index_entry(self, rel: str, full: Path) -> pygit2.IndexEntry:
+        import pygit2
+
+        if full.is_symlink():
+            oid = self.git.create_blob(os.readlink(full).encode())
+            return pygit2.IndexEntry(rel, oid, pygit2.enums.FileMode.LINK)
+        oid = self.git.create_blob_fromworkdir(rel)
+        executable = os.access(full, os.X_OK)
+        mode = pygit2.enums.FileMode.BLOB_EXECUTABLE if executable else pygit2.enums.FileMode.BLOB
+        return pygit2.IndexEntry(rel, oid, mode)
+
+    # -- writing objects and refs -------------------------------------------------------
+    def write_blob(self, data: bytes) -> str:
+        return str(self.git.create_blob(data))
+
+    def write_tree(self, files: Mapping[str, str]) -> str:
+        """A tree from ``{relative path: blob id}``; nested paths make subtrees."""
+        root: dict[str, object] = {}
+        for path, oid in files.items():
+            node = root
+            *dirs, leaf = path.split("/")
+            for d in dirs:
+                node = node.setdefault(d, {})  # type: ignore[assignment]
+            node[leaf] = oid
+        return self._build(root)
+
+    def _build(self, node: Mapping[str, object]) -> str:
+        import pygit2
+
+        builder = self.git.TreeBuilder()
+        for name, child in node.items():
+            if isinstance(child, dict):
+                builder.insert(name, pygit2.Oid(hex=self._build(child)), GIT_FILEMODE_TREE)
+            else:
+                builder.insert(name, pygit2.Oid(hex=str(child)), GIT_FILEMODE_BLOB)
+        return str(builder.write())
+
+    def graft(self, base_tree: str | None, path: str, subtree: str) -> str:
+        """``base_tree`` with the directory at ``path`` replaced by ``subtree``."""
+        import pygit2
+
+        head, _, rest = path.partition("/")
+        base = self.git[base_tree].peel(pygit2.Tree) if base_tree else None
+        builder = self.git.TreeBuilder(base) if base is not None else self.git.TreeBuilder()
+        if rest:
+            child = base[head] if base is not None and head in base else None
+            child_id = str(child.id) if child is not None and child.type_str == "tree" else None
+            subtree = self.graft(child_id, rest, subtree)
+        builder.insert(head, pygit2.Oid(hex=subtree), GIT_FILEMODE_TREE)
+        return str(builder.write())
+
+    def write_commit(self, tree: str, parent: str | None, message: str,
+                     more_parents: Iterable[str] = ()) -> str:
+        import pygit2
+
+        sig = self._signature()
+        parents = [pygit2.Oid(hex=p) for p in ([parent] if parent else []) + list(more_parents)]
+        try:
+            oid = self.git.create_commit(None, sig, sig, message, pygit2.Oid(hex=tree), parents)
+        except pygit2.GitError as exc:
+            raise GitError(f"Cannot write a commit: {exc}.") from exc
+        return str(oid)
+
+    def _signature(self) -> pygit2.Signature:
+        import pygit2
+
+        try:
+            return self.git.default_signature
+        except (KeyError, pygit2.GitError):
+            return pygit2.Signature("gittrack", "gittrack@localhost")
+
+    def create_ref(self, name: str, oid: str) -> bool:
+        """Create ``name`` -> ``oid``; False when the ref already exists (atomic claim)."""
+        import pygit2
+
+        try:
+            self.git.references.create(name, pygit2.Oid(hex=oid))
+        except pygit2.AlreadyExistsError:
+            return False
+        except (pygit2.GitError, ValueError) as exc:
+            raise GitError(f"Cannot create ref {name}: {exc}.") from exc
+        return True
+
+    def set_ref(self, name: str, oid: str) -> None:
+        import pygit2
+
+        try:
+            self.git.references.create(name, pygit2.Oid(hex=oid), force=True)
+        except (pygit2.GitError, ValueError) as exc:
+            raise GitError(f"Cannot update ref {name}: {exc}.") from exc
+
+    def delete_ref(self, name: str) -> None:
+        import pygit2
+
+        try:
+            self.git.references.delete(name)
+        except (KeyError, pygit2.GitError) as exc:
+            raise GitError(f"Cannot delete ref {name}: {exc}.") from exc
+
+    def resolve_ref(self, name: str) -> str | None:
+        import pygit2
+
+        try:
+            return str(self.git.references[name].resolve().target)
+        except (KeyError, pygit2.GitError):
+            return None
+
+    def list_refs(self, prefix: str) -> dict[str, str]:
+        """``{ref: commit id}`` of every ref under ``prefix``, read from files directly.
+
+        pygit2 has no prefix iterator (NOTES); reading loose refs first and packed-refs second
+        never misses a ref that a concurrent ``git pack-refs`` moves between the two reads.
+        """
+        root = self.common_dir
+        refs = _read_loose_refs(str(root), prefix.rstrip("/"))
+        packed = _read_packed_refs(root / "packed-refs", prefix)
+        for name, value in packed.items():
+            refs.setdefault(name, value)
+        return refs
+
+    # -- tags (the registry) ---------------------------------------------------------------
+    def list_tags(self, prefix: str = "") -> list[TagInfo]:
+        """Every tag under ``refs/tags/<prefix>`` (``prefix`` empty or ending in '/'), sorted.
+
+        Refs are read from files (:meth:`list_refs`), tag objects through libgit2.
+        """
+        out = []
+        for ref, oid in sorted(self.list_refs("refs/tags/" + prefix).items()):
+            info = self.read_tag(ref.removeprefix("refs/tags/"), oid)
+            if info is not None:
+                out.append(info)
+        return out
+
+    def read_tag(self, name: str, oid: str) -> TagInfo | None:
+        """The tag ``name`` whose ref holds ``oid``: its peeled target and its annotation
+        (``message=None`` for a lightweight tag); None when the object is missing."""
+        import pygit2
+
+        try:
+            obj = self.git[oid]
+            if isinstance(obj, pygit2.Tag):
+                target = obj.peel(None)
+                return TagInfo(name, str(target.id), target.type_str, obj.message)
+            return TagInfo(name, oid, obj.type_str, None)
+        except (KeyError, ValueError, pygit2.GitError):
+            return None  # a dangling ref: nothing to read
+
+    def create_annotated_tag(self, name: str, target: str, message: str) -> bool:
+        """Create the annotated tag ``name`` on commit ``target``; False if it already exists.
+
+        libgit2 creates the ref under a lock file and refuses an existing name, so two
+        processes racing for one name cannot both win (a held lock also returns False).
+        """
+        import pygit2
+
+        try:
+            self.git.create_tag(name, pygit2.Oid(hex=target), pygit2.enums.ObjectType.COMMIT,
+                                self._signature(), message)
+        except pygit2.AlreadyExistsError:
+            return False
+        except (pygit2.GitError, OSError, ValueError) as exc:
+            if self.resolve_ref("refs/tags/" + name) is not None or "lock" in str(exc):
+                return False
+            raise GitError(f"Cannot create tag {name}: {exc}.") from exc
+        return True
+
+    def actor(self) -> str:
+        """``Name <email>`` of the git identity that writes commits and tags here."""
+        sig = self._signature()
+        return f"{sig.name} <{sig.email}>"
+
+    def untracked(self, paths: Iterable[str]) -> list[str]:
+        """Which of ``paths`` (relative to the work tree) git lists as untracked, not ignored."""
+        paths = list(paths)
+        if self.workdir is None or not paths:
+            return []
+        proc = subprocess.run(["git", "status", "--porcelain", "-z", "--untracked-files=normal",
+                               "--", *paths], cwd=self.workdir, capture_output=True, text=True,
+                              check=False)
+        return [entry[3:].rstrip("/") for entry in proc.stdout.split("\0")
+                if entry.startswith("?? ")]
+
+    def run_git(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run the git CLI on this repository."""
+        cmd = ["git", f"--git-dir={self.git_dir}", *args]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if check and proc.returncode != 0:
+            raise GitError(f"`git {' '.join(args)}` failed: {proc.stderr.strip()}.")
+        return proc
+
+
+_ASK_LIBGIT2 = object()  # a work tree only libgit2 can tell (see discover)
+# Config that may move or remove the work tree: core.worktree, core.bare other than a plain
+# "false", or an include that may set either. Then libgit2 decides.
+_SPECIAL_WORKTREE = re.compile(rb"worktree|include|^\s*bare\b(?!\s*=\s*false\s*$)", re.M | re.I)
+
+
+class Found(NamedTuple):
+    """Where :func:`discover` found a repository."""
+
+    git_dir: Path
+    work_tree: Path | None | object  # _ASK_LIBGIT2 when only libgit2 can tell
+    open_path: Path  # what libgit2 opens: the directory holding .git, or the git dir
+
+
+def discover(start: str) -> Found | None:
+    """The repository at or above ``start``, or None.
+
+    Plain file checks in libgit2's order (``pygit2.discover_repository``): from the real path
+    of ``start`` up, in each directory a ``.git`` directory or ``gitdir:`` file (an invalid
+    one ends the search, as in libgit2), then the directory itself as a git dir; never across
+    a file system boundary (libgit2, unlike the git CLI, ignores $GIT_CEILING_DIRECTORIES
+    here). The work tree is the directory holding ``.git``; when the config may say otherwise
+    (core.worktree, core.bare, an include) or a git dir was named directly, libgit2 decides
+    on first use.
+    """
+    here = Path(os.path.realpath(start))
+    try:
+        device = here.stat().st_dev
+    except OSError:
+        return None
+    if not here.is_dir():
+        here = here.parent
+    while True:
+        dotgit = here / ".git"
+        if dotgit.is_file():
+            target = _gitfile_target(dotgit)
+            if target is None or not _is_git_dir(target):
+                return None
+            return Found(target.resolve(), _work_tree(target, here), here)
+        if _is_git_dir(dotgit):
+            return Found(dotgit.resolve(), _work_tree(dotgit, here), here)
+        if _is_git_dir(here):
+            return Found(here, _ASK_LIBGIT2, here)
+        parent = here.parent
+        if parent == here:
+            return None
+        try:
+            if parent.stat().st_dev != device:
+                return None
+        except OSError:
+            return None
+        here = parent
+
+
+def _work_tree(git_dir: Path, holder: Path) -> Path | object:
+    return holder if _plain_work_tree(git_dir) else _ASK_LIBGIT2
+
+
+def _gitfile_target(path: Path) -> Path | None:
+    # A `.git` file (linked worktree, submodule) says `gitdir: <path>`, relative to itself.
+    try:
+        text = path.read_text(errors="replace").strip()
+    except OSError:
+        return None
+    if not text.startswith("gitdir:"):
+        return None
+    return path.parent / text[len("gitdir:"):].strip()
+
+
+def _is_git_dir(path: Path) -> bool:
+    if not (path / "HEAD").is_file():
+        return False
+    common = _common_dir(path)
+    return (common / "objects").is_dir() and (common / "refs").is_dir()
+
+
+def _plain_work_tree(git_dir: Path) -> bool:
+    # True when the work tree is simply the directory holding `.git`.
+    for config in (_common_dir(git_dir) / "config", git_dir / "config.worktree"):
+        try:
+            if _SPECIAL_WORKTREE.search(config.read_bytes()):
+                return False
+        except OSError:
+            continue
+    return True
+
+
+def _common_dir(git_dir: Path) -> Path:
+    # A linked worktree's git dir names the shared one in its `commondir` file.
+    marker = git_dir / "commondir"
+    if marker.is_file():
+        return (git_dir / marker.read_text().strip()).resolve()
+    return git_dir.resolve()
+
+
+def append_file(path: Path, data: bytes) -> bool:
+    """Append ``data`` to a derived file of the state dir in one ``write()`` on an ``O_APPEND``
+    descriptor, so concurrent writers add whole lines; False when it cannot be written (a
+    read-only repository only loses the speed such files give)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+    except OSError:
+        return False
+    return True
+
+
+def _read_loose_refs(root: str, top: str) -> dict[str, str]:
+    # Plain strings and scandir: at 2,000 refs pathlib's overhead was most of the time.
+    refs: dict[str, str] = {}
+    pending = [top]
+    while pending:
+        rel = pending.pop()
+        try:
+            entries = list(os.scandir(os.path.join(root, rel)))
+        except OSError:
+            continue
+        for entry in entries:
+            name = f"{rel}/{entry.name}"
+            if entry.is_dir(follow_symlinks=False):
+                pending.append(name)
+                continue
+            if entry.name.endswith(".lock"):
+                continue
+            try:
+                with open(entry.path, "rb") as f:
+                    value = f.read(100).strip()
+            except OSError:
+                continue
+            if len(value) == 40:
+                refs[name] = value.decode("ascii", "replace")
+    return refs
+
+
+def _read_packed_refs(path: Path, prefix: str) -> dict[str, str]:
+    # One regex over the whole file: ~10x faster than splitting lines at 100k refs, and
+    # packed-refs is sorted, so the matches start at the prefix's first line.
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    start = data.find(b" " + prefix.encode())
+    if start < 0:
+        return {}
+    start = data.rfind(b"\n", 0, start) + 1
+    end = data.find(b"\n", data.rfind(b" " + prefix.encode()))
+    pattern = re.compile(rb"^([0-9a-f]{40}) (" + re.escape(prefix.encode()) + rb"[^\n]*)$",
+                         re.M)
+    found = pattern.findall(data, start, len(data) if end < 0 else end + 1)
+    return {name.decode(): oid.decode() for oid, name in found}
+
+
+def _walk(repo: pygit2.Repository, tree: pygit2.Tree, base: str,
+          out: list[tuple[str, str, bool]]) -> None:
+    import pygit2
+
+    for entry in tree:
+        path = f"{base}{entry.name}"
+        if entry.type_str == "tree":
+            out.append((path, str(entry.id), True))
+            _walk(repo, repo[entry.id].peel(pygit2.Tree), path + "/", out)
+        else:
+            out.append((path, str(entry.id), False))
+
+
+def init_repository(path: str | os.PathLike[str], bare: bool = False) -> Repo:
+    """``git init`` at ``path`` (pygit2), returning the repository."""
+    import pygit2
+
+    try:
+        pygit2.init_repository(os.fspath(path), bare=bare)
+    except pygit2.GitError as exc:
+        raise GitError(f"Cannot create a git repository at {path}: {exc}.") from exc
+    return Repo(path)
+
+
+def is_repository(path: str | os.PathLike[str]) -> bool:
+    return discover(os.fspath(path)) is not None

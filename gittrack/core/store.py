@@ -1,0 +1,128 @@
+"""Runs as commits on hidden refs: write a record, read it back, list and resolve runs.
+
+A run commit's parent is the baseline (HEAD when the run started); its tree is the code
+snapshot with the record grafted at ``.gittrack/run/`` (DESIGN section 1). Every update of
+a run writes a new commit with the same parent and moves the run's ref.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from gittrack.core import names
+from gittrack.core.errors import AmbiguousRunError, GitError, RunNotFoundError
+from gittrack.core.gitio import Repo
+from gittrack.core.records import Metric, Run, RunInfo, load_yaml, parse_tsv
+
+RECORD_FILES = ("run.yaml", "params.yaml", "metrics.yaml", "artifacts.yaml", "inputs.yaml")
+
+
+class Store:
+    """The runs of one repository."""
+
+    def __init__(self, repo: Repo) -> None:
+        self.repo = repo
+
+    # -- writing ------------------------------------------------------------------------
+    def write_commit(self, code_tree: str | None, parent: str | None,
+                     blobs: Mapping[str, str], message: str) -> str:
+        """Write a run commit whose record files are ``{path below .gittrack/run: blob id}``."""
+        record_tree = self.repo.write_tree(blobs)
+        tree = self.repo.graft(code_tree, names.RECORD_DIR, record_tree)
+        return self.repo.write_commit(tree, parent, message)
+
+    def code_tree_of(self, commit: str) -> str:
+        """The tree of a run commit; its record is replaced on graft, so it serves as code."""
+        return self.repo.commit_tree(commit)
+
+    # -- listing ------------------------------------------------------------------------
+    def refs(self, experiment: str | None = None) -> dict[str, str]:
+        """``{ref: commit}`` of every run, or of one experiment's runs."""
+        if experiment is None:
+            return self.repo.list_refs(names.RUNS_PREFIX)
+        return self.repo.list_refs(names.experiment_ref_prefix(experiment))
+
+    def experiments(self) -> list[str]:
+        found = set()
+        for ref in self.refs():
+            parsed = names.parse_run_ref(ref)
+            if parsed:
+                found.add(parsed[0])
+        return sorted(found)
+
+    def ref_of(self, run_id: str) -> str | None:
+        for ref in self.refs():
+            if ref.endswith("/" + run_id):
+                return ref
+        return None
+
+    # -- reading ------------------------------------------------------------------------
+    def read_file(self, commit: str, name: str) -> Any:
+        data = self.repo.read_blob(commit, f"{names.RECORD_DIR}/{name}")
+        return None if data is None else load_yaml(data)
+
+    def read_run(self, commit: str) -> Run:
+        """The run recorded in ``commit``."""
+        info = self.read_file(commit, "run.yaml")
+        if not isinstance(info, dict) or "id" not in info:
+            raise GitError(f"Commit {commit[:12]} holds no gittrack run record.")
+        metrics_doc = self.read_file(commit, "metrics.yaml") or {}
+        metrics = {
+            k: Metric(k, float(v["value"]), int(v.get("step", 0)), int(v.get("timestamp", 0)))
+            for k, v in metrics_doc.items()
+        }
+        tags = info.get("tags") or {}
+        return Run(
+            id=info["id"], name=info.get("name", ""), experiment=info.get("experiment", ""),
+            status=info.get("status", "running"), commit=commit, info=RunInfo(info),
+            params=self.read_file(commit, "params.yaml") or {}, metrics=metrics,
+            tags={str(k): str(v) for k, v in tags.items()},
+            artifacts=self.read_file(commit, "artifacts.yaml") or {},
+            inputs=self.read_file(commit, "inputs.yaml") or {},
+        )
+
+    def metric_keys(self, commit: str) -> list[str]:
+        entries = self.repo.list_tree(commit, f"{names.RECORD_DIR}/metrics")
+        return sorted(p[: -len(".tsv")] for p, _oid, is_tree in entries
+                      if not is_tree and p.endswith(".tsv"))
+
+    def metric_history(self, commit: str, key: str) -> list[tuple[int, int, float]]:
+        """``[(step, timestamp ms, value)]`` of one metric, in logging order."""
+        data = self.repo.read_blob(commit, f"{names.RECORD_DIR}/metrics/{key}.tsv")
+        return [] if data is None else parse_tsv(data.decode("utf-8"))
+
+    # -- resolving ----------------------------------------------------------------------
+    def resolve_id(self, text: str) -> tuple[str, str] | None:
+        """``(ref, commit)`` for a run id or a unique id prefix (4+ hex digits)."""
+        if len(text) < 4 or any(c not in "0123456789abcdef" for c in text):
+            return None
+        hits = [(ref, c) for ref, c in self.refs().items()
+                if ref.rpartition("/")[2].startswith(text)]
+        if len(hits) > 1:
+            ids = ", ".join(sorted(r.rpartition("/")[2] for r, _ in hits)[:5])
+            raise AmbiguousRunError(
+                f"Run id prefix '{text}' matches {len(hits)} runs ({ids}); give more digits."
+            )
+        return hits[0] if hits else None
+
+
+def not_found(spec: str) -> RunNotFoundError:
+    return RunNotFoundError(f"No run '{spec}' in this repository; list runs with `gittrack log`.")
+
+
+_tracking_path: str | None = None  # gittrack.set_tracking_repo and `gittrack --repo` set it
+
+
+def set_tracking_path(path: str | os.PathLike[str] | None) -> None:
+    """Make ``path`` the repository of :func:`repo_from_env`; None resets."""
+    global _tracking_path
+    _tracking_path = os.fspath(path) if path is not None else None
+
+
+def repo_from_env(path: str | os.PathLike[str] | None = None) -> Repo:
+    """The repository gittrack works on: ``path``, else the one set with
+    :func:`set_tracking_path`, else $GITTRACK_REPO, else the one around the current directory."""
+    chosen = path if path is not None else _tracking_path or os.environ.get("GITTRACK_REPO") or None
+    return Repo(chosen)

@@ -1,0 +1,462 @@
+"""Push, fetch and pull: runs and registry tags through the git CLI, artifacts through dvc-data.
+
+Refs travel with ``git push`` / ``git fetch`` and explicit refspecs, so the user's credential
+helpers, SSH config and proxies apply (DVC's in-process transports fail on them). A push sends
+the artifacts first and the refs after, so a ref on the remote never names an artifact the
+artifact remote lacks; dvc-data skips objects already there, so rerunning an interrupted push
+completes it. Which refs travel is decided by :mod:`gittrack.sharing.refsync`; registry tags the remote
+took meanwhile are renumbered by :mod:`gittrack.registry.renumber`, never force-pushed. Nothing here
+prints: progress goes to a callback ``(phase, done, total)`` that the CLI renders.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from gittrack.artifacts.local import cache_for
+from gittrack.artifacts.transfer import (  # noqa: F401 - artifact transfer is part of a push/pull
+    ENV_ARTIFACT_REMOTE,
+    Progress,
+    _quiet,
+    artifact_remote_url,
+    fetch_artifacts,
+    open_artifact_remote,
+    pointers_of,
+    push_artifacts,
+)
+from gittrack.core import names
+from gittrack.core.errors import RemoteError
+from gittrack.core.gitio import Repo
+from gittrack.core.store import Store
+from gittrack.query.baseline import BASELINES_PREFIX
+from gittrack.registry import tags
+from gittrack.registry.renumber import Renamed, renumber
+from gittrack.sharing import refsync
+
+if TYPE_CHECKING:
+    pass
+
+FETCH_REFSPECS = ("refs/gittrack/*:refs/gittrack/*", "refs/tags/*:refs/tags/*")
+PUSH_REFSPECS = ("refs/gittrack/*:refs/gittrack/*", "refs/tags/*:refs/tags/*")
+ARG_BUDGET = 256 * 1024  # bytes of refspecs per git invocation (ARG_MAX is 2 MB here)
+MAX_ROUNDS = 5
+STAGE_PREFIX = "refs/gittrack-push/"
+STAGE_THRESHOLD = 64  # refs; below it explicit refspecs are as fast
+
+
+@dataclass
+class PushResult:
+    """What a push did."""
+
+    remote: str
+    refs: int = 0  # refs created or updated on the remote
+    deleted: int = 0
+    tags: int = 0
+    artifacts: int = 0  # artifacts whose objects were sent
+    behind: list[str] = field(default_factory=list)  # refs the remote holds newer
+    renamed: list[Renamed] = field(default_factory=list)
+
+
+@dataclass
+class FetchResult:
+    """What a fetch (or pull) did."""
+
+    remote: str
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    kept: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    artifacts: int = 0
+
+
+# ---------------------------------------------------------------- git plumbing
+
+
+def resolve_remote(repo: Repo, remote: str | None) -> str:
+    """The remote to use: the name or URL given, else ``origin``, else the only remote."""
+    if remote:
+        return remote
+    configured = repo.run_git("remote", check=False).stdout.split()
+    if "origin" in configured:
+        return "origin"
+    if len(configured) == 1:
+        return configured[0]
+    raise RemoteError("No remote given and no 'origin' remote configured; name one, as in "
+                      "`gittrack push origin`, or add one with `git remote add`.")
+
+
+def _git(repo: Repo, *args: str) -> Any:
+    proc = repo.run_git(*args, check=False)
+    return proc
+
+
+def ls_remote(repo: Repo, remote: str) -> dict[str, str]:
+    """``{ref: oid}`` of the remote's gittrack refs and registry-named tags."""
+    proc = _git(repo, "ls-remote", remote, "refs/gittrack/*", "refs/tags/*")
+    if proc.returncode != 0:
+        raise RemoteError(f"Cannot read remote '{remote}' ({_git_reason(proc.stderr)}); check "
+                          "the name or URL and that `git ls-remote` works for it.")
+    out: dict[str, str] = {}
+    for line in proc.stdout.splitlines():
+        oid, _, ref = line.partition("\t")
+        if ref.endswith("^{}"):
+            continue
+        if ref.startswith(refsync.GITTRACK_PREFIX) or refsync.is_registry_tag_ref(ref):
+            out[ref] = oid
+    return out
+
+
+def _git_reason(text: str) -> str:
+    """git's own reason from its stderr: the first ``fatal:``/``error:`` line (the lines after
+    it are generic advice), else the last line."""
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    for line in lines:
+        for prefix in ("fatal:", "error:"):
+            if line.startswith(prefix):
+                return line[len(prefix):].strip().rstrip(".")
+    return lines[-1].rstrip(".") if lines else "no output"
+
+
+def _chunks(items: Sequence[str]) -> Iterable[list[str]]:
+    chunk: list[str] = []
+    size = 0
+    for item in items:
+        if chunk and size + len(item) + 1 > ARG_BUDGET:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(item)
+        size += len(item) + 1
+    if chunk:
+        yield chunk
+
+
+def _fetch_objects(repo: Repo, remote: str, refs: Sequence[str], progress: Progress) -> None:
+    """Bring the objects of ``refs`` without writing any ref (refs are applied by the rules)."""
+    done = 0
+    for chunk in _chunks(refs):
+        proc = _git(repo, "fetch", "--no-tags", "--no-write-fetch-head", "--quiet", remote, *chunk)
+        if proc.returncode != 0:
+            raise RemoteError(f"`git fetch {remote}` failed ({_git_reason(proc.stderr)}); check "
+                              "access to the remote and retry.")
+        done += len(chunk)
+        progress("fetch refs", done, len(refs))
+
+
+def _push_refs(repo: Repo, remote: str, specs: Sequence[str], leases: Sequence[str],
+               progress: Progress, phase: str) -> dict[str, tuple[str, str]]:
+    """``git push --porcelain`` of refspecs; ``{dst ref: (flag, summary)}`` per ref."""
+    status: dict[str, tuple[str, str]] = {}
+    done = 0
+    for chunk in _chunks(specs):
+        lease = [f"--force-with-lease={ref}:{old}" for ref, old in
+                 (item.split(":", 1) for item in leases) if any(s.endswith(":" + ref) for s in chunk)]
+        proc = _git(repo, "push", "--porcelain", "--no-verify", *lease, remote, *chunk)
+        parsed = _porcelain(proc.stdout)
+        if proc.returncode != 0 and not parsed:
+            raise RemoteError(f"`git push {remote}` failed ({_git_reason(proc.stderr)}); check "
+                              "access to the remote and retry.")
+        status.update(parsed)
+        done += len(chunk)
+        progress(phase, done, len(specs))
+    return status
+
+
+def _porcelain(stdout: str) -> dict[str, tuple[str, str]]:
+    out = {}
+    for line in stdout.splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 3 and len(parts[0]) == 1:
+            out[parts[1].rpartition(":")[2]] = (parts[0], parts[2])
+    return out
+
+
+# ---------------------------------------------------------------- local refs
+
+
+def local_refs(repo: Repo, experiment: str | None = None,
+               runs: Iterable[str] = ()) -> dict[str, str]:
+    """``{ref: oid}`` of the gittrack refs and gittrack registry tags a push would offer."""
+    from gittrack.registry.resolver import TagCache
+
+    refs = select(repo.list_refs(refsync.GITTRACK_PREFIX), experiment, runs)
+    for name, obj in TagCache(repo).tags():
+        if obj.header and tags.parse_tag(name) is not None:
+            refs[refsync.TAGS_PREFIX + name] = repo.resolve_ref(refsync.TAGS_PREFIX + name) or ""
+    return {r: o for r, o in refs.items() if o}
+
+
+def select(refs: Mapping[str, str], experiment: str | None, runs: Iterable[str]) -> dict[str, str]:
+    """The refs of one experiment and/or of the given run ids (tags always pass)."""
+    ids = set(runs)
+    if experiment is None and not ids:
+        return dict(refs)
+    out = {}
+    for ref, oid in refs.items():
+        kind = refsync.kind_of(ref)
+        if kind == "tag":
+            out[ref] = oid
+            continue
+        if kind in ("run", "trash", "emptied"):
+            prefix = {"run": names.RUNS_PREFIX, "trash": names.TRASH_PREFIX,
+                      "emptied": names.EMPTIED_PREFIX}[kind]
+            parsed = names.parse_run_ref(ref, prefix)
+            if parsed is None:
+                continue
+            if (experiment is None or parsed[0] == experiment) \
+                    and (not ids or any(parsed[1].startswith(i) for i in ids)):
+                out[ref] = oid
+        elif kind == "baseline" and experiment is not None and not ids \
+                and ref == BASELINES_PREFIX + names.encode_component(experiment):
+            out[ref] = oid
+    return out
+
+
+def _run_ids(store: Store, specs: Sequence[str]) -> list[str]:
+    from gittrack import query
+    out = []
+    for spec in specs:
+        ref, _commit = query.resolve(store, spec)
+        out.append(ref.rpartition("/")[2])
+    return out
+
+
+# ---------------------------------------------------------------- push
+
+
+def push(store: Store, remote: str | None = None, experiment: str | None = None,
+         runs: Sequence[str] = (), artifacts: bool = True,
+         progress: Progress = _quiet) -> PushResult:
+    """Push runs, trash, baselines and registry tags to a git remote, artifacts first.
+
+    ``experiment`` and ``runs`` (run specs) narrow the runs sent; registry tags always go.
+    A version number the remote took meanwhile is renumbered locally (``result.renamed``).
+    """
+    repo = store.repo
+    name = resolve_remote(repo, remote)
+    ids = _run_ids(store, runs)
+    result = PushResult(name)
+    for _round in range(MAX_ROUNDS):
+        there = select(ls_remote(repo, name), experiment, ids)
+        here = local_refs(repo, experiment, ids)
+        plan = refsync.plan_push(here, there, refsync.Judge(repo))
+        if plan.conflicts:
+            result.renamed += _resolve_conflicts(repo, name, here, there, plan.conflicts, progress)
+            continue
+        if artifacts:
+            commits = [refsync.peel(repo, r, o) for r, o in
+                       [*plan.send.items(), *((r, n) for r, (n, _) in plan.force.items())]]
+            result.artifacts += push_artifacts(store, pointers_of(store, commits), progress)
+        result.behind = sorted(set(plan.behind))
+        rejected = _send(repo, name, plan, result, progress)
+        if not rejected:
+            return result
+    raise RemoteError(f"Remote '{name}' kept changing during the push ({MAX_ROUNDS} rounds); "
+                      "run `gittrack push` again.")
+
+
+def _send(repo: Repo, remote: str, plan: refsync.PushPlan, result: PushResult,
+          progress: Progress) -> bool:
+    """Push refs (gittrack refs before tags); True when a tag was rejected (re-plan)."""
+    runs = {r: o for r, o in plan.send.items() if refsync.kind_of(r) != "tag"}
+    tag_refs = {r: o for r, o in plan.send.items() if refsync.kind_of(r) == "tag"}
+    with _staged(repo, plan.send) as prefix:
+        status = _push_group(repo, remote, runs, prefix, "gittrack", progress)
+        explicit = [f"{n}:{r}" for r, (n, _old) in plan.force.items()]  # the lease allows it
+        explicit += [f":{r}" for r in plan.delete]
+        leases = [f"{r}:{old}" for r, (_n, old) in plan.force.items()]
+        leases += [f"{r}:{old}" for r, old in plan.delete.items()]
+        if explicit:
+            status.update(_push_refs(repo, remote, explicit, leases, progress, "refs"))
+        tag_status = _push_group(repo, remote, tag_refs, prefix, "tags", progress)
+    for ref, (flag, _summary) in status.items():
+        if flag == "!":
+            result.behind.append(ref)
+        elif flag == "-":
+            result.deleted += 1
+        elif flag != "=":
+            result.refs += 1
+    result.tags += sum(1 for flag, _ in tag_status.values() if flag not in ("!", "="))
+    return any(flag == "!" for flag, _ in tag_status.values())
+
+
+def _push_group(repo: Repo, remote: str, refs: Mapping[str, str], prefix: str | None,
+                namespace: str, progress: Progress) -> dict[str, tuple[str, str]]:
+    if not refs:
+        return {}
+    phase = "tags" if namespace == "tags" else "refs"
+    if prefix is None:
+        return _push_refs(repo, remote, [f"{o}:{r}" for r, o in refs.items()], [], progress, phase)
+    progress(phase, 0, len(refs))
+    status = _push_refs(repo, remote, [f"{prefix}{namespace}/*:refs/{namespace}/*"], [],
+                        _quiet, phase)
+    progress(phase, len(refs), len(refs))
+    return status
+
+
+@contextmanager
+def _staged(repo: Repo, refs: Mapping[str, str]) -> Iterator[str | None]:
+    """Mirror ``refs`` under ``refs/gittrack-push/<pid>/`` for one glob push; yield the prefix.
+
+    git matches each explicit refspec against every ref, so 10,000 of them cost minutes
+    where one glob costs a second (benchmarks/bench_remote.py). The mirror holds exactly the
+    planned values, so refs written meanwhile (whose artifacts were not sent) never travel.
+    Small pushes use explicit refspecs (None).
+    """
+    _drop_stale_stages(repo)
+    if len(refs) < STAGE_THRESHOLD:
+        yield None
+        return
+    prefix = f"{STAGE_PREFIX}{os.getpid()}/"
+    lines = [f"create {prefix}{r[len('refs/'):]} {o}" for r, o in refs.items()]
+    if not _update_refs(repo, lines):
+        raise RemoteError("Could not stage the refs to push under refs/gittrack-push/; check "
+                          "that the repository is writable and retry.")
+    try:
+        yield prefix
+    finally:
+        _update_refs(repo, [f"delete {prefix}{r[len('refs/'):]} {o}" for r, o in refs.items()])
+
+
+def _drop_stale_stages(repo: Repo) -> None:
+    """Remove the push mirrors of processes that died mid-push."""
+    stale: dict[str, str] = {}
+    for ref, oid in repo.list_refs(STAGE_PREFIX).items():
+        pid = ref[len(STAGE_PREFIX):].partition("/")[0]
+        if not pid.isdigit() or not _alive(int(pid)):
+            stale[ref] = oid
+    if stale:
+        _update_refs(repo, [f"delete {r} {o}" for r, o in stale.items()])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _resolve_conflicts(repo: Repo, remote: str, here: Mapping[str, str],
+                       there: Mapping[str, str], conflicts: list[str],
+                       progress: Progress) -> list[Renamed]:
+    models = {p.model for ref in conflicts
+              if (p := tags.parse_tag(ref[len(refsync.TAGS_PREFIX):])) is not None}
+    theirs = [r for r in there if refsync.kind_of(r) == "tag"
+              and r[len(refsync.TAGS_PREFIX):].partition("/")[0] in models]
+    _fetch_objects(repo, remote, theirs, progress)
+    renamed = renumber(repo, here, there, conflicts)
+    # Take the remote's events of those models now, so this clone agrees with it at once.
+    local_tags = repo.list_refs(refsync.TAGS_PREFIX)
+    for ref in theirs:
+        if ref not in local_tags and repo.has_object(there[ref]):
+            repo.create_ref(ref, there[ref])
+    return renamed
+
+
+# ---------------------------------------------------------------- fetch
+
+
+def fetch(store: Store, remote: str | None = None, experiment: str | None = None,
+          runs: Sequence[str] = (), artifacts: bool = False,
+          progress: Progress = _quiet) -> FetchResult:
+    """Fetch runs, trash, baselines and registry tags from a git remote (or a bundle file).
+
+    ``runs`` are run ids. With ``artifacts``, the artifacts of every selected run are fetched
+    into the cache too; otherwise they come when a checkout or ``load_model`` needs them.
+    """
+    repo = store.repo
+    name = resolve_remote(repo, remote)
+    there = select(ls_remote(repo, name), experiment, runs)
+    result = apply_remote(store, name, there, progress)
+    if artifacts:
+        commits = [refsync.peel(repo, r, o) for r, o in there.items()
+                   if refsync.kind_of(r) in ("run", "tag") and repo.has_object(o)]
+        before = len([p for p in pointers_of(store, commits) if not cache_for(store.repo).has(p)])
+        still = fetch_artifacts(store, pointers_of(store, commits), progress)
+        result.artifacts = before - len(still)
+        if still:
+            raise RemoteError(f"{len(still)} artifact(s) are not on the artifact remote; push "
+                              "them from the clone that logged them.")
+    return result
+
+
+def apply_remote(store: Store, remote: str, there: Mapping[str, str],
+                 progress: Progress = _quiet, available: set[str] | None = None) -> FetchResult:
+    """Fetch the objects of ``there`` (``{ref: oid}`` read from ``remote``) and apply the rules.
+
+    ``available`` limits the refs fetched by name (a bundle holds only the refs that changed).
+    """
+    repo = store.repo
+    here = {**repo.list_refs(refsync.GITTRACK_PREFIX),
+            **{r: o for r, o in repo.list_refs(refsync.TAGS_PREFIX).items()
+               if refsync.is_registry_tag_ref(r)}}
+    seen = frozenset(o for o in there.values() if repo.has_object(o))
+    wanted = [r for r, o in there.items() if here.get(r) != o and o not in seen
+              and (available is None or r in available)]
+    if wanted:
+        _fetch_objects(repo, remote, wanted, progress)
+    plan = refsync.plan_fetch(here, there, refsync.Judge(repo), seen)
+    for ref in [r for r in plan.create if refsync.kind_of(r) == "tag"]:
+        info = repo.read_tag(ref[len(refsync.TAGS_PREFIX):], plan.create[ref])
+        if info is None or info.message is None or not tags.is_registry_message(info.message):
+            del plan.create[ref]  # a tag gittrack did not write: not ours to bring
+    _apply(repo, plan)
+    return FetchResult(remote, len(plan.create), len(plan.update), len(plan.delete),
+                       plan.kept, plan.conflicts)
+
+
+def _apply(repo: Repo, plan: refsync.FetchPlan) -> None:
+    for ref, (here, there) in plan.merge.items():  # two diverged emptied records: the union
+        plan.update[ref] = (refsync.merge_emptied(repo, ref, here, there), here)
+    lines = [f"create {r} {o}" for r, o in plan.create.items()]
+    lines += [f"update {r} {n} {o}" for r, (n, o) in plan.update.items()]
+    lines += [f"delete {r} {o}" for r, o in plan.delete.items()]
+    if not lines:
+        return
+    if _update_refs(repo, lines):
+        return
+    for line in lines:  # one transaction failed (a ref moved meanwhile): apply what still holds
+        _update_refs(repo, [line])
+
+
+def _update_refs(repo: Repo, lines: list[str]) -> bool:
+    import subprocess
+
+    proc = subprocess.run(["git", f"--git-dir={repo.git_dir}", "update-ref", "--stdin"],
+                          input="\n".join(lines) + "\n", capture_output=True, text=True,
+                          check=False)
+    return proc.returncode == 0
+
+
+# ---------------------------------------------------------------- remote setup
+
+
+def setup(repo: Repo, remote: str | None = None) -> list[str]:
+    """Add refspecs so plain ``git fetch``/``git push`` carry runs and registry tags.
+
+    Returns the ``remote.<name>.fetch``/``push`` values added (none when already set up).
+    A remote with no push refspec also gets ``HEAD``, so ``git push`` still pushes the
+    current branch.
+    """
+    name = resolve_remote(repo, remote)
+    if repo.run_git("remote", "get-url", name, check=False).returncode != 0:
+        raise RemoteError(f"No remote named '{name}'; add it with `git remote add {name} URL`.")
+    added = []
+    for key, values in (("fetch", FETCH_REFSPECS), ("push", PUSH_REFSPECS)):
+        have = repo.run_git("config", "--get-all", f"remote.{name}.{key}", check=False).stdout.split()
+        wanted = list(values)
+        if key == "push" and not have:
+            wanted.insert(0, "HEAD")
+        for value in wanted:
+            if value not in have:
+                repo.run_git("config", "--add", f"remote.{name}.{key}", value)
+                added.append(f"remote.{name}.{key}={value}")
+    return added
+

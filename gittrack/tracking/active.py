@@ -1,0 +1,327 @@
+"""An active run: buffered logging, the journal, timed commits and the end of the run.
+
+Logging calls only append to an in-memory buffer under a lock (microseconds). A background
+thread moves the buffer into the journal every ``FLUSH_SECONDS`` and commits the record to
+the run's ref every ``COMMIT_SECONDS``; the end of the run commits once more (DESIGN 3).
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+import threading
+import time
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+from gittrack.core import environment, maintenance, names
+from gittrack.core.errors import InvalidInputError, RunStateError
+from gittrack.core.gitio import Repo
+from gittrack.core.journal import Journal
+from gittrack.core.records import TERMINAL, RunInfo, flatten, now_iso, plain
+from gittrack.core.store import Store
+from gittrack.tracking import services, sides, stack
+from gittrack.tracking.state import MAX_TAG_CHARS, RunState
+
+FLUSH_SECONDS = float(os.environ.get("GITTRACK_FLUSH_SECONDS", "0.2"))
+COMMIT_SECONDS = float(os.environ.get("GITTRACK_COMMIT_SECONDS", "10"))
+
+
+class ActiveRun:
+    """A run being recorded by this process. Also a context manager.
+
+    An exception inside ``with`` ends the run ``failed``; KeyboardInterrupt (and SIGTERM,
+    which gittrack turns into one) ends it ``killed``; otherwise it ends ``finished``.
+    """
+
+    def __init__(self, store: Store, state: RunState, ref: str, parent: str | None,
+                 code_tree: str | None, journal: Journal) -> None:
+        self.store = store
+        self.state = state
+        self.ref = ref
+        self._parent = parent
+        self._code_tree = code_tree
+        self._lock = threading.Lock()  # guards the buffer and the state
+        self._git_lock = threading.Lock()  # one commit at a time
+        self._pending: list[tuple[str, float, int, int]] = []
+        self._events: list[list[Any]] = []
+        self._metric_keys: set[str] = set()
+        self._ended = False
+        self._dirty = False
+        self._journal = journal
+        self._writer = Store(Repo(store.repo.git_dir))
+        self._sides: Any = None  # gittrack.tracking.sides.SideJournals, made on first merge
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"gittrack-{self.id}",
+                                        daemon=True)
+        self._thread.start()
+
+    # -- identity -----------------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return str(self.state.info["id"])
+
+    @property
+    def name(self) -> str:
+        return str(self.state.info["name"])
+
+    @property
+    def experiment(self) -> str:
+        return str(self.state.info["experiment"])
+
+    @property
+    def info(self) -> RunInfo:
+        """``run.yaml`` so far, a dict that also answers MLflow's ``run.info.run_id`` etc."""
+        return RunInfo(self.state.info)
+
+    def __repr__(self) -> str:
+        return f"<ActiveRun {self.id} {self.experiment}/{self.name}>"
+
+    # -- logging ------------------------------------------------------------------------
+    def log_metric(self, key: str, value: float, step: int | None = None,
+                   timestamp: int | None = None) -> None:
+        """Record one point of a metric; ``step`` defaults to 0 and ``timestamp`` to now (ms)."""
+        if key not in self._metric_keys:
+            self._new_metric_key(key)
+        if type(value) is not float:
+            value = _as_number(key, value)
+        ts = int(time.time() * 1000) if timestamp is None else _as_int("timestamp", timestamp)
+        st = 0 if step is None else (step if type(step) is int else _as_int("step", step))
+        with self._lock:
+            if self._ended:
+                raise self._ended_error()
+            self._pending.append((key, value, st, ts))
+
+    def _new_metric_key(self, key: str) -> None:
+        names.validate_key("metric", key)
+        self._metric_keys.add(key)
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None,
+                    timestamp: int | None = None) -> None:
+        """Record several metrics at one step; all are checked before any is recorded."""
+        ts = int(time.time() * 1000) if timestamp is None else _as_int("timestamp", timestamp)
+        checked = []
+        for key, value in metrics.items():
+            if key not in self._metric_keys:
+                self._new_metric_key(key)
+            checked.append((key, _as_number(key, value)))
+        st = 0 if step is None else _as_int("step", step)
+        with self._lock:
+            if self._ended:
+                raise self._ended_error()
+            self._pending.extend((k, v, st, ts) for k, v in checked)
+
+    def log_param(self, key: str, value: Any) -> Any:
+        """Record a parameter; a param is fixed once logged (another value is an error)."""
+        self.log_params({key: value})
+        return value
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Record several parameters (nested mappings allowed) all or nothing."""
+        if not isinstance(params, Mapping):
+            raise InvalidInputError(
+                f"log_params takes a mapping of names to values; got {type(params).__name__}."
+            )
+        clean = {names.validate_key("param", k): plain(v) for k, v in params.items()}
+        for flat_key in flatten(clean):
+            names.validate_key("param", flat_key)
+        with self._lock:
+            if self._ended:
+                raise self._ended_error()
+            self.state.check_params(clean)
+            self.state.merge_params(clean)
+            self._events.append(["p", clean])
+            self._dirty = True
+
+    def set_tag(self, key: str, value: Any) -> None:
+        """Set a tag (a string); a tag can be changed, unlike a param."""
+        self.set_tags({key: value})
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        clean = {}
+        for key, value in tags.items():
+            names.validate_key("tag", key)
+            text = "" if value is None else str(plain(value))
+            if len(text) > MAX_TAG_CHARS:
+                raise InvalidInputError(
+                    f"Tag '{key}' is longer than {MAX_TAG_CHARS} characters; "
+                    "log large values with log_text instead."
+                )
+            clean[key] = text
+        with self._lock:
+            if self._ended:
+                raise self._ended_error()
+            for key, text in clean.items():
+                self.state.apply(["t", key, text])
+                self._events.append(["t", key, text])
+            self._dirty = True
+
+    def record(self, event: list[Any]) -> None:
+        """Apply and journal a prepared event (artifacts and inputs use this)."""
+        with self._lock:
+            if self._ended:
+                raise self._ended_error()
+            self.state.apply(event)
+            self._events.append(event)
+            self._dirty = True
+
+    def _ended_error(self) -> RunStateError:
+        return RunStateError(
+            f"Run {self.id} ({self.name}) has ended ({self.state.info['status']}); "
+            "start a new run, or resume it with start_run(run_id=...)."
+        )
+
+    # -- flushing and committing --------------------------------------------------------
+    def flush(self) -> None:
+        """Move buffered values into the state and the journal (a kill after this loses nothing)."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+            events, self._events = self._events, []
+            lines = []
+            for key, value, step, ts in pending:
+                row = f"{step}\t{ts}\t{value!r}\n"
+                self.state.add_point(key, value, step, ts, row)
+                lines.append(f"m\t{key}\t{row}")
+            if pending:
+                self._dirty = True
+        self._journal.append(events, "".join(lines))
+
+    def commit(self) -> str:
+        """Write the record as a new commit on the run's ref."""
+        return self._commit()[0]
+
+    def _commit(self) -> tuple[str, dict[str, bytes | str]]:
+        # The commit and the record files it holds, as rendered.
+        with self._git_lock:
+            with self._lock:
+                self._dirty = False
+                files = self.state.render()
+                message = self.state.message()
+            # Blobs are written outside the buffer lock, so logging never waits on git;
+            # and with a Repo object of its own, as libgit2 objects are not for sharing
+            # between threads.
+            blobs = self.state.write(self._writer, files)
+            commit = self._writer.write_commit(self._code_tree, self._parent, blobs, message)
+            self._writer.repo.set_ref(self.ref, commit)
+            return commit, files
+
+    def _loop(self) -> None:
+        last_commit = time.monotonic()
+        while not self._stop.wait(FLUSH_SECONDS):
+            self.flush()
+            due = time.monotonic() - last_commit >= COMMIT_SECONDS
+            if due:
+                self.merge_side_journals()
+            if self._dirty and due:
+                self.commit()
+                last_commit = time.monotonic()
+
+    # -- ending -------------------------------------------------------------------------
+    def end(self, status: str = "finished") -> None:
+        """End the run with ``status`` (finished, failed or killed) and commit it."""
+        if status not in TERMINAL or status == "crashed":
+            raise InvalidInputError(
+                f"Status {status!r} cannot end a run; use 'finished', 'failed' or 'killed'."
+            )
+        with self._lock:
+            if self._ended:
+                return
+            self._ended = True
+        self._stop.set()
+        if threading.current_thread() is not self._thread:
+            self._thread.join()
+        self.state.info["status"] = status
+        self.state.info["end_time"] = now_iso()
+        self.state.info["packages"] = environment.imported_packages(self.store.repo.state_dir)
+        self.flush()
+        self.merge_side_journals()
+        services.run_ended(self.store.repo, *self._commit())
+        self._sides.remove()
+        self._journal.close(remove=True)
+        maintenance.keep_healthy(self.store.repo)
+
+    def merge_side_journals(self) -> None:
+        """Apply what child processes appended to this run's side journals (gittrack.tracking.sides)."""
+        if self._sides is None:
+            self._sides = sides.SideJournals(self.store.repo.state_dir / "journal", self.id)
+        if self._sides.merge(self.state, self._lock):
+            self._dirty = True
+
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        stack.end_run_object(self, stack.status_for(exc))
+
+    # -- artifacts, inputs and models (gittrack.artifacts.run_artifacts, via services) ---------------------------
+    def record_now(self, event: list[Any]) -> None:
+        """Apply ``event`` and write it to the journal at once, not on the next flush.
+
+        Artifact pointers use this: gc reads live runs' journals, so a pointer must be on
+        disk before the cache lock that guarded its object is released (docs/artifacts.md).
+        """
+        with self._lock:
+            if self._ended:
+                raise self._ended_error()
+            self.state.apply(event)
+            self._journal.append([event])
+            self._dirty = True
+
+    def log_artifact(self, path: str | os.PathLike[str], artifact_path: str | None = None) -> Any:
+        """Store a file or directory in the cache and record its pointer."""
+        return services.artifacts().log_artifact(self, path, artifact_path)
+
+    def log_artifacts(self, local_dir: str | os.PathLike[str],
+                      artifact_path: str | None = None) -> Any:
+        """Store a directory as one artifact."""
+        return services.artifacts().log_artifacts(self, local_dir, artifact_path)
+
+    def log_text(self, text: str, artifact_file: str) -> Any:
+        """Store text as the file artifact ``artifact_file``."""
+        return services.artifacts().log_text(self, text, artifact_file)
+
+    def log_dict(self, dictionary: Mapping[str, Any], artifact_file: str) -> Any:
+        """Store a mapping as YAML or JSON (by extension)."""
+        return services.artifacts().log_dict(self, dictionary, artifact_file)
+
+    def log_figure(self, figure: Any, artifact_file: str) -> Any:
+        """Store a matplotlib figure."""
+        return services.artifacts().log_figure(self, figure, artifact_file)
+
+    def log_table(self, data: Any, artifact_file: str) -> Any:
+        """Store a DataFrame (or dict of columns) as JSON, CSV or Parquet."""
+        return services.artifacts().log_table(self, data, artifact_file)
+
+    def log_input(self, source: Any, name: str | None = None, context: str = "training",
+                  store: bool = False) -> dict[str, Any]:
+        """Record a dataset the run read (hash, size, rows, columns, schema)."""
+        entry: dict[str, Any] = services.artifacts().log_input(self, source, name, context, store)
+        return entry
+
+    def log_model(self, model: object, name: str, input_example: object = None,
+                  signature: Mapping[str, Any] | None = None,
+                  pip_requirements: list[str] | None = None) -> Any:
+        """Save a model with model.yaml and store it as artifact ``name``."""
+        return services.artifacts().log_model(self, model, name, input_example, signature,
+                                       pip_requirements)
+
+
+def _as_number(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InvalidInputError(
+            f"Metric '{key}' must be a number, got {value!r} ({type(value).__name__}); "
+            "log text with set_tag or log_param instead."
+        )
+    return float(value)
+
+
+def _as_int(what: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise InvalidInputError(f"The {what} must be a whole number, got {value!r}.")
+    return int(value)

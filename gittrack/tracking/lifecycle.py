@@ -1,0 +1,93 @@
+"""Starting and resuming runs: claim the ref, open the journal, hand back an ActiveRun."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Mapping
+from typing import Any
+
+from gittrack.core import environment, journal, names
+from gittrack.core.errors import GitError, RunStateError
+from gittrack.core.records import FORMAT_VERSION, now_iso, plain
+from gittrack.core.store import Store
+from gittrack.tracking.active import ActiveRun
+from gittrack.tracking.state import RunState
+
+log = logging.getLogger("gittrack")
+MAX_UNTRACKED_NAMES = 100
+_warned: dict[str, tuple[str, ...]] = {}  # git dir -> the untracked files last warned about
+
+
+def create_run(store: Store, experiment: str, name: str | None = None,
+               tags: Mapping[str, Any] | None = None, description: str | None = None,
+               parent: str | None = None) -> ActiveRun:
+    """Record a new run (status ``running``) and return it live."""
+    names.validate_name("experiment", experiment)
+    name = names.validate_name("run", name) if name is not None else names.generate_run_name()
+    snap = store.repo.snapshot()
+    if snap.untracked and snap.untracked != _warned.get(str(store.repo.git_dir)):
+        # once per set of files and repository in a process, not for every run of a sweep
+        _warned[str(store.repo.git_dir)] = snap.untracked
+        log.warning("%d untracked file(s) are not captured in the run (listed in run.yaml): %s",
+                    len(snap.untracked), ", ".join(snap.untracked[:5]))
+    info: dict[str, Any] = {
+        "format": FORMAT_VERSION, "id": "", "name": name, "experiment": experiment,
+        "status": "running", "start_time": now_iso(), "end_time": None,
+        **environment.describe(),
+        "baseline": snap.baseline, "branch": snap.branch, "dirty": snap.dirty,
+        "untracked": list(snap.untracked[:MAX_UNTRACKED_NAMES]),
+        "untracked_count": len(snap.untracked),
+        "packages": environment.imported_packages(store.repo.state_dir),
+        "parent": parent, "description": description, "tags": {},
+    }
+    for _attempt in range(5):
+        info["id"] = names.new_run_id()
+        run = _claim(store, info, tags, snap.baseline, snap.tree)
+        if run is not None:
+            return run
+    raise GitError("Could not claim a unique run id after 5 tries; check the repository refs.")
+
+
+def _claim(store: Store, info: dict[str, Any], tags: Mapping[str, Any] | None,
+           parent: str | None, code_tree: str | None) -> ActiveRun | None:
+    state = RunState(dict(info))
+    if tags:
+        for key, value in tags.items():
+            state.apply(["t", names.validate_key("tag", key), str(plain(value))])
+    ref = names.run_ref(info["experiment"], info["id"])
+    commit = store.write_commit(code_tree, parent, state.files(store), state.message())
+    # The journal exists before the ref, so a kill between the two never leaves a
+    # "running" ref that nothing will recover.
+    jour = _open_journal(store, info["id"], ref, commit, parent)
+    if not store.repo.create_ref(ref, commit):
+        jour.close(remove=True)
+        return None
+    return ActiveRun(store, state, ref, parent, code_tree, jour)
+
+
+def resume_run(store: Store, ref: str, commit: str) -> ActiveRun:
+    """Reopen an ended (or crashed) run for more logging, as MLflow's ``run_id=`` does."""
+    run_id = ref.rpartition("/")[2]
+    if journal.is_live(store.repo.state_dir / "journal", run_id):
+        raise RunStateError(
+            f"Run {run_id} is live in another process; end it there before resuming it."
+        )
+    state = RunState.from_commit(store, commit)
+    state.info.update(status="running", end_time=None, host=socket.gethostname(),
+                      pid=os.getpid())
+    parents = store.repo.commit_parents(commit)
+    parent = parents[0] if parents else None
+    code_tree = store.code_tree_of(commit)
+    new_commit = store.write_commit(code_tree, parent, state.files(store), state.message())
+    jour = _open_journal(store, run_id, ref, new_commit, parent)
+    store.repo.set_ref(ref, new_commit)
+    return ActiveRun(store, state, ref, parent, code_tree, jour)
+
+
+def _open_journal(store: Store, run_id: str, ref: str, commit: str,
+                  parent: str | None) -> journal.Journal:
+    header = {"ref": ref, "base_commit": commit, "parent": parent,
+              "host": socket.gethostname(), "pid": os.getpid()}
+    return journal.Journal(store.repo.state_dir / "journal", run_id, header)

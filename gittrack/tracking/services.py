@@ -1,0 +1,47 @@
+"""What an active run needs from the layers above it, provided by the layer that composes them.
+
+Imports point down (docs/architecture.md), yet a run logs artifacts through gittrack.artifacts
+and, when it ends, notes its summary in gittrack.query's index. Both sit above tracking, so the
+run does not import them: gittrack.api, which composes the layers, provides them here when it is
+imported, before it can start a run. Each provider is a loader, so nothing above is imported
+until a run first uses it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from types import ModuleType
+from typing import Any
+
+from gittrack.core.errors import RunStateError
+from gittrack.core.gitio import Repo
+
+ArtifactsLoader = Callable[[], ModuleType]
+EndedHook = Callable[[Repo, str, Mapping[str, bytes | str]], None]
+
+_artifacts: ArtifactsLoader | None = None
+_ended: list[EndedHook] = []
+
+
+def provide(artifacts: ArtifactsLoader, ended: EndedHook) -> None:
+    """Install the artifact logger and the hook told of each ended run (idempotent)."""
+    global _artifacts
+    _artifacts = artifacts
+    if ended not in _ended:
+        _ended.append(ended)
+
+
+def artifacts() -> Any:
+    """The module whose ``log_artifact(run, ...)`` and friends store a run's artifacts."""
+    if _artifacts is None:
+        raise RunStateError(
+            "This run cannot log artifacts: no artifact store was provided; start runs with "
+            "gittrack.start_run()."
+        )
+    return _artifacts()
+
+
+def run_ended(repo: Repo, commit: str, files: Mapping[str, bytes | str]) -> None:
+    """Tell the providers that a run ended as ``commit`` with its rendered record ``files``."""
+    for hook in _ended:
+        hook(repo, commit, files)

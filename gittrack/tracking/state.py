@@ -1,0 +1,182 @@
+"""A run record in memory: events applied to it, and the files it renders to.
+
+The same code applies events for a live run and for a journal replayed after a crash, so
+what a recovered run holds is exactly what the live run would have committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from gittrack.core.errors import InvalidInputError
+from gittrack.core.records import (
+    TSV_HEADER,
+    dump_yaml,
+    flatten,
+    same_value,
+    tsv_row,
+)
+from gittrack.core.store import Store
+
+MAX_PARAM_CHARS = 6000  # MLflow's limit for a param value
+MAX_TAG_CHARS = 8000
+
+
+class RunState:
+    """Params, metrics (latest and history), tags and run info of one run."""
+
+    def __init__(self, info: dict[str, Any]) -> None:
+        self.info = info
+        self.params: dict[str, Any] = {}
+        self.flat_params: dict[str, Any] = {}
+        self.latest: dict[str, tuple[float, int, int]] = {}
+        self.history: dict[str, bytearray] = {}
+        self.artifacts: dict[str, Any] = {}
+        self.inputs: dict[str, Any] = {}
+        self._blobs: dict[str, tuple[int, str]] = {}  # key -> (history length, blob id)
+
+    # -- events -------------------------------------------------------------------------
+    def apply(self, event: list[Any]) -> None:
+        kind = event[0]
+        if kind == "m":
+            self.add_point(event[1], float(event[2]), int(event[3]), int(event[4]))
+        elif kind == "p":
+            self.merge_params(event[1])
+        elif kind == "t":
+            self.info.setdefault("tags", {})[event[1]] = event[2]
+        elif kind == "a":
+            self.artifacts[event[1]] = event[2]
+        elif kind == "i":
+            self.inputs[event[1]] = event[2]
+        elif kind == "x":
+            self.info.update(event[1])
+
+    def add_point(self, key: str, value: float, step: int, ts: int, row: str = "") -> None:
+        """Append one point; ``row`` is its TSV line when the caller formatted it already."""
+        hist = self.history.get(key)
+        if hist is None:
+            hist = self.history[key] = bytearray(TSV_HEADER.encode())
+        hist += (row or tsv_row(step, ts, value)).encode()
+        last = self.latest.get(key)
+        if last is None or (step, ts) >= (last[1], last[2]):
+            self.latest[key] = (value, step, ts)
+
+    def check_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate new params against the logged ones; the flat view of the new ones."""
+        flat = flatten(params)
+        for key, value in flat.items():
+            if len(dump_yaml(value)) > MAX_PARAM_CHARS:
+                raise InvalidInputError(
+                    f"Param '{key}' is longer than {MAX_PARAM_CHARS} characters; "
+                    "log large values with log_dict or log_text instead."
+                )
+            old = self.flat_params.get(key, _MISSING)
+            if old is not _MISSING and not same_value(old, value):
+                raise InvalidInputError(
+                    f"Param '{key}' was already logged as {old!r} and cannot change to {value!r}; "
+                    "params are fixed once logged, so log the new value under another key "
+                    "or in a new run."
+                )
+            if any(k.startswith(key + ".") for k in self.flat_params):
+                raise InvalidInputError(
+                    f"Param '{key}' already holds nested params; choose another key."
+                )
+            for prefix in _prefixes(key):
+                if prefix in self.flat_params:
+                    raise InvalidInputError(
+                        f"Param '{key}' nests under '{prefix}', which is already a value; "
+                        "choose another key."
+                    )
+        return flat
+
+    def merge_params(self, params: Mapping[str, Any]) -> None:
+        self.flat_params.update(flatten(params))
+        _deep_merge(self.params, params)
+
+    # -- rendering ----------------------------------------------------------------------
+    def files(self, store: Store) -> dict[str, str]:
+        """``{path below .gittrack/run: blob id}``, reusing blobs of unchanged histories."""
+        return self.write(store, self.render())
+
+    def render(self) -> dict[str, bytes | str]:
+        """The record's files as bytes, or as the blob id of a history that did not change.
+
+        Cheap (no git writes), so a live run renders under its lock and writes outside it.
+        """
+        files: dict[str, bytes | str] = {
+            "run.yaml": dump_yaml(self.info, sort_keys=False),
+            "params.yaml": dump_yaml(self.params),
+            "metrics.yaml": dump_yaml(self.metrics_doc()),
+        }
+        if self.artifacts:
+            files["artifacts.yaml"] = dump_yaml(self.artifacts)
+        if self.inputs:
+            files["inputs.yaml"] = dump_yaml(self.inputs)
+        for key, hist in self.history.items():
+            cached = self._blobs.get(key)
+            fresh = cached is not None and cached[0] == len(hist)
+            files[f"metrics/{key}.tsv"] = cached[1] if fresh and cached else bytes(hist)
+        return files
+
+    def write(self, store: Store, files: dict[str, bytes | str]) -> dict[str, str]:
+        """Write rendered files as blobs; remembers history blobs for the next commit."""
+        blobs = {}
+        for path, data in files.items():
+            if isinstance(data, str):
+                blobs[path] = data
+                continue
+            blobs[path] = store.repo.write_blob(data)
+            if path.startswith("metrics/"):
+                self._blobs[path[len("metrics/"):-len(".tsv")]] = (len(data), blobs[path])
+        return blobs
+
+    def metrics_doc(self) -> dict[str, dict[str, Any]]:
+        return {k: {"value": v, "step": s, "timestamp": t}
+                for k, (v, s, t) in sorted(self.latest.items())}
+
+    def message(self) -> str:
+        """The commit subject: ``run brisk-lamb (finished): rmse=380.2 mae=350.1``."""
+        shown = " ".join(f"{k}={_short(v)}" for k, (v, _s, _t) in list(self.latest.items())[:5])
+        subject = f"run {self.info.get('name')} ({self.info.get('status')})"
+        body = (f"experiment: {self.info.get('experiment')}\nrun: {self.info.get('id')}\n")
+        return f"{subject}: {shown}\n\n{body}" if shown else f"{subject}\n\n{body}"
+
+    # -- loading ------------------------------------------------------------------------
+    @classmethod
+    def from_commit(cls, store: Store, commit: str) -> RunState:
+        """The state recorded in a run commit (to resume or to recover a run)."""
+        run = store.read_run(commit)
+        state = cls(dict(run.info))
+        state.merge_params(run.params)
+        state.artifacts = dict(run.artifacts)
+        state.inputs = dict(run.inputs)
+        for key in store.metric_keys(commit):
+            data = store.repo.read_blob(commit, f".gittrack/run/metrics/{key}.tsv") or b""
+            state.history[key] = bytearray(data)
+        for key, m in run.metrics.items():
+            state.latest[key] = (m.value, m.step, m.timestamp)
+        return state
+
+
+_MISSING = object()
+
+
+def _prefixes(key: str) -> list[str]:
+    parts = key.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def _deep_merge(into: dict[str, Any], new: Mapping[str, Any]) -> None:
+    for key, value in new.items():
+        if isinstance(value, Mapping) and isinstance(into.get(key), dict):
+            _deep_merge(into[key], value)
+        elif isinstance(value, Mapping):
+            into[key] = {}
+            _deep_merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def _short(value: float) -> str:
+    return f"{value:.6g}"
