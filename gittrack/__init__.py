@@ -50,14 +50,14 @@ def __dir__() -> list[str]:
 
 def __getattr__(name: str) -> Any:
     if name in _API:
-        from gittrack import api
+        from gittrack import api  # lazy: `import gittrack` stays light
         return getattr(api, name)
     if name in _OPTIONAL:
         import importlib
 
         return getattr(importlib.import_module(_OPTIONAL[name]), name)
     if name == "GittrackError":
-        from gittrack.core.errors import GittrackError
+        from gittrack.core.errors import GittrackError  # lazy: `import gittrack` stays light
 
         return GittrackError
     raise AttributeError(f"module 'gittrack' has no attribute {name!r}")

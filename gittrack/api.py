@@ -26,9 +26,7 @@ Terminated = stack.Terminated
 
 
 def _run_artifacts() -> ModuleType:
-    from gittrack.artifacts import (
-        run_artifacts,  # lazy: only a run that logs an artifact loads it
-    )
+    from gittrack.artifacts import run_artifacts  # lazy: only a run that logs an artifact loads it
 
     return run_artifacts
 
@@ -88,9 +86,7 @@ def start_run(run_name: str | None = None, experiment: str | None = None,
     """
     with stack.lock:
         if run_id is None and os.environ.get("GITTRACK_RUN_ID"):
-            from gittrack.tracking import (
-                attach,  # a child of `gittrack run` joins that run
-            )
+            from gittrack.tracking import attach  # lazy: a child of `gittrack run` joins that run
 
             if not stack.runs:
                 stack.push(attach.attach(_store(), os.environ["GITTRACK_RUN_ID"]))
@@ -103,7 +99,10 @@ def start_run(run_name: str | None = None, experiment: str | None = None,
                 f"Run {stack.runs[-1].id} ({stack.runs[-1].name}) is already active; end it with "
                 "end_run() first, or pass nested=True to start a nested run."
             )
-        from gittrack.tracking.lifecycle import create_run, resume_run
+        from gittrack.tracking.lifecycle import (  # lazy: loads on first use; reads stay light
+            create_run,
+            resume_run,
+        )
 
         store = open_store()
         parent = stack.runs[-1].id if stack.runs else None
@@ -191,7 +190,7 @@ if TYPE_CHECKING:
 
 
 def _registry() -> Registry:
-    from gittrack.registry.resolver import Registry
+    from gittrack.registry.resolver import Registry  # lazy: loads on first use; reads stay light
 
     return Registry(open_store())
 
@@ -266,7 +265,7 @@ def search_runs(experiment_names: list[str] | str | None = None, filter_string: 
     >>> gittrack.search_runs(["forecast"], "metrics.rmse < 400 OR params.model = 'rf'",
     ...                      order_by=["metrics.rmse ASC"], max_results=10)
     """
-    from gittrack.query import search
+    from gittrack.query import search  # lazy: loads on first use; reads stay light
     if experiment_ids is not None:
         if experiment_names is not None:
             raise InvalidInputError("Give experiment_names or experiment_ids, not both; an "
@@ -289,7 +288,7 @@ def metric_history(runs: Any, keys: list[str] | str | None = None) -> Any:
 
     >>> gittrack.metric_history(gittrack.search_runs(max_results=5), ["loss"])
     """
-    from gittrack.query import search
+    from gittrack.query import search  # lazy: loads on first use; reads stay light
     return search.metric_history(open_store(), runs, keys)
 
 
@@ -299,7 +298,7 @@ def diff_runs(runs: list[str], all_keys: bool = False, code_patch: bool = False
 
     >>> gittrack.diff_runs(["brisk-lamb-417", "calm-fox-002"])["params"]
     """
-    from gittrack.query import baseline, diff
+    from gittrack.query import baseline, diff  # lazy: loads on first use; reads stay light
     store = open_store()
     records = [query.get(store, spec) for spec in runs]
     if len(records) == 1:
@@ -313,7 +312,7 @@ def set_baseline(run: str) -> str:
 
     >>> gittrack.set_baseline("forecast/brisk-lamb-417")
     """
-    from gittrack.query import baseline
+    from gittrack.query import baseline  # lazy: loads on first use; reads stay light
     experiment, _commit = baseline.set_baseline(open_store(), run)
     return experiment
 
@@ -323,7 +322,7 @@ def get_baseline(experiment: str | None = None) -> Run | None:
 
     >>> gittrack.get_baseline("forecast")
     """
-    from gittrack.query import baseline
+    from gittrack.query import baseline  # lazy: loads on first use; reads stay light
     store = open_store()
     commit = baseline.get_baseline(store, experiment or get_experiment())
     return None if commit is None else store.read_run(commit)
@@ -400,9 +399,7 @@ def load_model(model_uri: str) -> LoadedModel:
 
     >>> gittrack.load_model("models:/forecaster/prod").predict(frame)
     """
-    from gittrack.registry import (
-        uris,  # lazy: loading a model needs the registry and models
-    )
+    from gittrack.registry import uris  # lazy: loading a model needs the registry and models
 
     return uris.load_model(open_store(), model_uri)
 
@@ -424,7 +421,7 @@ def push(remote: str | None = None, experiment: str | None = None, runs: Sequenc
     """
     import logging
 
-    from gittrack.sharing import remote as remotes
+    from gittrack.sharing import remote as remotes  # lazy: loads on first use; reads stay light
     result = remotes.push(open_store(), remote, experiment, runs, artifacts=artifacts)
     for item in result.renamed:  # the CLI prints these; from Python they are warnings
         logging.getLogger("gittrack").warning(
@@ -442,5 +439,5 @@ def pull(remote: str | None = None, experiment: str | None = None, runs: Sequenc
     >>> gittrack.pull("origin", artifacts=True).created
     12
     """
-    from gittrack.sharing import remote as remotes
+    from gittrack.sharing import remote as remotes  # lazy: loads on first use; reads stay light
     return remotes.fetch(open_store(), remote, experiment, runs, artifacts=artifacts)

@@ -33,6 +33,7 @@ from gittrack.core.errors import (
     ModelError,
 )
 from gittrack.core.gitio import Repo
+from gittrack.core.records import plain
 from gittrack.core.store import Store
 
 if TYPE_CHECKING:
@@ -160,7 +161,6 @@ def log_dict(run: ActiveRun, dictionary: Mapping[str, Any], artifact_file: str) 
     """Store a mapping as YAML (``.yaml``/``.yml``) or else JSON, by the file's extension."""
     import yaml
 
-    from gittrack.core.records import plain
 
     if not isinstance(dictionary, Mapping):
         raise InvalidInputError(f"log_dict takes a mapping; got {type(dictionary).__name__}.")
@@ -255,7 +255,9 @@ def log_model(run: ActiveRun, model: object, name: str, input_example: object = 
               signature: Mapping[str, Any] | None = None,
               pip_requirements: Sequence[str] | None = None) -> LoggedModel:
     """Save ``model`` with gittrack.artifacts.models and store the directory as artifact ``name`` (kind model)."""
-    from gittrack.artifacts.models import save_model
+    from gittrack.artifacts.models import (
+        save_model,  # lazy: models (and pandas) load only when a model is logged
+    )
 
     logical = check_logical_path(name)
     tmp_root = run.store.repo.state_dir / "tmp"

@@ -57,7 +57,7 @@ def log_param(key: str, value: str) -> None:
     Example:
       gittrack run -- bash -c 'gittrack log-param epochs 10 && ./train.sh'
     """
-    from gittrack.cli.run import parse_scalar
+    from gittrack.cli.run import parse_scalar  # lazy: `gittrack --help` stays instant
 
     _with_attached(lambda run: run.log_param(key, parse_scalar(value)))
 

@@ -61,7 +61,7 @@ def cli(repo: str | None, show_traceback: bool) -> None:
       gittrack init && python train.py && gittrack log
     """
     if repo:
-        from gittrack.core.store import set_tracking_path
+        from gittrack.core.store import set_tracking_path  # lazy: `gittrack --help` stays instant
 
         set_tracking_path(repo)
 

@@ -31,11 +31,11 @@ def command(repo: str | None, port: int, host: str, read_only: bool) -> None:
     try:
         import uvicorn
 
-        from gittrack.ui.app import create_app
+        from gittrack.ui.app import create_app  # lazy: the web stack loads only for `gittrack ui`
     except ImportError as exc:
         raise GittrackError(f"The web UI needs the 'ui' extra ({exc.name} is missing); "
                             "install it with `pip install 'gittrack[ui]'`.") from exc
-    from gittrack import api
+    from gittrack import api  # lazy: the web stack loads only for `gittrack ui`
     path = repo or api.get_tracking_repo()
     allowed = ["127.0.0.1", "localhost", "::1"] if host in LOOPBACK else None
     app = create_app(path, read_only=read_only, allowed_hosts=allowed)

@@ -27,6 +27,12 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from gittrack import api
+from gittrack.artifacts import datasets
+from gittrack.core.errors import GittrackError, InvalidInputError, ModelError
+from gittrack.core.records import plain
+from gittrack.tracking.stack import status_for
+
 log = logging.getLogger("gittrack")
 
 MODEL_PATH = "model"
@@ -59,7 +65,6 @@ def autolog(disable: bool = False, log_models: bool = True, log_datasets: bool =
     if max_tuning_runs is not None and (isinstance(max_tuning_runs, bool)
                                         or not isinstance(max_tuning_runs, int)
                                         or max_tuning_runs < 0):
-        from gittrack.core.errors import InvalidInputError
 
         raise InvalidInputError(f"max_tuning_runs must be None or a whole number >= 0; got "
                                 f"{max_tuning_runs!r}.")
@@ -181,9 +186,6 @@ def _wrap(original: Callable[..., Any], record: Callable[..., None],
 def _in_run(original: Callable[..., Any], record: Callable[..., None],
             args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Call ``original`` inside the active run (or one started for it), then record it."""
-    from gittrack import api
-    from gittrack.core.errors import GittrackError
-    from gittrack.tracking.stack import status_for
 
     run = api.active_run()
     own = run is None
@@ -258,7 +260,6 @@ def estimator_params(est: Any) -> dict[str, Any]:
 
 
 def param_value(value: Any) -> Any:
-    from gittrack.core.records import plain
 
     scalar = (bool, int, float, str)
     if value is None or isinstance(value, scalar):
@@ -359,7 +360,6 @@ def _log_search(run: Any, est: Any) -> None:
 def _log_candidates(run: Any, est: Any, limit: int | None) -> None:
     """One child run per best candidate: its params, and its ``mean_*``, ``std_*`` and
     ``rank_*`` results (MLflow's choice of cv_results_ columns)."""
-    from gittrack import api
     results = est.cv_results_
     rank_key = "rank_test_score" if "rank_test_score" in results else next(
         (k for k in sorted(results) if k.startswith("rank_test_")), None)
@@ -388,7 +388,6 @@ def _log_candidates(run: Any, est: Any, limit: int | None) -> None:
 
 def log_data(run: Any, x: Any, y: Any) -> None:
     """Record the training features and targets as inputs ``training_data`` and ``training_target``."""
-    from gittrack.artifacts import datasets
     for name, data in (("training_data", x), ("training_target", y)):
         if data is not None:
             run.record_now(["i", name, datasets.entry(describe_data(data), None, "training")])
@@ -402,7 +401,6 @@ def describe_data(data: Any) -> dict[str, Any]:
     """
     import pandas as pd
 
-    from gittrack.artifacts import datasets
     if isinstance(data, pd.Series):
         data = data.to_frame()
     if isinstance(data, pd.DataFrame):
@@ -468,7 +466,6 @@ def example_rows(x: Any) -> Any:
 
 def log_fitted_model(run: Any, model: Any, example: Any) -> None:
     """log_model with the example (so the signature is inferred); without it if predict fails."""
-    from gittrack.core.errors import ModelError
 
     if example is not None and callable(getattr(model, "predict", None)):
         try:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from gittrack.core.errors import InvalidInputError
+
 FORMAT_VERSION = 1
 TSV_HEADER = "step\ttimestamp\tvalue\n"
 STATUSES = ("running", "finished", "failed", "killed", "crashed")
@@ -128,7 +130,6 @@ def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
             else {name: value}
         for flat, item in items.items():
             if flat in out:
-                from gittrack.core.errors import InvalidInputError
 
                 raise InvalidInputError(
                     f"Param '{flat}' is given twice, once flat and once nested; "

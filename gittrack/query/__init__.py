@@ -21,9 +21,7 @@ def resolve(store: Store, spec: str) -> tuple[str, str]:
         return hit
     refs = store.refs()
     commits = list(refs.values())
-    from gittrack.query.index import (
-        Index,  # the summary index: only name lookups need it
-    )
+    from gittrack.query.index import Index  # lazy: the summary index: only name lookups need it
 
     table, rows = Index(store).table(commits, complete=True)
     run_names, experiments = table.column("name"), table.column("experiment")

@@ -560,9 +560,7 @@ class Registry:
                 )
 
     def _ended_run(self, spec: str) -> Run:
-        from gittrack import (
-            query,  # only writes resolve runs; keeps reads' imports small
-        )
+        from gittrack import query  # lazy: only writes resolve runs; keeps reads' imports small
 
         _ref, commit = query.resolve(self.store, spec)
         run = self.store.read_run(commit)
@@ -648,7 +646,7 @@ def split_run_spec(store: Store, text: str) -> tuple[str, str | None]:
     Experiment names may hold ':', so the whole text is tried as a run first, then each
     split at a ':' from the right.
     """
-    from gittrack import query
+    from gittrack import query  # lazy: only writes resolve runs; keeps reads' imports small
     if text.startswith("runs:/"):
         run_id, _, path = text[len("runs:/"):].partition("/")
         return run_id, path or None

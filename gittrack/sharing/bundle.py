@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gittrack.artifacts import transfer
+from gittrack.artifacts.local import cache_for, cache_lock
 from gittrack.core.errors import RemoteError
 from gittrack.core.gitio import Repo
 from gittrack.core.records import dump_yaml, load_yaml
@@ -69,7 +70,6 @@ class ImportResult:
 
 def create(store: Store, path: str | os.PathLike[str], since: str | None = None) -> BundleInfo:
     """Write a bundle of the runs, trash, baselines and registry tags (changed ``since``)."""
-    from gittrack.artifacts.local import cache_for
 
     repo = store.repo
     refs = remote.local_refs(repo)
@@ -149,7 +149,6 @@ def _git_bundle(repo: Repo, out: Path, refs: Mapping[str, str], prerequisites: l
 
 
 def _objects(store: Store, commits: list[str], already: set[str]) -> tuple[set[str], int]:
-    from gittrack.artifacts.local import cache_for
 
     cache = cache_for(store.repo)
     objects: set[str] = set()
@@ -243,7 +242,6 @@ def _verify(repo: Repo, bundle: Path) -> set[str]:
 
 
 def _import_objects(store: Store, tar: tarfile.TarFile) -> int:
-    from gittrack.artifacts.local import cache_for, cache_lock
 
     cache = cache_for(store.repo)
     added = 0

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gittrack.core import project
-from gittrack.core.errors import GittrackError
+from gittrack.core.errors import GittrackError, RunNotFoundError
 from gittrack.core.gitio import Repo
 from gittrack.core.store import Store
 
@@ -101,8 +101,7 @@ def uses_gittrack(repo: Repo) -> bool:
 
 def post_checkout(store: Store) -> str | None:
     """Restore the artifacts of the run record HEAD holds; a summary, or None if none."""
-    from gittrack.core.errors import RunNotFoundError
-    from gittrack.sharing import workspace
+    from gittrack.sharing import workspace  # lazy: a hook in a repo without runs exits first
 
     try:
         commit = workspace.head_run_commit(store)
@@ -118,7 +117,7 @@ def post_checkout(store: Store) -> str | None:
 
 def pre_push(store: Store, remote_name: str | None) -> str | None:
     """Push runs, tags and artifacts when the config says ``push_runs: true``; a summary."""
-    from gittrack.sharing import remote
+    from gittrack.sharing import remote  # lazy: a hook in a repo without runs exits first
     if project.config(store.repo).get("push_runs") is not True:
         return None
     result = remote.push(store, remote_name or None)

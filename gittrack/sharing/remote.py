@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from gittrack import query
 from gittrack.artifacts.local import cache_for
 from gittrack.artifacts.transfer import (  # noqa: F401 - artifact transfer is part of a push/pull
     ENV_ARTIFACT_REMOTE,
@@ -35,6 +36,7 @@ from gittrack.core.store import Store
 from gittrack.query.baseline import BASELINES_PREFIX
 from gittrack.registry import tags
 from gittrack.registry.renumber import Renamed, renumber
+from gittrack.registry.resolver import TagCache
 from gittrack.sharing import refsync
 
 if TYPE_CHECKING:
@@ -181,7 +183,6 @@ def _porcelain(stdout: str) -> dict[str, tuple[str, str]]:
 def local_refs(repo: Repo, experiment: str | None = None,
                runs: Iterable[str] = ()) -> dict[str, str]:
     """``{ref: oid}`` of the gittrack refs and gittrack registry tags a push would offer."""
-    from gittrack.registry.resolver import TagCache
 
     refs = select(repo.list_refs(refsync.GITTRACK_PREFIX), experiment, runs)
     for name, obj in TagCache(repo).tags():
@@ -217,7 +218,6 @@ def select(refs: Mapping[str, str], experiment: str | None, runs: Iterable[str])
 
 
 def _run_ids(store: Store, specs: Sequence[str]) -> list[str]:
-    from gittrack import query
     out = []
     for spec in specs:
         ref, _commit = query.resolve(store, spec)

@@ -32,6 +32,7 @@ from gittrack.core.errors import (
 )
 from gittrack.core.records import dump_yaml, load_yaml
 from gittrack.core.store import Store
+from gittrack.sharing import refsync
 
 TRASH_DIR = ".gittrack/trash"
 TRASH_RECORD = f"{TRASH_DIR}/record.yaml"
@@ -222,7 +223,6 @@ def empty(store: Store, trashed: TrashedRun) -> str:
     parent is the previous list (never the run, so neither the run nor its artifacts stay
     reachable). It travels like the trash, so a pull does not bring the run back from a
     remote that still holds it, and a push removes it there (gittrack.sharing.refsync)."""
-    from gittrack.sharing import refsync
     repo = store.repo
     ref = names.run_ref(trashed.experiment, trashed.run_id, prefix=names.EMPTIED_PREFIX)
     previous = repo.resolve_ref(ref)

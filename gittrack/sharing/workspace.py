@@ -12,6 +12,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gittrack import query
 from gittrack.artifacts.cache import Pointer, safe_join
 from gittrack.artifacts.local import (
     cache_for,
@@ -21,8 +22,9 @@ from gittrack.artifacts.local import (
 )
 from gittrack.artifacts.run_artifacts import ensure_local
 from gittrack.core import names
-from gittrack.core.errors import ArtifactError, RunNotFoundError, UnsafePathError
+from gittrack.core.errors import ArtifactError, GittrackError, RunNotFoundError, UnsafePathError
 from gittrack.core.store import Store
+from gittrack.registry.resolver import Registry
 
 
 @dataclass
@@ -127,7 +129,6 @@ def get_artifact(store: Store, commit: str, path: str, dest: Path, force: bool =
 
 def resolve_record(store: Store, spec: str) -> str:
     """The commit of a run spec, or of a tag (e.g. ``forecaster/prod/v3``) on a run commit."""
-    from gittrack import query
     try:
         return query.resolve(store, spec)[1]
     except RunNotFoundError:
@@ -147,8 +148,6 @@ def resolve_record(store: Store, spec: str) -> str:
 
 def _registry_commit(store: Store, spec: str) -> str | None:
     """The run commit of ``MODEL/STAGE``, ``MODEL/vN``, ``MODEL@STAGE`` or ``MODEL/latest``."""
-    from gittrack.core.errors import GittrackError
-    from gittrack.registry.resolver import Registry
 
     if "/" not in spec and "@" not in spec:
         return None

@@ -22,6 +22,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from gittrack import __version__
 from gittrack.core.errors import (
     FilterError,
     GittrackError,
@@ -116,7 +117,6 @@ async def _body(request: Request) -> dict[str, Any]:
 # -- endpoints ----------------------------------------------------------------------------
 async def info(request: Request) -> Response:
     """The repository served and whether writes are allowed."""
-    from gittrack import __version__
     def work() -> dict[str, Any]:
         store = _store(request)
         return {"repo": str(store.repo.workdir or store.repo.git_dir),
@@ -255,7 +255,6 @@ API: list[tuple[str, Callable[[Request], Awaitable[Response]], list[str]]] = [
 
 def openapi_document(routes: list[BaseRoute]) -> dict[str, Any]:
     """An OpenAPI 3 document of the API routes, summaries from their docstrings."""
-    from gittrack import __version__
     paths: dict[str, Any] = {}
     for route in routes:
         if not isinstance(route, Route) or not route.path.startswith("/api/"):
