@@ -11,6 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests assert what comes back, never how fast: a busy 2-core machine must not fail
+# them by Hypothesis' default 200 ms deadline.
+settings.register_profile("gittrack", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("gittrack")
 
 # Isolate before pygit2 is imported anywhere: libgit2 reads HOME/XDG once, at first use.
 _HOME = Path(tempfile.mkdtemp(prefix="gittrack-home-"))

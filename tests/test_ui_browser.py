@@ -88,18 +88,42 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, dic
         yield server, ids
 
 
+def watch(page: Any) -> Any:
+    """Record the page's dialogs, script errors and Content-Security-Policy violations.
+
+    The pages run under the UI's own CSP (no bypass), so a script the policy blocks shows up
+    here as Chromium's "Refused to ..." console error and fails the test that opened it.
+    """
+    page.dialogs, page.errors, page.csp = [], [], []
+    page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    page.on("console", lambda m: page.csp.append(m.text)
+            if m.type == "error" and "Content Security Policy" in m.text else None)
+    return page
+
+
+def assert_clean(page: Any) -> None:
+    assert page.errors == [], page.errors
+    assert page.csp == [], page.csp
+
+
+def wait_until(page: Any, expression: str, timeout_s: float = 15.0) -> None:
+    """Poll a JavaScript condition. ``page.wait_for_function`` evaluates its predicate with
+    eval() inside the page, which the UI's CSP (no 'unsafe-eval') refuses; ``evaluate`` does not."""
+    for _ in range(int(timeout_s / 0.05)):
+        if page.evaluate(f"Boolean({expression})"):
+            return
+        page.wait_for_timeout(50)
+    raise AssertionError(f"never true: {expression}")
+
+
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1600, "height": 760}, bypass_csp=True)
-    page = context.new_page()
-    dialogs: list[str] = []
-    errors: list[str] = []
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.dialogs, page.errors = dialogs, errors
+    context = browser.new_context(viewport={"width": 1600, "height": 760})
+    page = watch(context.new_page())
     yield page
     context.close()
-    assert errors == [], errors
+    assert_clean(page)
 
 
 def rows(page: Any) -> list[str]:
@@ -115,12 +139,10 @@ def test_runs_table_sort_filter_and_screenshot(demo: tuple[Server, dict[str, str
     sync_api.expect(page.locator("table.runs tbody tr")).to_have_count(5)
     page.locator("th[data-col='metrics.rmse']").click()
     sync_api.expect(page.locator("th.sorted")).to_have_attribute("data-col", "metrics.rmse")
-    page.wait_for_function("document.querySelector('table.runs td.name a')?.textContent"
-                           " === 'xgb-4-3'")
+    sync_api.expect(page.locator("table.runs td.name a").first).to_have_text("xgb-4-3")
     assert rows(page) == ["xgb-4-3", "rf-12-2", "xgb-8-4", "rf-6-1", "linear-0-0"]
     page.locator("th[data-col='metrics.rmse']").click()  # again: descending
-    page.wait_for_function("document.querySelector('table.runs td.name a')?.textContent"
-                           " === 'linear-0-0'")
+    sync_api.expect(page.locator("table.runs td.name a").first).to_have_text("linear-0-0")
     assert page.locator("tr.baseline-row .tag").inner_text() == "baseline"
     assert page.locator("span.delta").count() > 0
     page.locator("input.filter").fill("params.model = 'rf' OR metrics.rmse < 85")
@@ -146,8 +168,7 @@ def test_runs_table_sort_filter_and_screenshot(demo: tuple[Server, dict[str, str
     sync_api.expect(page.locator("th[data-col='metrics.mae']")).to_have_count(1)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.locator("th[data-col='metrics.rmse']").click()
-    page.wait_for_function("document.querySelector('table.runs td.name a')?.textContent"
-                           " === 'xgb-4-3'")
+    sync_api.expect(page.locator("table.runs td.name a").first).to_have_text("xgb-4-3")
     page.screenshot(path=str(SCREENSHOTS / "runs-table.png"))
 
 
@@ -187,7 +208,7 @@ def test_run_page_shows_curves_artifacts_and_code(demo: tuple[Server, dict[str, 
     page.get_by_role("button", name="plots/loss.png").click()
     img = page.locator(".preview img")
     sync_api.expect(img).to_be_visible()
-    page.wait_for_function("document.querySelector('.preview img').naturalWidth > 0")
+    wait_until(page, "document.querySelector('.preview img').naturalWidth > 0")
     page.goto(server.url + f"/#/r/{ids['rf-6-1']}")
     page.get_by_role("button", name="model.yaml").click()
     sync_api.expect(page.locator(".preview pre.model-yaml")).to_contain_text("flavor")
@@ -212,8 +233,8 @@ def test_payloads_render_as_text(demo: tuple[Server, dict[str, str]], page: Any)
 def test_promote_in_models_page_agrees_with_cli(tmp_path: Path, browser: Any) -> None:
     path = tmp_path / "repo"
     make_demo_repo(path)
-    context = browser.new_context(viewport={"width": 1360, "height": 800}, bypass_csp=True)
-    page = context.new_page()
+    context = browser.new_context(viewport={"width": 1360, "height": 800})
+    page = watch(context.new_page())
     with Server(path) as server:
         page.goto(server.url + "/#/models")
         card = page.locator("section.model[data-model='forecaster']")
@@ -234,14 +255,15 @@ def test_promote_in_models_page_agrees_with_cli(tmp_path: Path, browser: Any) ->
         sync_api.expect(page.locator("#flash .ok")).to_contain_text("Rolled back")
         assert _cli(path, "models", "resolve", "forecaster/prod", "--json")["version"] == 1
     context.close()
+    assert_clean(page)
 
 
 def test_read_only_disables_promotion(demo: tuple[Server, dict[str, str]], browser: Any,
                                       tmp_path: Path) -> None:
     server, _ids = demo
     path = server.repo
-    context = browser.new_context(bypass_csp=True)
-    page = context.new_page()
+    context = browser.new_context()
+    page = watch(context.new_page())
     with Server(path, read_only=True) as ro:
         page.goto(ro.url + "/#/models")
         sync_api.expect(page.locator("#readonly")).to_be_visible()
@@ -249,6 +271,7 @@ def test_read_only_disables_promotion(demo: tuple[Server, dict[str, str]], brows
         sync_api.expect(buttons.first).to_be_disabled()
         assert all(b.is_disabled() for b in buttons.all())
     context.close()
+    assert_clean(page)
 
 
 def _cli(cwd: Path, *args: str) -> Any:
@@ -289,11 +312,11 @@ def test_running_run_shows_new_points_without_reload(tmp_path: Path, page: Any) 
         log(1)
         page.goto(server.url + f"/#/r/{run_id}")
         sync_api.expect(page.locator(".status-running")).to_be_visible()
-        page.wait_for_function("document.querySelector('.curves').dataset.points === '2'")
+        sync_api.expect(page.locator(".curves")).to_have_attribute("data-points", "2")
         page.evaluate("window.__sameDocument = true")
         for step in range(2, 6):
             log(step)
-        page.wait_for_function("document.querySelector('.curves').dataset.points === '6'")
+        sync_api.expect(page.locator(".curves")).to_have_attribute("data-points", "6")
         assert page.locator(".curves path.series").count() == 1
         page.goto(server.url + "/#/e/default")  # the table row is live too
         sync_api.expect(page.locator("table.runs .status-running")).to_have_count(1)
@@ -302,3 +325,30 @@ def test_running_run_shows_new_points_without_reload(tmp_path: Path, page: Any) 
         assert proc.wait(timeout=60) == 0
         sync_api.expect(page.locator("table.runs .status-finished")).to_have_count(1)
         assert page.evaluate("window.__sameDocument") is True  # never reloaded
+
+
+def test_an_inline_script_in_the_ui_fails_the_browser_check(tmp_path: Path, browser: Any,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check every browser test ends with catches a script the CSP blocks."""
+    from gittrack.ui import app as ui_app
+
+    static = tmp_path / "static"
+    import shutil
+
+    shutil.copytree(ui_app.STATIC, static)
+    index = static / "index.html"
+    index.write_text(index.read_text().replace(
+        "</body>", "<script>window.__inline = 1; document.title = 'inline';</script></body>"))
+    monkeypatch.setattr(ui_app, "STATIC", static)
+    path = make_repo(tmp_path / "repo")
+    context = browser.new_context()
+    page = watch(context.new_page())
+    with Server(path) as server:
+        page.goto(server.url + "/")
+        sync_api.expect(page.locator("#app, main").first).to_be_attached()
+        wait_until(page, "document.readyState === 'complete'")
+        assert page.evaluate("window.__inline") is None  # the policy refused to run it
+    context.close()
+    assert any("inline script" in m for m in page.csp), page.csp
+    with pytest.raises(AssertionError):
+        assert_clean(page)
