@@ -40,8 +40,10 @@ def test_script_with_only_autolog_records_forest_and_xgboost(repo: Path) -> None
         "import xgboost\n"
         "rng = np.random.default_rng(1)\n"
         "X = rng.normal(size=(50, 4)); y = X[:, 0] * 2 + rng.normal(size=50)\n"
-        "RandomForestRegressor(n_estimators=7, max_depth=3, random_state=0).fit(X, y)\n"
-        "xgboost.XGBRegressor(n_estimators=4, max_depth=2).fit(X, y)\n"
+        "f = RandomForestRegressor(n_estimators=7, max_depth=3, random_state=0).fit(X, y)\n"
+        "b = xgboost.XGBRegressor(n_estimators=4, max_depth=2).fit(X, y)\n"
+        "Q = np.random.default_rng(2).normal(size=(5, 4))\n"
+        "print(repr(f.predict(Q).tolist())); print(repr(b.predict(Q).tolist()))\n"
     )
     proc = run_python(script, repo)
     assert proc.returncode == 0, proc.stderr
@@ -59,12 +61,14 @@ def test_script_with_only_autolog_records_forest_and_xgboost(repo: Path) -> None
         assert run.artifacts["model"]["kind"] == "model"
     assert forest.inputs["training_data"]["md5"] == booster.inputs["training_data"]["md5"]
     assert forest.tags["estimator_class"] == "sklearn.ensemble._forest.RandomForestRegressor"
+    fitted = proc.stdout.strip().splitlines()[-2:]  # what the fitted models predicted in the script
     load = ("import gittrack, numpy as np, sys\n"
             "m = gittrack.load_model('runs:/RUN/model')\n"
-            "print(m.predict(np.zeros((2, 4))).shape)\n")
-    for run in (forest, booster):
-        proc = run_python(load.replace("RUN", run.id), repo)
-        assert proc.returncode == 0 and proc.stdout.strip() == "(2,)", proc.stderr
+            "print(repr(m.predict(np.random.default_rng(2).normal(size=(5, 4))).tolist()))\n")
+    for run, expected in zip((forest, booster), fitted):
+        loaded = run_python(load.replace("RUN", run.id), repo)
+        assert loaded.returncode == 0, loaded.stderr
+        assert loaded.stdout.strip() == expected  # the same predictions, in a fresh process
 
 
 def test_metrics_match_sklearn_and_signature_has_columns(repo: Path, autolog: None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import tarfile
 from pathlib import Path
@@ -58,7 +59,19 @@ def test_bundles_import_into_an_empty_clone_idempotently(tmp_path: Path, source:
     assert refs(target) == refs(source)
     assert cache_files(target) == cache_files(source)
     git(target, "fsck", "--no-progress")
-    assert cli("--repo", str(target), "models", "resolve", "forecaster/prod").code == 0
+    resolved = cli("--repo", str(target), "models", "resolve", "forecaster/prod", "--json")
+    assert resolved.code == 0, resolved.err
+    there = cli("--repo", str(source), "models", "resolve", "forecaster/prod", "--json")
+    assert json.loads(resolved.out) == json.loads(there.out)
+    assert json.loads(resolved.out)["version"] == 1
+    sys.path.insert(0, str(ROOT / "tests"))
+    from model_helpers import make_frame
+
+    frame = make_frame(seed=5)
+    gittrack.set_tracking_repo(str(source))
+    expected = gittrack.load_model("models:/forecaster/prod").predict(frame)
+    gittrack.set_tracking_repo(str(target))
+    assert list(gittrack.load_model("models:/forecaster/prod").predict(frame)) == list(expected)
 
     before = (refs(target), cache_files(target))
     again = cli("--repo", str(target), "bundle", "import", str(first))
@@ -78,7 +91,9 @@ def test_bundles_import_into_an_empty_clone_idempotently(tmp_path: Path, source:
         assert result.code == 0, result.err
     assert refs(target) == refs(source)
     assert cache_files(target) == cache_files(source)
-    assert cli("--repo", str(target), "checkout", newer[0]).code == 0
+    checked = cli("--repo", str(target), "checkout", newer[0])
+    assert checked.code == 0, checked.err
+    assert (target / "out" / f"{newer[0]}.txt").read_text() == f"artifact of run 0 {newer[0]} \n"
 
 
 def test_a_bundle_since_needs_its_predecessor_and_since_a_date(tmp_path: Path, source: Path,

@@ -165,3 +165,11 @@ def test_ambiguous_experiment_and_name_asks_for_an_id(repo: Path, cli) -> None: 
     result = cli("show", "a/twin")
     assert result.code == 1 and "'a/twin' names 2 runs (" in result.err
     assert result.err.rstrip().endswith("); use a run id.")
+
+
+def test_version_is_the_package_version(cli) -> None:  # type: ignore[no-untyped-def]
+    import gittrack
+
+    result = cli("--version")
+    assert result.code == 0
+    assert result.out.strip().endswith(gittrack.__version__) and gittrack.__version__ in result.out

@@ -218,10 +218,12 @@ def test_rm_and_restore_round_trip(repo: Path, cli) -> None:  # type: ignore[no-
 
 def test_gc_dry_run_then_gc_frees_exactly_that(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
     shared = os.urandom(3000)
-    keep_a = log_files(repo, {"a.bin": os.urandom(2000), "shared.bin": shared})
+    content = {"a.bin": os.urandom(2000), "shared.bin": shared, "t.bin": os.urandom(1000),
+               "c.bin": os.urandom(1000)}
+    keep_a = log_files(repo, {"a.bin": content["a.bin"], "shared.bin": shared})
     doomed = log_files(repo, {"b.bin": os.urandom(4000), "shared.bin": shared, "d/x": b"x", "d/y": b"y"})
-    tagged = log_files(repo, {"t.bin": os.urandom(1000)})
-    keep_c = log_files(repo, {"c.bin": os.urandom(1000)})
+    tagged = log_files(repo, {"t.bin": content["t.bin"]})
+    keep_c = log_files(repo, {"c.bin": content["c.bin"]})
     commit = git(repo, "for-each-ref", "--format=%(objectname)", f"refs/gittrack/runs/*/{tagged}").strip()
     git(repo, "tag", "-a", "m/v1", commit, "-m", "registered")
     assert cli("rm", doomed, tagged).code == 0
@@ -244,14 +246,17 @@ def test_gc_dry_run_then_gc_frees_exactly_that(repo: Path, cli) -> None:  # type
     assert len(freed) == 3  # b.bin, d/x and d/y; shared.bin and the tagged run stay
     assert any(doomed in line for line in done) and any(tagged in line for line in done)
 
-    for run_id in (keep_a, keep_c):
+    for run_id, names in ((keep_a, ("a.bin", "shared.bin")), (keep_c, ("c.bin",))):
         for p in repo.glob("*.bin"):
             p.unlink()
         assert cli("checkout", run_id).code == 0
+        assert sorted(p.name for p in repo.glob("*.bin")) == sorted(names)
+        assert all((repo / n).read_bytes() == content[n] for n in names)  # the same bytes back
     tag_commit = git(repo, "rev-parse", "m/v1^{commit}").strip()
     assert local.read_pointers(store_of(repo), tag_commit)  # its objects survived:
     (repo / "t.bin").unlink(missing_ok=True)
     assert cli("checkout", "m/v1").code == 0
+    assert (repo / "t.bin").read_bytes() == content["t.bin"]
     assert cli("gc", "--dry-run").out.splitlines()[-1].startswith("Would free 0 object(s)")
 
 

@@ -155,3 +155,15 @@ def test_a_child_in_a_separate_git_dir_layout_logs_at_work_tree_paths(tmp_path: 
     (ref,) = run_refs(work)
     artifacts = yaml.safe_load(git(work, "show", f"{ref}:.gittrack/run/artifacts.yaml"))
     assert sorted(artifacts) == ["logs/output.log", "model.txt"]  # not work/model.txt
+
+
+def test_log_param_and_set_tag_join_the_active_run(repo: Path) -> None:
+    proc = gittrack_run(repo, "run", "-e", "shell", "--", "bash", "-c",
+                        "gittrack log-param depth 4 && gittrack log-param name forest && "
+                        "gittrack set-tag team planning")
+    assert proc.returncode == 0, proc.stderr
+    (ref,) = run_refs(repo)
+    run = gittrack.get_run(ref.rpartition("/")[2])
+    assert run.params == {"depth": 4, "name": "forest"}  # typed as YAML reads them
+    assert run.tags["team"] == "planning" and run.status == "finished"
+    assert "depth: 4" in git(repo, "show", f"{ref}:.gittrack/run/params.yaml")

@@ -85,6 +85,12 @@ def log_model_run(path: Path, seed: int = 0) -> str:
         return run.id
 
 
+def cache_objects(path: Path) -> dict[str, bytes]:
+    """Every object file of a repository's artifact cache: {relative path: bytes}."""
+    root = path / ".git" / "gittrack" / "cache" / "files" / "md5"
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
 def refs(path: Path, *prefixes: str) -> dict[str, str]:
     out = git(path, "for-each-ref", "--format=%(refname) %(objectname)",
               *(prefixes or ("refs/gittrack", "refs/tags")))
@@ -170,10 +176,13 @@ def test_push_to_git_daemon_and_s3_then_pull_in_a_fresh_clone(
     # A pulled run's artifacts come lazily with `gittrack checkout`, or all at once.
     restored = cli("--repo", str(b), "checkout", run_ids[0])
     assert restored.code == 0, restored.err
-    assert (b / "out").is_dir()
+    assert [p.name for p in (b / "out").iterdir()] == [f"{run_ids[0]}.txt"]
+    assert (b / "out" / f"{run_ids[0]}.txt").read_text() == f"artifact of run 0 {run_ids[0]} \n"
     everything = cli("--repo", str(b), "pull", "--artifacts")
     assert everything.code == 0, everything.err
-    assert "artifact(s) fetched" in everything.out
+    # the 49 text files not yet here (the model's objects came with load_model)
+    assert "49 artifact(s) fetched" in everything.out, everything.out
+    assert cache_objects(b) == cache_objects(a)  # every object, byte for byte
 
 
 def test_two_clones_push_runs_at_the_same_moment(tmp_path: Path, served: tuple[GitDaemon, str],  # noqa: F811
@@ -545,3 +554,23 @@ def test_a_run_emptied_twice_and_emptied_on_two_clones_stays_gone(
         assert not any(other in r and "emptied" not in r for r in refs(clone_dir)), clone_dir
     assert refs(a, "refs/gittrack") == refs(b, "refs/gittrack") == refs(remote, "refs/gittrack")
     git(b, "fsck", "--no-progress")
+
+
+def test_fetch_brings_runs_and_tags_like_pull(tmp_path: Path, remote: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    a = make_repo(tmp_path / "a")
+    git(a, "remote", "add", "origin", str(remote))
+    run_ids = log_runs(a, 3, experiment="shared")
+    model_run = log_model_run(a)
+    gittrack.register_model(f"runs:/{model_run}/model", "forecaster")
+    gittrack.promote("forecaster", 1, "prod")
+    ok(cli, a, "push", "--no-artifacts")
+    b = tmp_path / "b"
+    git(tmp_path, "clone", "-q", str(remote), str(b))
+    fetched = cli("--repo", str(b), "fetch", "origin", "--experiment", "shared")
+    assert fetched.code == 0, fetched.err
+    assert refs(b, "refs/gittrack/runs/") == refs(a, "refs/gittrack/runs/shared/")  # only that one
+    assert sorted(r.rpartition("/")[2] for r in refs(b, "refs/gittrack/runs/")) == sorted(run_ids)
+    ok(cli, b, "fetch")
+    assert refs(b) == refs(a)
+    assert cli_json(cli, b, "models", "resolve", "forecaster/prod", "--json") == \
+        cli_json(cli, a, "models", "resolve", "forecaster/prod", "--json")

@@ -16,7 +16,7 @@ import yaml
 
 import gittrack
 from gittrack.core.errors import InvalidInputError, RunStateError
-from tests.conftest import git, run_python
+from tests.conftest import git, make_repo, run_python
 
 
 def test_context_manager_statuses(repo: Path) -> None:
@@ -347,3 +347,25 @@ def test_eight_processes_write_two_hundred_runs(repo: Path) -> None:
     assert len(seen) == 200
     assert subprocess.run(["git", "fsck", "--strict"], cwd=repo,
                           capture_output=True).returncode == 0
+
+
+def test_tracking_repo_and_experiment_from_api_and_environment(repo: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Path(gittrack.get_tracking_repo()) == repo / ".git"
+    assert gittrack.get_experiment() == "default"
+    monkeypatch.setenv("GITTRACK_EXPERIMENT", "from-env")
+    assert gittrack.get_experiment() == "from-env"
+    with gittrack.start_run() as run:
+        run.log_metric("m", 1.0)
+    assert gittrack.get_run(run.id).experiment == "from-env"
+    assert git(repo, "for-each-ref", "--format=%(refname)",
+               "refs/gittrack/runs/from-env/").strip() == f"refs/gittrack/runs/from-env/{run.id}"
+    gittrack.set_experiment("explicit")  # the API's choice wins over the environment
+    assert gittrack.get_experiment() == "explicit"
+    other = make_repo(tmp_path / "other")
+    gittrack.set_tracking_repo(str(other))
+    assert Path(gittrack.get_tracking_repo()) == other / ".git"
+    with gittrack.start_run() as elsewhere:
+        pass
+    assert git(other, "for-each-ref", "--format=%(refname)", "refs/gittrack/runs/").strip() \
+        == f"refs/gittrack/runs/explicit/{elsewhere.id}"

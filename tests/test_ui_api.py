@@ -386,3 +386,44 @@ def test_live_run_points_come_from_the_journal(tmp_path: Path) -> None:
             if proc.poll() is None:
                 proc.kill()
     assert client(path).get(f"/api/runs/{run_id}").json()["status"] == "finished"
+
+
+def test_gittrack_ui_serves_the_default_repository_from_the_cli(demo: tuple[Path, dict[str, str]]) -> None:
+    """`gittrack ui` run by a user: the repository around the current directory, a real
+    uvicorn on 127.0.0.1, the page and the API answering, Ctrl-C (SIGINT) stopping it."""
+    import signal
+    import socket
+    import threading
+    import urllib.error
+    import urllib.request
+
+    path, _ids = demo
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "gittrack", "ui", "--port", str(port)],
+                            cwd=path, stderr=subprocess.PIPE, text=True)
+
+    def get(route: str) -> tuple[int, str]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{route}", timeout=10) as answer:
+            return answer.status, answer.read().decode()
+
+    try:
+        assert proc.stderr is not None
+        banner = proc.stderr.readline()
+        assert f"serving {path / '.git'} at http://127.0.0.1:{port}/" in banner, banner
+        for _ in range(400):  # the banner precedes the bind: wait until the port answers
+            try:
+                status, index = get("/")
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert proc.poll() is None, proc.stderr.read()
+                threading.Event().wait(0.05)
+        assert status == 200 and "/static/app.js" in index
+        _status, body = get("/api/experiments")
+        assert json.loads(body) == client(path).get("/api/experiments").json()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=30)
+        proc.stderr.close()  # type: ignore[union-attr]
+    assert code in (0, 130)
