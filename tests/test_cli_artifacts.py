@@ -246,12 +246,12 @@ def test_gc_dry_run_then_gc_frees_exactly_that(repo: Path, cli) -> None:  # type
     assert len(freed) == 3  # b.bin, d/x and d/y; shared.bin and the tagged run stay
     assert any(doomed in line for line in done) and any(tagged in line for line in done)
 
-    for run_id, names in ((keep_a, ("a.bin", "shared.bin")), (keep_c, ("c.bin",))):
+    for run_id, expected in ((keep_a, ("a.bin", "shared.bin")), (keep_c, ("c.bin",))):
         for p in repo.glob("*.bin"):
             p.unlink()
         assert cli("checkout", run_id).code == 0
-        assert sorted(p.name for p in repo.glob("*.bin")) == sorted(names)
-        assert all((repo / n).read_bytes() == content[n] for n in names)  # the same bytes back
+        assert sorted(p.name for p in repo.glob("*.bin")) == sorted(expected)
+        assert all((repo / n).read_bytes() == content[n] for n in expected)  # the same bytes back
     tag_commit = git(repo, "rev-parse", "m/v1^{commit}").strip()
     assert local.read_pointers(store_of(repo), tag_commit)  # its objects survived:
     (repo / "t.bin").unlink(missing_ok=True)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import site
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import venv
 from pathlib import Path
 
@@ -26,26 +28,81 @@ print(gittrack.__file__)
 """
 
 
+def build_wheel(source: Path, out: Path) -> Path:
+    """``pip wheel`` of a source tree (gittrack alone, no dependencies): the file users get."""
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out),
+                           str(source)], capture_output=True, text=True, cwd=out)
+    assert proc.returncode == 0, proc.stderr
+    (wheel,) = out.glob("gittrack-*.whl")
+    return wheel
+
+
+def isolated_venv(env: Path, wheel: Path, extras: str = "") -> subprocess.CompletedProcess[str]:
+    """A new virtual environment that sees nothing of this one, with the wheel installed by
+    pip with its dependencies resolved from the package index. Only pip's download cache is
+    shared between the environments of a test run."""
+    venv.EnvBuilder(with_pip=True, system_site_packages=False).create(env)
+    py = env / "bin" / "python"
+    environ = {**os.environ, "PIP_CACHE_DIR": str(PIP_CACHE), "PYTHONPATH": "",
+               "PYTHONNOUSERSITE": "1"}
+    return subprocess.run([py, "-m", "pip", "install", "-q", f"{wheel}{extras}"],
+                          capture_output=True, text=True, cwd=env.parent, env=environ)
+
+
+def check_installed(env: Path, work: Path) -> None:
+    """What a user of the installed package does first: the CLI's help, then the README's
+    quickstart, from a directory outside the source tree."""
+    exe, py = env / "bin" / "gittrack", env / "bin" / "python"
+    helped = subprocess.run([exe, "--help"], cwd=work, capture_output=True, text=True)
+    assert helped.returncode == 0 and "Example" in helped.stdout, helped.stderr[-2000:]
+    where = subprocess.run([py, "-c", "import gittrack, sys; print(gittrack.__file__); "
+                            "print([p for p in sys.path if 'site-packages' in p])"],
+                           cwd=work, capture_output=True, text=True)
+    assert where.returncode == 0, where.stderr[-2000:]
+    assert where.stdout.startswith(str(env))  # the installed copy, not the source tree
+    quick = subprocess.run([py, str(ROOT / "examples" / "quickstart.py")], cwd=work,
+                           capture_output=True, text=True, timeout=600)
+    assert quick.returncode == 0, quick.stderr[-3000:]
+    assert "forest-large" in quick.stdout and "linear-baseline" in quick.stdout
+
+
+# pip's download cache for the environments these tests make (HOME is isolated by conftest).
+PIP_CACHE = Path(tempfile.gettempdir()) / "gittrack-test-pip-cache"
+
+
 @pytest.fixture(scope="module")
 def fresh_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A new virtual environment with gittrack built and installed by `pip install .`.
-
-    The dependencies come from this interpreter's site-packages (a .pth file), so the test
-    needs no network; gittrack itself is built from the source tree as a wheel.
-    """
-    env = tmp_path_factory.mktemp("venv") / "env"
-    venv.EnvBuilder(with_pip=False).create(env)
-    py = env / "bin" / "python"
-    purelib = subprocess.run([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             capture_output=True, text=True, check=True).stdout.strip()
-    outer = [p for p in site.getsitepackages() if Path(p).is_dir()]
-    (Path(purelib) / "outer-deps.pth").write_text("\n".join(outer) + "\n")
-    build = subprocess.run(
-        [py, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-         "--no-cache-dir", str(ROOT)],
-        capture_output=True, text=True, cwd=env.parent)
-    assert build.returncode == 0, build.stderr
+    """gittrack built as a wheel and installed, with its `ml` extra for the quickstart, into a
+    new virtual environment that sees nothing else."""
+    base = tmp_path_factory.mktemp("venv")
+    wheel = build_wheel(ROOT, base)
+    env = base / "env"
+    installed = isolated_venv(env, wheel, "[ml]")
+    assert installed.returncode == 0, installed.stderr[-3000:]
     return env
+
+
+def test_the_installed_wheel_runs_the_quickstart(fresh_venv: Path, tmp_path: Path) -> None:
+    check_installed(fresh_venv, make_repo(tmp_path / "user"))
+
+
+def test_a_dependency_missing_from_pyproject_fails_the_check(fresh_venv: Path, tmp_path: Path) -> None:
+    """The check above would catch a runtime dependency left out of pyproject.toml: the same
+    package built with `click` deleted from its dependencies fails it."""
+    source = tmp_path / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", "__pycache__", "*.egg-info", "build", "dist", ".ci", "gittrack-quickstart"))
+    pyproject = source / "pyproject.toml"
+    text = pyproject.read_text()
+    assert '    "click>=8.1",\n' in text
+    pyproject.write_text(text.replace('    "click>=8.1",\n', ""))
+    out = tmp_path / "wheel"
+    out.mkdir()
+    broken = tmp_path / "broken"
+    installed = isolated_venv(broken, build_wheel(source, out), "[ml]")
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    with pytest.raises(AssertionError, match="click"):
+        check_installed(broken, make_repo(tmp_path / "user"))
 
 
 def test_pip_install_then_log_three_runs(fresh_venv: Path, tmp_path: Path) -> None:
