@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -179,6 +179,24 @@ def get_run(run: str) -> Run:
     if not isinstance(run, str) or not run:
         raise InvalidInputError(f"get_run takes a run id or name; got {run!r}.")
     return query.get(open_store(), run)
+
+
+def log_runs(records: Iterable[Mapping[str, Any]], experiment: str | None = None) -> list[str]:
+    """Write many finished runs at once (imports, backfills); the new run ids, in order.
+
+    Each record is a mapping with any of: ``name``, ``experiment``, ``params`` (nested
+    allowed), ``metrics`` (``{key: value}`` or ``{key: [(step, timestamp ms, value), ...]}``),
+    ``tags``, ``status`` (default finished), ``start_time``/``end_time`` (ISO text or epoch
+    ms), ``user``, ``description``, ``parent`` (a run id), ``id`` (16 hex digits; default a
+    new one), ``artifacts``/``inputs`` (pointers as run records hold them). The runs hold the
+    same records the tracking API writes for the same values, and are written as one pack
+    and one ref update per 5,000 runs: thousands a second.
+
+    >>> gittrack.log_runs([{"name": "r1", "params": {"alpha": 0.5}, "metrics": {"rmse": 3.2}}])
+    """
+    from gittrack.tracking import bulk  # lazy: loads on first use; reads stay light
+
+    return bulk.log_runs(open_store(), records, get_experiment() if experiment is None else experiment)
 
 
 # -- the model registry: every function goes through gittrack.registry.resolver, the one resolver -----

@@ -255,6 +255,20 @@ class Repo:
             raise GitError(f"Cannot write a commit: {exc}.") from exc
         return str(oid)
 
+    def signature_line(self) -> str:
+        """``Name <email> <epoch seconds> <+hhmm>``: the identity and time of a new commit."""
+        sig = self._signature()
+        sign = "-" if sig.offset < 0 else "+"
+        hours, minutes = divmod(abs(sig.offset), 60)
+        return f"{sig.name} <{sig.email}> {sig.time} {sign}{hours:02d}{minutes:02d}"
+
+    def tree_items(self, tree: str) -> list[tuple[str, str, str]]:
+        """``(mode, name, id)`` of a tree's entries, mode as git writes it (``40000``, ...)."""
+        import pygit2
+
+        return [(format(e.filemode, "o"), e.name or "", str(e.id))
+                for e in self.git[tree].peel(pygit2.Tree)]
+
     def _signature(self) -> pygit2.Signature:
         import pygit2
 

@@ -119,13 +119,7 @@ class ActiveRun:
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Record several parameters (nested mappings allowed) all or nothing."""
-        if not isinstance(params, Mapping):
-            raise InvalidInputError(
-                f"log_params takes a mapping of names to values; got {type(params).__name__}."
-            )
-        clean = {names.validate_key("param", k): plain(v) for k, v in params.items()}
-        for flat_key in flatten(clean):
-            names.validate_key("param", flat_key)
+        clean = clean_params(params)
         with self._lock:
             if self._ended:
                 raise self._ended_error()
@@ -139,16 +133,7 @@ class ActiveRun:
         self.set_tags({key: value})
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
-        clean = {}
-        for key, value in tags.items():
-            names.validate_key("tag", key)
-            text = "" if value is None else str(plain(value))
-            if len(text) > MAX_TAG_CHARS:
-                raise InvalidInputError(
-                    f"Tag '{key}' is longer than {MAX_TAG_CHARS} characters; "
-                    "log large values with log_text instead."
-                )
-            clean[key] = text
+        clean = clean_tags(tags)
         with self._lock:
             if self._ended:
                 raise self._ended_error()
@@ -310,6 +295,43 @@ class ActiveRun:
         """Save a model with model.yaml and store it as artifact ``name``."""
         return services.artifacts().log_model(self, model, name, input_example, signature,
                                        pip_requirements)
+
+
+def clean_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Params as they are recorded (plain values), every key checked, nested keys too."""
+    if not isinstance(params, Mapping):
+        raise InvalidInputError(
+            f"log_params takes a mapping of names to values; got {type(params).__name__}."
+        )
+    clean = {names.validate_key("param", k): plain(v) for k, v in params.items()}
+    for flat_key in flatten(clean):
+        names.validate_key("param", flat_key)
+    return clean
+
+
+def clean_tags(tags: Mapping[str, Any]) -> dict[str, str]:
+    """Tags as they are recorded: strings (None as empty), every key and length checked."""
+    clean = {}
+    for key, value in tags.items():
+        names.validate_key("tag", key)
+        text = "" if value is None else str(plain(value))
+        if len(text) > MAX_TAG_CHARS:
+            raise InvalidInputError(
+                f"Tag '{key}' is longer than {MAX_TAG_CHARS} characters; "
+                "log large values with log_text instead."
+            )
+        clean[key] = text
+    return clean
+
+
+def as_number(key: str, value: Any) -> float:
+    """A metric value as recorded (a float), or one sentence saying why it is not one."""
+    return _as_number(key, value)
+
+
+def as_int(what: str, value: Any) -> int:
+    """A step or timestamp as recorded (an int), or one sentence saying why it is not one."""
+    return _as_int(what, value)
 
 
 def _as_number(key: str, value: Any) -> float:

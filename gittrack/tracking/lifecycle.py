@@ -11,6 +11,7 @@ from typing import Any
 from gittrack.core import environment, journal, names
 from gittrack.core.errors import GitError, RunStateError
 from gittrack.core.records import FORMAT_VERSION, now_iso, plain
+from gittrack.core.gitio import Snapshot
 from gittrack.core.store import Store
 from gittrack.tracking.active import ActiveRun
 from gittrack.tracking.state import RunState
@@ -32,7 +33,19 @@ def create_run(store: Store, experiment: str, name: str | None = None,
         _warned[str(store.repo.git_dir)] = snap.untracked
         log.warning("%d untracked file(s) are not captured in the run (listed in run.yaml): %s",
                     len(snap.untracked), ", ".join(snap.untracked[:5]))
-    info: dict[str, Any] = {
+    info = run_info(store, snap, experiment, name, parent, description)
+    for _attempt in range(5):
+        info["id"] = names.new_run_id()
+        run = _claim(store, info, tags, snap.baseline, snap.tree)
+        if run is not None:
+            return run
+    raise GitError("Could not claim a unique run id after 5 tries; check the repository refs.")
+
+
+def run_info(store: Store, snap: Snapshot, experiment: str, name: str, parent: str | None,
+             description: str | None) -> dict[str, Any]:
+    """run.yaml of a new run (status ``running``, no id yet): who, where, which code."""
+    return {
         "format": FORMAT_VERSION, "id": "", "name": name, "experiment": experiment,
         "status": "running", "start_time": now_iso(), "end_time": None,
         **environment.describe(),
@@ -42,12 +55,6 @@ def create_run(store: Store, experiment: str, name: str | None = None,
         "packages": environment.imported_packages(store.repo.state_dir),
         "parent": parent, "description": description, "tags": {},
     }
-    for _attempt in range(5):
-        info["id"] = names.new_run_id()
-        run = _claim(store, info, tags, snap.baseline, snap.tree)
-        if run is not None:
-            return run
-    raise GitError("Could not claim a unique run id after 5 tries; check the repository refs.")
 
 
 def _claim(store: Store, info: dict[str, Any], tags: Mapping[str, Any] | None,

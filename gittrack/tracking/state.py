@@ -62,11 +62,30 @@ class RunState:
         if last is None or (step, ts) >= (last[1], last[2]):
             self.latest[key] = (value, step, ts)
 
+    def add_points(self, key: str, points: list[tuple[int, int, float]]) -> None:
+        """Append many points of one metric, as :meth:`add_point` one by one would."""
+        if not points:
+            return
+        hist = self.history.get(key)
+        if hist is None:
+            hist = self.history[key] = bytearray(TSV_HEADER.encode())
+        hist += "".join([f"{s}\t{t}\t{v!r}\n" for s, t, v in points]).encode()
+        last = self.latest.get(key)
+        best = max(points, key=lambda p: (p[0], p[1]))
+        if last is None or (best[0], best[1]) >= (last[1], last[2]):
+            # the last point of the highest (step, timestamp), as add_point keeps it
+            top = [p for p in points if (p[0], p[1]) == (best[0], best[1])][-1]
+            self.latest[key] = (top[2], top[0], top[1])
+
     def check_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Validate new params against the logged ones; the flat view of the new ones."""
         flat = flatten(params)
         for key, value in flat.items():
-            if len(dump_yaml(value)) > MAX_PARAM_CHARS:
+            # Rendering each value to measure it costs a YAML dump; numbers and short text
+            # cannot reach the limit (an escaped character takes at most 10), so skip those.
+            short = value is None or isinstance(value, (bool, int, float)) or \
+                (isinstance(value, str) and len(value) * 10 <= MAX_PARAM_CHARS)
+            if not short and len(dump_yaml(value)) > MAX_PARAM_CHARS:
                 raise InvalidInputError(
                     f"Param '{key}' is longer than {MAX_PARAM_CHARS} characters; "
                     "log large values with log_dict or log_text instead."
