@@ -8,7 +8,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from gittrack import query
-from gittrack.core import names
+from gittrack.core import display, names
 from gittrack.core.errors import InvalidInputError, RunStateError
 from gittrack.core.store import Store, repo_from_env, set_tracking_path
 from gittrack.tracking import services, stack
@@ -37,7 +37,14 @@ def _note_ended(repo: Repo, commit: str, files: Mapping[str, bytes | str]) -> No
     index.note_run(repo, commit, files)
 
 
+def _card(obj: object) -> str | None:
+    from gittrack.query import cards  # lazy: only a notebook showing a run draws its card
+
+    return cards.card(obj)
+
+
 services.provide(artifacts=_run_artifacts, ended=_note_ended)
+display.provide(_card)
 
 
 def set_tracking_repo(path: str | os.PathLike[str] | None) -> None:

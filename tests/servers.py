@@ -146,3 +146,61 @@ def env_with_gittrack() -> dict[str, str]:
 
     bindir = str(Path(sys.executable).parent)
     return {**os.environ, "PATH": bindir + os.pathsep + os.environ.get("PATH", "")}
+
+
+@dataclass
+class JupyterServer:
+    """A running Jupyter Server: its REST API at ``url``, authenticated by ``token``."""
+
+    url: str
+    token: str
+    proc: subprocess.Popen[str]
+    log: list[str]
+
+    def request(self, method: str, path: str, body: object = None) -> object:
+        """One REST call; the decoded JSON answer (None for an empty one)."""
+        import json
+        import urllib.request
+
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers={
+            "Authorization": f"token {self.token}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=60) as answer:
+            text = answer.read()
+        return json.loads(text) if text else None
+
+
+def start_jupyter_server(root: Path) -> JupyterServer:
+    """``jupyter server`` on a free port of 127.0.0.1 serving ``root``; ready when it says so.
+
+    Its output is drained by a thread (kernels log there too), and readiness is the server's
+    own "is running at" line, never a sleep.
+    """
+    import sys
+    import threading
+
+    token = os.urandom(12).hex()
+    for _attempt in range(5):
+        port = free_port()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "jupyter_server", "--ServerApp.ip=127.0.0.1",
+             f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+             f"--ServerApp.root_dir={root}", f"--IdentityProvider.token={token}",
+             "--ServerApp.open_browser=False", "--ServerApp.allow_root=True"],
+            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        ready, log = threading.Event(), []
+
+        def drain(stream: object = proc.stderr, ready: threading.Event = ready,
+                  log: list[str] = log) -> None:
+            for line in stream:  # type: ignore[attr-defined]
+                log.append(line)
+                if "is running at" in line:
+                    ready.set()
+            ready.set()  # exited
+
+        threading.Thread(target=drain, daemon=True).start()
+        ready.wait(timeout=120)
+        if proc.poll() is None and any("is running at" in line for line in log):
+            return JupyterServer(f"http://127.0.0.1:{port}", token, proc, log)
+        stop(proc)  # the port was taken meanwhile: try another
+    raise RuntimeError("jupyter server did not start:\n" + "".join(log[-20:]))

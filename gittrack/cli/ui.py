@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import click
 
 from gittrack.core.errors import GittrackError
@@ -36,10 +38,34 @@ def command(repo: str | None, port: int, host: str, read_only: bool) -> None:
         raise GittrackError(f"The web UI needs the 'ui' extra ({exc.name} is missing); "
                             "install it with `pip install 'gittrack[ui]'`.") from exc
     from gittrack import api  # lazy: the web stack loads only for `gittrack ui`
+    from gittrack.core.store import repo_from_env  # lazy: as above
+    from gittrack.query import uilink  # lazy: as above
     path = repo or api.get_tracking_repo()
     allowed = ["127.0.0.1", "localhost", "::1"] if host in LOOPBACK else None
     app = create_app(path, read_only=read_only, allowed_hosts=allowed)
+    sock = _listen(host, port)
     shown = f"[{host}]" if ":" in host else host
-    click.echo(f"gittrack ui: serving {path} at http://{shown}:{port}/"
+    url = f"http://{shown}:{sock.getsockname()[1]}/"
+    # Notebook cards link to the runs while this server lives (gittrack.query.uilink).
+    beacon = uilink.announce(repo_from_env(path), url.replace("0.0.0.0", "127.0.0.1")
+                             .replace("[::]", "[::1]"))
+    click.echo(f"gittrack ui: serving {path} at {url}"
                f"{' (read-only)' if read_only else ''}; Ctrl-C stops it.", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    try:
+        uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+    finally:
+        uilink.withdraw(beacon)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    # Bound here rather than by uvicorn, so the URL names the real port when --port is 0.
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise GittrackError(f"Cannot listen on {host}:{port} ({exc.strerror}); choose another "
+                            "port with --port.") from exc
+    sock.set_inheritable(True)
+    return sock

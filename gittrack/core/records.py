@@ -11,11 +11,12 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from gittrack.core import display
 from gittrack.core.errors import InvalidInputError
 
 FORMAT_VERSION = 1
@@ -202,9 +203,9 @@ class RunData:
     tags: dict[str, str]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Run:
-    """A run as recorded in one commit (read-only)."""
+    """A run as recorded in one commit (read-only). In a notebook it shows as a card."""
 
     id: str
     name: str
@@ -239,6 +240,24 @@ class Run:
     @property
     def parent(self) -> str | None:
         return self.info.get("parent")
+
+    def __repr__(self) -> str:
+        return f"<Run {self.id} {self.experiment}/{self.name} {self.status}>"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        # IPython's text form (consoles, and text/plain beside the HTML card in notebooks)
+        printer.text(display.text_card(self.card_data()))
+
+    def card_data(self, history: Callable[[str], list[tuple[float, float]]] | None = None
+                  ) -> display.CardData:
+        """What the run's card shows; ``history`` reads a metric's points (from the store)."""
+        return display.CardData(
+            "Run", self.id, self.name, self.experiment, self.status, flatten(self.params),
+            {k: (m.value, m.step) for k, m in self.metrics.items()},
+            history or display.no_history)
+
+    def _repr_html_(self) -> str | None:
+        return display.html(self)
 
     def summary(self) -> dict[str, Any]:
         """The flat summary kept in the index and shown in tables."""

@@ -59,6 +59,16 @@ class ModelVersion:
         """Plain data for JSON output."""
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        from gittrack.registry import cards  # lazy: only a notebook or console display needs it
+
+        printer.text(cards.version_text(self))
+
+    def _repr_html_(self) -> str:
+        from gittrack.registry import cards  # lazy: only a notebook display needs it
+
+        return cards.version_card(self)
+
 
 @dataclass(frozen=True)
 class Model:
@@ -77,6 +87,16 @@ class Model:
     def latest(self) -> ModelVersion | None:
         """The version with the highest number."""
         return self.versions[max(self.versions)] if self.versions else None
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        from gittrack.registry import cards  # lazy: only a notebook or console display needs it
+
+        printer.text(cards.model_text(self))
+
+    def _repr_html_(self) -> str:
+        from gittrack.registry import cards  # lazy: only a notebook display needs it
+
+        return cards.model_card(self)
 
 
 class ResolvedModel(NamedTuple):

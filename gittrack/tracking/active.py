@@ -11,21 +11,24 @@ import numbers
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
-from gittrack.core import environment, maintenance, names
+from gittrack.core import display, environment, maintenance, names
 from gittrack.core.errors import InvalidInputError, RunStateError
 from gittrack.core.gitio import Repo
 from gittrack.core.journal import Journal
-from gittrack.core.records import TERMINAL, RunInfo, flatten, now_iso, plain
+from gittrack.core.records import TERMINAL, RunInfo, flatten, now_iso, parse_tsv, plain
 from gittrack.core.store import Store
 from gittrack.tracking import services, sides, stack
 from gittrack.tracking.state import MAX_TAG_CHARS, RunState
 
 FLUSH_SECONDS = float(os.environ.get("GITTRACK_FLUSH_SECONDS", "0.2"))
 COMMIT_SECONDS = float(os.environ.get("GITTRACK_COMMIT_SECONDS", "10"))
+# Adds to the code tree at each commit what changes while the run lives (a notebook's cells):
+# (repo, code tree) -> tree.
+CodeGraft = Callable[[Repo, "str | None"], "str | None"]
 
 
 class ActiveRun:
@@ -36,12 +39,14 @@ class ActiveRun:
     """
 
     def __init__(self, store: Store, state: RunState, ref: str, parent: str | None,
-                 code_tree: str | None, journal: Journal) -> None:
+                 code_tree: str | None, journal: Journal, code_graft: CodeGraft | None = None
+                 ) -> None:
         self.store = store
         self.state = state
         self.ref = ref
         self._parent = parent
         self._code_tree = code_tree
+        self._code_graft = code_graft
         self._lock = threading.Lock()  # guards the buffer and the state
         self._git_lock = threading.Lock()  # one commit at a time
         self._pending: list[tuple[str, float, int, int]] = []
@@ -77,6 +82,26 @@ class ActiveRun:
 
     def __repr__(self) -> str:
         return f"<ActiveRun {self.id} {self.experiment}/{self.name}>"
+
+    # -- display in notebooks (gittrack.core.display) -------------------------------------
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(display.text_card(self.card_data()))
+
+    def _repr_html_(self) -> str | None:
+        return display.html(self)
+
+    def card_data(self) -> display.CardData:
+        """What the run's card shows, including values logged since the last flush."""
+        if not self._ended:
+            self.flush()
+        with self._lock:
+            histories = {k: bytes(h) for k, h in self.state.history.items()}
+            latest = {k: (v, s) for k, (v, s, _t) in sorted(self.state.latest.items())}
+            return display.CardData(
+                "ActiveRun", self.id, self.name, self.experiment,
+                str(self.state.info.get("status")), dict(self.state.flat_params), latest,
+                lambda key: [(float(s), v) for s, _t, v in
+                             parse_tsv(histories.get(key, b"").decode("utf-8"))])
 
     # -- logging ------------------------------------------------------------------------
     def log_metric(self, key: str, value: float, step: int | None = None,
@@ -187,7 +212,10 @@ class ActiveRun:
             # and with a Repo object of its own, as libgit2 objects are not for sharing
             # between threads.
             blobs = self.state.write(self._writer, files)
-            commit = self._writer.write_commit(self._code_tree, self._parent, blobs, message)
+            code_tree = self._code_tree
+            if self._code_graft is not None:
+                code_tree = self._code_graft(self._writer.repo, code_tree)
+            commit = self._writer.write_commit(code_tree, self._parent, blobs, message)
             self._writer.repo.set_ref(self.ref, commit)
             return commit, files
 

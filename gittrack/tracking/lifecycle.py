@@ -13,7 +13,9 @@ from gittrack.core.errors import GitError, RunStateError
 from gittrack.core.records import FORMAT_VERSION, now_iso, plain
 from gittrack.core.gitio import Snapshot
 from gittrack.core.store import Store
+from gittrack.tracking import kernel, notebook
 from gittrack.tracking.active import ActiveRun
+from gittrack.tracking.notebook import NotebookCapture
 from gittrack.tracking.state import RunState
 
 log = logging.getLogger("gittrack")
@@ -34,9 +36,10 @@ def create_run(store: Store, experiment: str, name: str | None = None,
         log.warning("%d untracked file(s) are not captured in the run (listed in run.yaml): %s",
                     len(snap.untracked), ", ".join(snap.untracked[:5]))
     info = run_info(store, snap, experiment, name, parent, description)
+    capture = _notebook(store, info)
     for _attempt in range(5):
         info["id"] = names.new_run_id()
-        run = _claim(store, info, tags, snap.baseline, snap.tree)
+        run = _claim(store, info, tags, snap.baseline, snap.tree, capture)
         if run is not None:
             return run
     raise GitError("Could not claim a unique run id after 5 tries; check the repository refs.")
@@ -57,21 +60,35 @@ def run_info(store: Store, snap: Snapshot, experiment: str, name: str, parent: s
     }
 
 
+def _notebook(store: Store, info: dict[str, Any]) -> NotebookCapture | None:
+    """In IPython: record the notebook in ``info`` and end the run with the kernel."""
+    capture = notebook.detect(store.repo.workdir)
+    if capture is None:
+        return None
+    info["command"] = capture.command() or info["command"]
+    info["notebook"] = capture.record()
+    kernel.watch(capture.shell)
+    return capture
+
+
 def _claim(store: Store, info: dict[str, Any], tags: Mapping[str, Any] | None,
-           parent: str | None, code_tree: str | None) -> ActiveRun | None:
+           parent: str | None, code_tree: str | None,
+           capture: NotebookCapture | None) -> ActiveRun | None:
     state = RunState(dict(info))
     if tags:
         for key, value in tags.items():
             state.apply(["t", names.validate_key("tag", key), str(plain(value))])
     ref = names.run_ref(info["experiment"], info["id"])
-    commit = store.write_commit(code_tree, parent, state.files(store), state.message())
+    graft = capture.graft if capture is not None else None
+    first_tree = graft(store.repo, code_tree) if graft is not None else code_tree
+    commit = store.write_commit(first_tree, parent, state.files(store), state.message())
     # The journal exists before the ref, so a kill between the two never leaves a
     # "running" ref that nothing will recover.
     jour = _open_journal(store, info["id"], ref, commit, parent)
     if not store.repo.create_ref(ref, commit):
         jour.close(remove=True)
         return None
-    return ActiveRun(store, state, ref, parent, code_tree, jour)
+    return ActiveRun(store, state, ref, parent, code_tree, jour, graft)
 
 
 def resume_run(store: Store, ref: str, commit: str) -> ActiveRun:
@@ -84,13 +101,16 @@ def resume_run(store: Store, ref: str, commit: str) -> ActiveRun:
     state = RunState.from_commit(store, commit)
     state.info.update(status="running", end_time=None, host=socket.gethostname(),
                       pid=os.getpid())
+    capture = _notebook(store, state.info)
+    graft = capture.graft if capture is not None else None
     parents = store.repo.commit_parents(commit)
     parent = parents[0] if parents else None
     code_tree = store.code_tree_of(commit)
-    new_commit = store.write_commit(code_tree, parent, state.files(store), state.message())
+    first_tree = graft(store.repo, code_tree) if graft is not None else code_tree
+    new_commit = store.write_commit(first_tree, parent, state.files(store), state.message())
     jour = _open_journal(store, run_id, ref, new_commit, parent)
     store.repo.set_ref(ref, new_commit)
-    return ActiveRun(store, state, ref, parent, code_tree, jour)
+    return ActiveRun(store, state, ref, parent, code_tree, jour, graft)
 
 
 def _open_journal(store: Store, run_id: str, ref: str, commit: str,

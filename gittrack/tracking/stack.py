@@ -86,11 +86,16 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise Terminated(f"signal {signum}")
 
 
-def _end_all_at_exit() -> None:
+def end_all(status: str) -> None:
+    """End every open run, innermost first, with ``status``."""
     with lock:
         while runs:
-            runs[-1].end(_exit_status or "finished")
+            runs[-1].end(status)
             runs.pop()
+
+
+def _end_all_at_exit() -> None:
+    end_all(_exit_status or "finished")
 
 
 def _forget_in_child() -> None:
