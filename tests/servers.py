@@ -170,11 +170,23 @@ class JupyterServer:
         return json.loads(text) if text else None
 
 
-def start_jupyter_server(root: Path) -> JupyterServer:
-    """``jupyter server`` on a free port of 127.0.0.1 serving ``root``; ready when it says so.
+# jupyter_server binds its port in an event-loop callback queued by initialize(), after it
+# logs "is running at"; a callback queued after initialize() runs once the port is bound.
+JUPYTER_LAUNCH = """
+import sys
+from jupyter_server.serverapp import ServerApp
+app = ServerApp.instance()
+app.initialize(sys.argv[1:])
+app.io_loop.add_callback(lambda: print("gittrack-test: listening", file=sys.stderr, flush=True))
+app.start()
+"""
 
-    Its output is drained by a thread (kernels log there too), and readiness is the server's
-    own "is running at" line, never a sleep.
+
+def start_jupyter_server(root: Path) -> JupyterServer:
+    """A Jupyter Server on a free port of 127.0.0.1 serving ``root``, once it listens.
+
+    Its output is drained by a thread (kernels log there too); readiness is a line printed
+    from the server's event loop after the port is bound, never a sleep.
     """
     import sys
     import threading
@@ -183,7 +195,7 @@ def start_jupyter_server(root: Path) -> JupyterServer:
     for _attempt in range(5):
         port = free_port()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyter_server", "--ServerApp.ip=127.0.0.1",
+            [sys.executable, "-c", JUPYTER_LAUNCH, "--ServerApp.ip=127.0.0.1",
              f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
              f"--ServerApp.root_dir={root}", f"--IdentityProvider.token={token}",
              "--ServerApp.open_browser=False", "--ServerApp.allow_root=True"],
@@ -194,13 +206,13 @@ def start_jupyter_server(root: Path) -> JupyterServer:
                   log: list[str] = log) -> None:
             for line in stream:  # type: ignore[attr-defined]
                 log.append(line)
-                if "is running at" in line:
+                if "gittrack-test: listening" in line:
                     ready.set()
             ready.set()  # exited
 
         threading.Thread(target=drain, daemon=True).start()
         ready.wait(timeout=120)
-        if proc.poll() is None and any("is running at" in line for line in log):
+        if proc.poll() is None and any("gittrack-test: listening" in line for line in log):
             return JupyterServer(f"http://127.0.0.1:{port}", token, proc, log)
         stop(proc)  # the port was taken meanwhile: try another
     raise RuntimeError("jupyter server did not start:\n" + "".join(log[-20:]))

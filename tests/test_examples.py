@@ -66,8 +66,15 @@ def test_notebook_executes(tmp_path: Path) -> None:
     client = nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
                                      resources={"metadata": {"path": str(repo)}})
     client.execute()
-    outputs = "".join(o.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
-                      for o in cell.get("outputs", []))
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    outputs = "".join(o.get("text", "") for cell in code for o in cell.get("outputs", []))
+    cards = "".join(o.get("data", {}).get("text/html", "") for cell in code
+                    for o in cell.get("outputs", []))
     assert "loaded model predicts" in outputs
+    # the cards: the last run read back, the registered version and the model
+    assert "forest-large" in cards and "rmse" in cards and "hours-forecaster v1" in cards
+    assert "staging: v1" in cards and "<script" not in cards.lower()
+    # the run recorded the cells it ran, shown by the last cell
+    assert "# %% execution_count=" in outputs and "gittrack.start_run(run_name=name)" in outputs
     gittrack.set_tracking_repo(repo)
     assert len(gittrack.search_runs(["notebook"])) == 3

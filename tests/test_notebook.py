@@ -117,32 +117,42 @@ def jupyter(tmp_path: Path) -> Any:
         stop(server.proc)
 
 
-def execute(server: JupyterServer, kernel_id: str, code: str) -> list[dict[str, Any]]:
-    """Run ``code`` in a kernel through the server's websocket; the iopub messages it caused."""
+def kernel_socket(server: JupyterServer, kernel_id: str) -> Any:
+    """The kernel's websocket channel of the server (what JupyterLab talks to)."""
     import websocket
 
-    ws = websocket.create_connection(
+    return websocket.create_connection(
         f"{server.url.replace('http', 'ws')}/api/kernels/{kernel_id}/channels",
         header=[f"Authorization: token {server.token}"], timeout=60)
-    try:
-        msg_id, session = uuid.uuid4().hex, uuid.uuid4().hex
-        ws.send(json.dumps({
-            "header": {"msg_id": msg_id, "username": "test", "session": session,
-                       "msg_type": "execute_request", "version": "5.3"},
-            "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-            "content": {"code": code, "silent": False, "store_history": True,
-                        "user_expressions": {}, "allow_stdin": False, "stop_on_error": True}}))
-        seen: list[dict[str, Any]] = []
-        while True:
-            msg = json.loads(ws.recv())
-            if msg.get("parent_header", {}).get("msg_id") != msg_id:
-                continue
-            if msg["msg_type"] == "execute_reply":
-                assert msg["content"]["status"] == "ok", msg["content"]
-                return seen
+
+
+def execute(ws: Any, code: str) -> list[dict[str, Any]]:
+    """Run ``code`` through the websocket; the iopub messages it caused.
+
+    Done when both the shell reply and iopub's ``idle`` for the request arrived: the two
+    channels are not ordered with respect to each other.
+    """
+    msg_id = uuid.uuid4().hex
+    ws.send(json.dumps({
+        "header": {"msg_id": msg_id, "username": "test", "session": uuid.uuid4().hex,
+                   "msg_type": "execute_request", "version": "5.3"},
+        "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+        "content": {"code": code, "silent": False, "store_history": True,
+                    "user_expressions": {}, "allow_stdin": False, "stop_on_error": True}}))
+    seen: list[dict[str, Any]] = []
+    replied = idle = False
+    while not (replied and idle):
+        msg = json.loads(ws.recv())
+        if msg.get("parent_header", {}).get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] == "execute_reply":
+            assert msg["content"]["status"] == "ok", msg["content"]
+            replied = True
+        elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            idle = True
+        else:
             seen.append(msg)
-    finally:
-        ws.close()
+    return seen
 
 
 def test_jupyter_server_session_records_the_notebook_path_and_shutdown_ends_the_run(
@@ -156,9 +166,12 @@ def test_jupyter_server_session_records_the_notebook_path_and_shutdown_ends_the_
     session: Any = server.request("POST", "/api/sessions", {
         "path": "sub/train.ipynb", "name": "train.ipynb", "type": "notebook",
         "kernel": {"name": "python3"}})
-    kernel_id = session["kernel"]["id"]
-    for source in sources:
-        messages = execute(server, kernel_id, source)
+    ws = kernel_socket(server, session["kernel"]["id"])
+    try:
+        for source in sources:
+            messages = execute(ws, source)
+    finally:
+        ws.close()
     card = "".join(m["content"].get("data", {}).get("text/html", "") for m in messages)
     assert "served" in card and "acc" in card and "0.91" in card
     server.request("DELETE", f"/api/sessions/{session['id']}")  # shuts the kernel down

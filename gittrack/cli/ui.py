@@ -51,18 +51,29 @@ def command(repo: str | None, port: int, host: str, read_only: bool) -> None:
                              .replace("[::]", "[::1]"))
     click.echo(f"gittrack ui: serving {path} at {url}"
                f"{' (read-only)' if read_only else ''}; Ctrl-C stops it.", err=True)
+
+    class Server(uvicorn.Server):
+        # uvicorn re-raises SIGTERM/SIGINT once it has shut down, so code after run() may
+        # never run: the note is withdrawn as part of the shutdown.
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            uilink.withdraw(beacon)
+            await super().shutdown(sockets)
+
     try:
-        uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+        Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
     finally:
         uilink.withdraw(beacon)
 
 
 def _listen(host: str, port: int) -> socket.socket:
-    # Bound here rather than by uvicorn, so the URL names the real port when --port is 0.
+    # Bound and listening here rather than in uvicorn, so the URL printed names the real port
+    # when --port is 0 and a client can connect as soon as it is printed (the kernel queues
+    # connections until the server accepts them).
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        sock.listen(2048)
     except OSError as exc:
         sock.close()
         raise GittrackError(f"Cannot listen on {host}:{port} ({exc.strerror}); choose another "

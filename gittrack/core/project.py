@@ -20,8 +20,10 @@ artifact_remote: null
 """
 IGNORE_PATH = ".gittrack/.gitignore"
 IGNORE_TEXT = """\
-# A run record appears here only when a run commit is checked out; never commit it to a branch.
+# A run record and a notebook run's cells appear here only when a run commit is checked out;
+# never commit them to a branch.
 /run/
+/notebook/
 """
 
 

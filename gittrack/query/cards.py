@@ -146,7 +146,7 @@ def sparkline(key: str, points: Sequence[tuple[float, float]], width: int = 240,
             f'font-size="10"><title>{e(key)} over steps {_number(x0)} to {_number(x1)}</title>'
             f'<text x="1" y="10" fill="#57606a">{e(key)}</text>'
             f'<text x="{width - 1}" y="10" text-anchor="end" fill="#57606a">'
-            f'{_number(y0)} .. {_number(y1)}</text>'
+            f'{y0:.4g} .. {y1:.4g}</text>'
             f'<polyline points="{line}" fill="none" stroke="#0969da" stroke-width="1.5"/>'
             '</svg>')
 

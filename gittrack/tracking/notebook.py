@@ -93,8 +93,9 @@ class NotebookCapture:
     def _executed(self) -> str:
         # input_hist_raw[n] is the cell run at execution count n (entry 0 is a placeholder).
         cells = [(n, src) for n, src in enumerate(self._history()) if n > 0]
-        where = self.shown or f"kernel session {self.session or 'unknown'}"
-        return percent_file(f"Cells the IPython kernel executed, in order ({where}).", cells)
+        # The kernel session is in run.yaml; here it would differ in every diff of two runs.
+        where = f" ({self.shown})" if self.shown else ""
+        return percent_file(f"Cells the IPython kernel executed, in order{where}.", cells)
 
     def _saved(self) -> str:
         assert self.path is not None
