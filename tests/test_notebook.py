@@ -168,11 +168,12 @@ def test_jupyter_server_session_records_the_notebook_path_and_shutdown_ends_the_
         "kernel": {"name": "python3"}})
     ws = kernel_socket(server, session["kernel"]["id"])
     try:
-        for source in sources:
-            messages = execute(ws, source)
+        outputs = [execute(ws, source) for source in sources]
     finally:
         ws.close()
-    card = "".join(m["content"].get("data", {}).get("text/html", "") for m in messages)
+    card = "".join(m["content"].get("data", {}).get("text/html", "") for m in outputs[-1])
+    # the untracked notebook is captured (saved.py): no warning that it is not
+    assert "not captured" not in json.dumps(outputs[1])
     assert "served" in card and "acc" in card and "0.91" in card
     server.request("DELETE", f"/api/sessions/{session['id']}")  # shuts the kernel down
 
@@ -216,3 +217,25 @@ def test_kernel_shut_down_while_busy_ends_the_run_killed_with_its_metrics(tmp_pa
     [run] = gittrack.search_runs(output_format="list")
     assert run.status == "killed" and run.metrics["seen"].value == 3.0
     assert run.info["notebook"]["ended_by"] == "kernel shutdown"
+
+
+def test_kernel_restart_ends_an_idle_run_finished(tmp_path: Path) -> None:
+    from jupyter_client.manager import KernelManager
+
+    repo = make_repo(tmp_path / "restart")
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel(cwd=str(repo))
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+        kc.execute_interactive("import gittrack\nrun = gittrack.start_run(run_name='idle')\n"
+                               "run.log_metric('acc', 0.5)", timeout=60)
+        km.restart_kernel()  # Kernel > Restart: a shutdown_request(restart=True), a new process
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    gittrack.set_tracking_repo(repo)
+    [run] = gittrack.search_runs(output_format="list")
+    assert run.status == "finished" and run.metrics["acc"].value == 0.5
+    assert run.info["notebook"]["ended_by"] == "kernel restart"

@@ -30,13 +30,11 @@ def create_run(store: Store, experiment: str, name: str | None = None,
     names.validate_name("experiment", experiment)
     name = names.validate_name("run", name) if name is not None else names.generate_run_name()
     snap = store.repo.snapshot()
-    if snap.untracked and snap.untracked != _warned.get(str(store.repo.git_dir)):
-        # once per set of files and repository in a process, not for every run of a sweep
-        _warned[str(store.repo.git_dir)] = snap.untracked
-        log.warning("%d untracked file(s) are not captured in the run (listed in run.yaml): %s",
-                    len(snap.untracked), ", ".join(snap.untracked[:5]))
     info = run_info(store, snap, experiment, name, parent, description)
     capture = _notebook(store, info)
+    # a notebook's code is in .gittrack/notebook/ even when git does not track the file
+    _warn_untracked(store, tuple(p for p in snap.untracked
+                                 if capture is None or p != capture.shown))
     for _attempt in range(5):
         info["id"] = names.new_run_id()
         run = _claim(store, info, tags, snap.baseline, snap.tree, capture)
@@ -58,6 +56,14 @@ def run_info(store: Store, snap: Snapshot, experiment: str, name: str, parent: s
         "packages": environment.imported_packages(store.repo.state_dir),
         "parent": parent, "description": description, "tags": {},
     }
+
+
+def _warn_untracked(store: Store, untracked: tuple[str, ...]) -> None:
+    if untracked and untracked != _warned.get(str(store.repo.git_dir)):
+        # once per set of files and repository in a process, not for every run of a sweep
+        _warned[str(store.repo.git_dir)] = untracked
+        log.warning("%d untracked file(s) are not captured in the run (listed in run.yaml): %s",
+                    len(untracked), ", ".join(untracked[:5]))
 
 
 def _notebook(store: Store, info: dict[str, Any]) -> NotebookCapture | None:

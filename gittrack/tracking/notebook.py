@@ -36,7 +36,7 @@ SAVED = "saved.py"
 class NotebookCapture:
     """The notebook of the IPython shell a run started in, written into the run's tree."""
 
-    def __init__(self, shell: Any, path: Path | None, shown: str | None, found_by: str,
+    def __init__(self, shell: Any, path: Path | None, shown: str | None, found_by: str | None,
                  session: str | None) -> None:
         self.shell = shell
         self.path = path  # the notebook file when it exists
@@ -143,14 +143,15 @@ def detect(workdir: Path | None) -> NotebookCapture | None:
     return NotebookCapture(shell, path, shown, found_by, str(session) if session else None)
 
 
-def _given_path(shell: Any) -> tuple[str | None, str]:
+def _given_path(shell: Any) -> tuple[str | None, str | None]:
+    in_kernel = getattr(shell, "kernel", None) is not None
     name = os.environ.get("JPY_SESSION_NAME")
-    if name and getattr(shell, "kernel", None) is not None:
+    if name and in_kernel:
         return name, "JPY_SESSION_NAME"
     vsc = getattr(shell, "user_ns", {}).get("__vsc_ipynb_file__")
     if isinstance(vsc, str) and vsc:
         return vsc, "__vsc_ipynb_file__"
-    return None, "kernel session"
+    return None, "kernel session" if in_kernel else None
 
 
 def _locate(given: str) -> Path | None:
