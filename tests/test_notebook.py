@@ -219,16 +219,22 @@ def test_kernel_shut_down_while_busy_ends_the_run_killed_with_its_metrics(tmp_pa
     assert run.info["notebook"]["ended_by"] == "kernel shutdown"
 
 
-def test_kernel_restart_ends_an_idle_run_finished(tmp_path: Path) -> None:
+def test_vscode_notebook_path_and_kernel_restart_ending_an_idle_run_finished(tmp_path: Path
+                                                                              ) -> None:
     from jupyter_client.manager import KernelManager
 
     repo = make_repo(tmp_path / "restart")
+    (repo / "nb").mkdir()
+    nbformat.write(notebook("x = 1", "y = 2"), repo / "nb" / "vs.ipynb")
     km = KernelManager(kernel_name="python3")
     km.start_kernel(cwd=str(repo))
     kc = km.client()
     kc.start_channels()
     try:
         kc.wait_for_ready(timeout=60)
+        # VS Code's Jupyter extension puts the notebook's path in the user namespace
+        kc.execute_interactive(f"__vsc_ipynb_file__ = {str(repo / 'nb' / 'vs.ipynb')!r}",
+                               timeout=60)
         kc.execute_interactive("import gittrack\nrun = gittrack.start_run(run_name='idle')\n"
                                "run.log_metric('acc', 0.5)", timeout=60)
         km.restart_kernel()  # Kernel > Restart: a shutdown_request(restart=True), a new process
@@ -239,3 +245,7 @@ def test_kernel_restart_ends_an_idle_run_finished(tmp_path: Path) -> None:
     [run] = gittrack.search_runs(output_format="list")
     assert run.status == "finished" and run.metrics["acc"].value == 0.5
     assert run.info["notebook"]["ended_by"] == "kernel restart"
+    assert run.info["notebook"]["path"] == "nb/vs.ipynb"
+    assert run.info["notebook"]["found_by"] == "__vsc_ipynb_file__"
+    saved = git(repo, "show", f"{run.commit}:.gittrack/notebook/saved.py")
+    assert "\n# %%\nx = 1\n\n# %%\ny = 2\n" in saved
