@@ -53,15 +53,16 @@ def check_installed(env: Path, work: Path) -> None:
     """What a user of the installed package does first: the CLI's help, then the README's
     quickstart, from a directory outside the source tree."""
     exe, py = env / "bin" / "gittrack", env / "bin" / "python"
-    helped = subprocess.run([exe, "--help"], cwd=work, capture_output=True, text=True)
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # nothing but the venv
+    helped = subprocess.run([exe, "--help"], cwd=work, capture_output=True, text=True, env=clean)
     assert helped.returncode == 0 and "Example" in helped.stdout, helped.stderr[-2000:]
     where = subprocess.run([py, "-c", "import gittrack, sys; print(gittrack.__file__); "
                             "print([p for p in sys.path if 'site-packages' in p])"],
-                           cwd=work, capture_output=True, text=True)
+                           cwd=work, capture_output=True, text=True, env=clean)
     assert where.returncode == 0, where.stderr[-2000:]
     assert where.stdout.startswith(str(env))  # the installed copy, not the source tree
     quick = subprocess.run([py, str(ROOT / "examples" / "quickstart.py")], cwd=work,
-                           capture_output=True, text=True, timeout=600)
+                           capture_output=True, text=True, timeout=600, env=clean)
     assert quick.returncode == 0, quick.stderr[-3000:]
     assert "forest-large" in quick.stdout and "linear-baseline" in quick.stdout
 
