@@ -182,10 +182,16 @@ def set_tags(tags: Mapping[str, Any]) -> None:
 
 
 def get_run(run: str) -> Run:
-    """The recorded run named by id, id prefix, ``<experiment>/<name>`` or a unique name."""
+    """The recorded run named by id, id prefix, ``<experiment>/<name>``, a unique name, or a
+    registry reference (``forecaster/prod``, ``models:/forecaster/3``, a registry tag).
+
+    >>> gittrack.get_run("models:/forecaster/prod").metrics["rmse"].value
+    """
     if not isinstance(run, str) or not run:
         raise InvalidInputError(f"get_run takes a run id or name; got {run!r}.")
-    return query.get(open_store(), run)
+    from gittrack.registry import references  # lazy: the registry loads when a run is read
+
+    return references.get(open_store(), run)
 
 
 def log_runs(records: Iterable[Mapping[str, Any]], experiment: str | None = None) -> list[str]:
@@ -320,12 +326,14 @@ def metric_history(runs: Any, keys: list[str] | str | None = None) -> Any:
 def diff_runs(runs: list[str], all_keys: bool = False, code_patch: bool = False
               ) -> dict[str, Any]:
     """What differs between runs (docs/diff.md); one run is compared with its baseline.
+    Runs may be named by the registry too (``forecaster/prod``, ``models:/forecaster/3``).
 
-    >>> gittrack.diff_runs(["brisk-lamb-417", "calm-fox-002"])["params"]
+    >>> gittrack.diff_runs(["brisk-lamb-417", "forecaster/prod"])["params"]
     """
     from gittrack.query import baseline, diff  # lazy: loads on first use; reads stay light
+    from gittrack.registry import references  # lazy: the registry loads when runs are compared
     store = open_store()
-    records = [query.get(store, spec) for spec in runs]
+    records = [references.get(store, spec) for spec in runs]
     if len(records) == 1:
         records.insert(0, store.read_run(baseline.require_baseline(store,
                                                                    records[0].experiment)))
@@ -337,8 +345,8 @@ def set_baseline(run: str) -> str:
 
     >>> gittrack.set_baseline("forecast/brisk-lamb-417")
     """
-    from gittrack.query import baseline  # lazy: loads on first use; reads stay light
-    experiment, _commit = baseline.set_baseline(open_store(), run)
+    from gittrack.query import baseline, diff  # lazy: loads on first use; reads stay light
+    from gittrack.registry import references  # lazy: the registry loads when runs are compared
     return experiment
 
 

@@ -7,6 +7,7 @@ import click
 from gittrack import api
 from gittrack.cli import render
 from gittrack.query import baseline
+from gittrack.registry import references
 
 
 @click.group("baseline")
@@ -25,14 +26,16 @@ def command() -> None:
 @command.command("set")
 @click.argument("run")
 def set_command(run: str) -> None:
-    """Make RUN the baseline of its experiment.
+    """Make RUN (or a registry reference such as forecaster/prod) the baseline of its
+    experiment.
 
     \b
     Example:
       gittrack baseline set brisk-lamb-417
+      gittrack baseline set forecaster/prod
     """
     store = api.open_store()
-    experiment, commit = baseline.set_baseline(store, run)
+    experiment, commit = baseline.set_baseline_commit(store, references.resolve(store, run).commit)
     record = store.read_run(commit)
     click.echo(f"Baseline of '{experiment}' is now {record.id} ({record.name}).")
 

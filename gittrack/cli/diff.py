@@ -7,9 +7,10 @@ from typing import Any
 
 import click
 
-from gittrack import api, query
+from gittrack import api
 from gittrack.cli import render
 from gittrack.query import baseline, diff
+from gittrack.registry import references
 
 ABSENT = "-"
 
@@ -24,15 +25,17 @@ ABSENT = "-"
 def command(runs: tuple[str, ...], all_keys: bool, fmt: str | None, code: bool) -> None:
     """Compare RUN_A with RUN_B (or several runs side by side; or one run with its
     experiment's baseline): params, metrics, tags, data inputs, environment, packages,
-    artifacts and the files of code that changed.
+    artifacts and the files of code that changed. A run may also be named by the registry:
+    forecaster/prod, forecaster/v3, models:/forecaster/prod.
 
     \b
     Example:
       gittrack diff brisk-lamb-417 calm-fox-002 --code
       gittrack diff brisk-lamb-417          # against the experiment's baseline
+      gittrack diff brisk-lamb-417 forecaster/prod
     """
     store = api.open_store()
-    records = [query.get(store, spec) for spec in runs]
+    records = [references.get(store, spec) for spec in runs]
     if len(records) == 1:
         base = baseline.require_baseline(store, records[0].experiment)
         records.insert(0, store.read_run(base))

@@ -41,10 +41,13 @@ ATTRIBUTE_CELLS = {
 @click.option("--columns", "columns", metavar="A,B,...",
               help="Show exactly these columns (id, name, status, start, duration, "
                    "metrics.K, params.K, tags.K, ...) instead of the ones that vary.")
+@click.option("--baseline", "against", metavar="RUN",
+              help="Show metric differences from RUN (a run, or a registry reference such as "
+                   "forecaster/prod) instead of each experiment's baseline.")
 @click.option("--format", "fmt", type=click.Choice(render.FORMATS), default="table",
               show_default=True, help="Output format.")
 def command(experiment: str | None, limit: int | None, where: str, sort: tuple[str, ...],
-            columns: str | None, fmt: str) -> None:
+            columns: str | None, against: str | None, fmt: str) -> None:
     """List runs, newest first, with the params and metrics that vary between them.
 
     When the experiment has a baseline (`gittrack baseline set RUN`), metrics show their
@@ -55,6 +58,7 @@ def command(experiment: str | None, limit: int | None, where: str, sort: tuple[s
       gittrack log cost_center_forecasting -n 10
       gittrack log --where "metrics.rmse < 400 AND params.model = 'rf'" --sort metrics.rmse -n 20
       gittrack log --format csv > runs.csv
+      gittrack log cost_center_forecasting --where "metrics.rmse < 400" --baseline forecaster/prod
     """
     store = api.open_store()
     if experiment and experiment not in store.experiments():
@@ -69,7 +73,7 @@ def command(experiment: str | None, limit: int | None, where: str, sort: tuple[s
         hint = f"; did you mean {close}?" if close else ""
         click.echo(f"gittrack: warning: no run has {column}{hint}", err=True)
     rows = [table.summary(r) for r in found]
-    bases = _baselines(store, rows)
+    bases = _baselines(store, rows) if against is None else _reference(store, rows, against)
     if fmt == "json" and not columns:
         click.echo(render.json_text([_with_delta(r, bases) for r in rows]))
         return
@@ -198,6 +202,16 @@ def _baselines(store: Any, rows: list[dict[str, Any]]) -> dict[str, dict[str, An
         return {}
     table, found = Index(store).table(list(wanted.values()))
     return {exp: table.summary(r) for exp, r in zip(wanted, found)}
+
+
+def _reference(store: Any, rows: list[dict[str, Any]], spec: str) -> dict[str, dict[str, Any]]:
+    """experiment -> summary of the run ``spec`` names, for every experiment shown."""
+    from gittrack.registry import references  # lazy: only --baseline needs the registry
+
+    commit = references.resolve(store, spec).commit
+    table, found = Index(store).table([commit])
+    summary = table.summary(found[0])
+    return {r["experiment"]: summary for r in rows}
 
 
 def _with_delta(row: dict[str, Any], bases: dict[str, dict[str, Any]]) -> dict[str, Any]:

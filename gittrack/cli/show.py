@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import click
 
-from gittrack import api, query
+from gittrack import api
 from gittrack.cli import render
 from gittrack.core.records import dump_yaml
+from gittrack.registry import references
 
 
 @click.command("show")
@@ -14,14 +15,16 @@ from gittrack.core.records import dump_yaml
 @click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml",
               show_default=True, help="Output format.")
 def command(run: str, fmt: str) -> None:
-    """Show the whole record of RUN (an id, id prefix, EXPERIMENT/NAME or unique name).
+    """Show the whole record of RUN (an id, id prefix, EXPERIMENT/NAME or unique name, or
+    a registry reference such as forecaster/prod, forecaster/v3 or models:/forecaster/prod).
 
     \b
     Example:
       gittrack show cost_center_forecasting/brisk-lamb-417
+      gittrack show forecaster/prod
     """
     store = api.open_store()
-    record = query.get(store, run)
+    record = references.get(store, run)
     doc = {
         "run": record.info,
         "commit": record.commit,

@@ -28,6 +28,11 @@ def ref_name(experiment: str) -> str:
 def set_baseline(store: Store, spec: str) -> tuple[str, str]:
     """Mark the run named by ``spec`` as its experiment's baseline; ``(experiment, commit)``."""
     _ref, commit = query.resolve(store, spec)
+    return set_baseline_commit(store, commit)
+
+
+def set_baseline_commit(store: Store, commit: str) -> tuple[str, str]:
+    """Mark the run commit ``commit`` as its experiment's baseline; ``(experiment, commit)``."""
     experiment = store.read_run(commit).experiment
     store.repo.set_ref(ref_name(experiment), commit)
     return experiment, commit

@@ -12,7 +12,6 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gittrack import query
 from gittrack.artifacts.cache import Pointer, safe_join
 from gittrack.artifacts.local import (
     cache_for,
@@ -22,9 +21,9 @@ from gittrack.artifacts.local import (
 )
 from gittrack.artifacts.run_artifacts import ensure_local
 from gittrack.core import names
-from gittrack.core.errors import ArtifactError, GittrackError, RunNotFoundError, UnsafePathError
+from gittrack.core.errors import ArtifactError, RunNotFoundError, UnsafePathError
 from gittrack.core.store import Store
-from gittrack.registry.resolver import Registry
+from gittrack.registry import references
 
 
 @dataclass
@@ -128,31 +127,6 @@ def get_artifact(store: Store, commit: str, path: str, dest: Path, force: bool =
 
 
 def resolve_record(store: Store, spec: str) -> str:
-    """The commit of a run spec, or of a tag (e.g. ``forecaster/prod/v3``) on a run commit."""
-    try:
-        return query.resolve(store, spec)[1]
-    except RunNotFoundError:
-        oid = store.repo.resolve_ref(f"refs/tags/{spec}")
-        tag = store.repo.read_tag(spec, oid) if oid else None
-        if tag is not None and tag.target_type == "commit" \
-                and store.repo.read_blob(tag.target, f"{names.RECORD_DIR}/run.yaml") is not None:
-            return tag.target
-        model = _registry_commit(store, spec)
-        if model is not None:
-            return model
-        raise RunNotFoundError(
-            f"No run, registry tag or model version '{spec}' in this repository; list runs "
-            "with `gittrack log` and models with `gittrack models`."
-        ) from None
-
-
-def _registry_commit(store: Store, spec: str) -> str | None:
-    """The run commit of ``MODEL/STAGE``, ``MODEL/vN``, ``MODEL@STAGE`` or ``MODEL/latest``."""
-
-    if "/" not in spec and "@" not in spec:
-        return None
-    try:
-        resolved = Registry(store).resolve_uri(f"models:/{spec}")
-    except GittrackError:
-        return None
-    return str(resolved[0])
+    """The commit of a run spec, a registry reference (``forecaster/prod``,
+    ``models:/forecaster/3``) or a tag on a run commit (see gittrack.registry.references)."""
+    return references.resolve(store, spec).commit
