@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shlex
 import shutil
 import signal
@@ -27,6 +28,7 @@ import click
 
 from gittrack import api
 from gittrack.core.errors import InvalidInputError
+from gittrack.gates import GROUP_TAG, SEED_TAG
 
 LOG_ARTIFACT_DIR = "logs"
 LOG_NAME = "output.log"
@@ -42,22 +44,37 @@ SHELL_KILLED_CODES = (128 + signal.SIGINT, 128 + signal.SIGTERM)
               help="A param of the run; VALUE is read as a YAML scalar (3, 0.1, true, text).")
 @click.option("--params-file", type=click.Path(dir_okay=False, path_type=Path),
               help="A YAML or JSON mapping of params (-P values win over it).")
+@click.option("--repeat", type=click.IntRange(min=1), default=1, metavar="N",
+              help="Run COMMAND N times, one run each, as a group (tag gittrack.group) with "
+                   "$GITTRACK_SEED set to 0..N-1: what `gittrack gate` compares.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def command(experiment: str | None, name: str | None, params: tuple[str, ...],
-            params_file: Path | None, command: tuple[str, ...]) -> int:
+            params_file: Path | None, repeat: int, command: tuple[str, ...]) -> int:
     """Run COMMAND as a tracked run and exit with its exit code.
 
     Python code inside that calls gittrack joins this run (GITTRACK_RUN_ID is set);
     shell scripts log with `gittrack log-metric`, `log-param` and `set-tag`. Output is kept
     as the artifact logs/output.log. Status: exit 0 finished, non-zero failed, Ctrl-C or
-    SIGTERM killed.
+    SIGTERM killed. With --repeat N, COMMAND runs N times (seeds 0..N-1 in $GITTRACK_SEED);
+    the runs share the tag gittrack.group, and the first non-zero exit code is returned.
 
     \b
     Example:
       gittrack run -e forecast -P alpha=0.5 -- python train.py --epochs 3
       gittrack run -- bash -c 'gittrack log-metric loss 0.5 --step 1'
+      gittrack run --repeat 5 -e forecast -- python train.py   # five seeds, one group
     """
     logged = collect_params(params, params_file)
+    group = secrets.token_hex(8) if repeat > 1 else None
+    codes = []
+    for seed in range(repeat):
+        run_name = f"{name}-{seed}" if name and group else name
+        codes.append(_one_run(experiment, run_name, logged, command, group, seed))
+    return next((c for c in codes if c != 0), 0)
+
+
+def _one_run(experiment: str | None, name: str | None, logged: dict[str, Any],
+             command: tuple[str, ...], group: str | None, seed: int) -> int:
     run = api.start_run(run_name=name, experiment=experiment,
                         nested=bool(os.environ.get("GITTRACK_RUN_ID")))
     status, code = "failed", 1
@@ -65,7 +82,11 @@ def command(experiment: str | None, name: str | None, params: tuple[str, ...],
         if logged:
             run.log_params(logged)
         run.set_tag("gittrack.command", shlex.join(command)[:8000])
-        status, code = supervise(run, list(command))
+        extra = {}
+        if group is not None:
+            run.set_tags({GROUP_TAG: group, SEED_TAG: str(seed)})
+            extra["GITTRACK_SEED"] = str(seed)
+        status, code = supervise(run, list(command), extra)
         run.set_tag("gittrack.exit_code", str(code))
     finally:
         api.end_run_object(run, status)
@@ -118,12 +139,13 @@ def read_params_file(path: Path) -> Mapping[str, Any]:
 # ---------------------------------------------------------------- the child
 
 
-def supervise(run: Any, argv: list[str]) -> tuple[str, int]:
+def supervise(run: Any, argv: list[str], extra_env: Mapping[str, str] | None = None
+              ) -> tuple[str, int]:
     """Run ``argv`` as the run's child; ``(status, exit code)`` when it ends."""
     tmp = Path(tempfile.mkdtemp(prefix="run-", dir=_tmp_root(run)))
     try:
         with open(tmp / LOG_NAME, "wb") as log:
-            status, code = _run_child(run, argv, log)
+            status, code = _run_child(run, argv, log, extra_env or {})
         run.log_artifact(tmp / LOG_NAME, artifact_path=LOG_ARTIFACT_DIR)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -145,14 +167,15 @@ def child_env(run: Any) -> dict[str, str]:
     return env
 
 
-def _run_child(run: Any, argv: list[str], log: IO[bytes]) -> tuple[str, int]:
+def _run_child(run: Any, argv: list[str], log: IO[bytes], extra_env: Mapping[str, str]
+               ) -> tuple[str, int]:
     # With a terminal, the child stays in our process group: Ctrl-C reaches it from the
     # terminal, and it can read the terminal (pdb). Without one, it gets a group of its own
     # and we forward SIGINT too, so it is delivered exactly once either way.
     own_group = not _stdin_is_tty()
     try:
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env=child_env(run), process_group=0 if own_group else None)
+                                env={**child_env(run), **extra_env}, process_group=0 if own_group else None)
     except OSError as exc:
         raise InvalidInputError(
             f"Cannot start {argv[0]!r} ({exc.strerror}); check the command and your PATH."
