@@ -133,9 +133,10 @@ def history(model: str, stage: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(render.json_text([_event_json(e) for e in events]))
         return
-    headers = ["seq", "time", "action", "version", "stage", "actor", "tag", "note"]
+    headers = ["seq", "time", "action", "version", "stage", "actor", "tag", "gate", "note"]
     rows = [[e.seq, e.time.replace("T", " "), e.action, f"v{e.version}", e.stage or "",
-             e.actor.split(" <")[0], e.tag, e.note or ""] for e in events]
+             e.actor.split(" <")[0], e.tag, (e.gate or {}).get("verdict", ""), e.note or ""]
+            for e in events]
     click.echo(render.table(headers, rows) if rows else f"No events of {model} in {stage} yet.")
 
 

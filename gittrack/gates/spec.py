@@ -70,8 +70,8 @@ def configured(config: Mapping[str, Any]) -> dict[str, GateSpec]:
 
 def choose(config: Mapping[str, Any], name: str | None = None,
            model: str | None = None) -> GateSpec:
-    """The gate named ``name``; else the one named after ``model``; else ``default``; else an
-    empty gate (rules must then come from the command line)."""
+    """The gate named ``name``; else the one named after ``model``; else ``default``; else
+    the only configured gate; else an empty gate (rules must then come from the command line)."""
     gates = configured(config)
     if name is not None:
         if name not in gates:
@@ -81,7 +81,11 @@ def choose(config: Mapping[str, Any], name: str | None = None,
         return gates[name]
     if model is not None and model in gates:
         return gates[model]
-    return gates.get(DEFAULT, GateSpec(DEFAULT, ()))
+    if DEFAULT in gates:
+        return gates[DEFAULT]
+    if len(gates) == 1 and model is None:
+        return next(iter(gates.values()))
+    return GateSpec(DEFAULT, ())
 
 
 def _spec(name: str, body: Any) -> GateSpec:

@@ -489,8 +489,14 @@ class Registry:
         return self.version(name, event.version)
 
     def promote(self, name: str, version: int | str, stage: str,
-                note: str | None = None) -> Event:
-        """Make ``version`` the current version of ``stage``."""
+                note: str | None = None, gate: dict[str, Any] | None = None,
+                expect_current: int | None | bool = False) -> Event:
+        """Make ``version`` the current version of ``stage``.
+
+        ``gate`` is a gate verdict kept in the annotation; with ``expect_current`` (a version
+        number, or None for an empty stage) the promotion is refused when the stage's current
+        version changed meanwhile, so a gate's verdict is never applied to another version.
+        """
         number, stage = tags.parse_version(version), tags.validate_stage(stage)
         order = self._stage_order()
 
@@ -498,8 +504,16 @@ class Registry:
             origin = self._require_version(model, number)
             if model.stages.get(stage) == number:
                 raise RegistryError(f"{name} v{number} is already the current version of {stage}.")
+            if expect_current is not False and model.stages.get(stage) != expect_current:
+                now = model.stages.get(stage)
+                raise RegistryError(
+                    f"The current version of {name}/{stage} became "
+                    f"{'none' if now is None else f'v{now}'} while the gate compared with "
+                    f"{'none' if expect_current is None else f'v{expect_current}'}; run the "
+                    "gate again."
+                )
             _check_order(model, number, stage, order)
-            return self._stage_event(model, "promote", origin, stage, note)
+            return self._stage_event(model, "promote", origin, stage, note, gate)
 
         return self._write(name, plan)
 
@@ -542,10 +556,11 @@ class Registry:
                         if e.action == "demote" and e.version == number and e.stage == stage)
 
     def _stage_event(self, model: Model, action: str, origin: ModelVersion, stage: str,
-                     note: str | None) -> tuple[Event, TagName]:
+                     note: str | None, gate: dict[str, Any] | None = None
+                     ) -> tuple[Event, TagName]:
         event = Event(action, model.name, origin.version, stage, origin.run, origin.experiment,
                       origin.artifact, origin.artifact_md5, self.repo.actor(), tags.now(),
-                      model.next_seq, note, commit=origin.commit)
+                      model.next_seq, note, gate, commit=origin.commit)
         occurrence = 1
         while tags.format_tag(tags.name_of(event, occurrence)) in model.names:
             occurrence += 1

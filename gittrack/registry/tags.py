@@ -86,6 +86,7 @@ class Event:
     time: str
     seq: int
     note: str | None = None
+    gate: dict[str, Any] | None = None  # a promotion's gate verdict (promote --if-gate)
     tag: str = ""
     commit: str = ""
 
@@ -197,6 +198,8 @@ def format_message(event: Event) -> str:
 def _scalar(value: object) -> str:
     if value is None:
         return "null"
+    if isinstance(value, dict):
+        return _flow(value)
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     if isinstance(value, str):
@@ -205,6 +208,23 @@ def _scalar(value: object) -> str:
         text = json.dumps(value, ensure_ascii=False)
         return _YAML_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
     raise InvalidInputError(f"Registry value {value!r} must be a string, an integer or None.")
+
+
+def _flow(value: Any) -> str:
+    """``value`` on one line as JSON that YAML 1.1 reads the same: ASCII only, and every
+    float with a '.' (PyYAML reads ``1e-05`` as a string, ``1.0e-05`` as a float)."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(str(k))}: {_flow(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_flow(v) for v in value) + "]"
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return json.dumps(repr(value))
+        mantissa, e, exponent = repr(value).partition("e")
+        return f"{mantissa}.0e{exponent}" if e and "." not in mantissa else repr(value)
+    if value is None or isinstance(value, (bool, int, str)):
+        return json.dumps(value, ensure_ascii=True)
+    raise InvalidInputError(f"Registry value {value!r} must be text, a number, a list or a mapping.")
 
 
 def is_registry_message(text: str) -> bool:
@@ -248,7 +268,9 @@ def _fast_body(body: str) -> dict[str, Any] | None:
         return None  # not JSON (block YAML, a comment, a lone value spread on lines...)
     if len(out) != len(parts):
         return None  # a repeated key: let YAML decide
-    for value in out.values():
+    for key, value in out.items():
+        if isinstance(value, dict) and key == "gate":
+            continue  # a one-line JSON mapping, which YAML reads alike
         if not (value is None or isinstance(value, str)
                 or (isinstance(value, int) and not isinstance(value, bool))):
             return None
@@ -258,7 +280,7 @@ def _fast_body(body: str) -> dict[str, Any] | None:
 def _event_from(data: object, tag: str, commit: str) -> Event:
     if not isinstance(data, dict):
         raise InvalidInputError("The annotation's YAML is not a mapping.")
-    missing = [k for k in MESSAGE_KEYS if k not in data and k != "note"]
+    missing = [k for k in MESSAGE_KEYS if k not in data and k not in ("note", "gate")]
     if missing:
         raise InvalidInputError(f"The annotation lacks {', '.join(missing)}.")
     values: dict[str, Any] = {k: data.get(k) for k in MESSAGE_KEYS}
@@ -271,6 +293,8 @@ def _event_from(data: object, tag: str, commit: str) -> Event:
     for key in ("stage", "artifact_md5", "note"):
         if values[key] is not None and not isinstance(values[key], str):
             raise InvalidInputError(f"The annotation's {key} is not a string.")
+    if values["gate"] is not None and not isinstance(values["gate"], dict):
+        raise InvalidInputError("The annotation's gate is not a mapping.")
     if values["action"] not in ACTIONS:
         raise InvalidInputError(f"The annotation's action {values['action']!r} is unknown.")
     try:
