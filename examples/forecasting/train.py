@@ -10,6 +10,7 @@ feature-importance plot, the predictions as a CSV and the model.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -31,8 +32,8 @@ EXPERIMENT = "cost_center_forecasting"
 MODELS = ("linear", "forest", "xgboost")
 
 
-def build(kind: str) -> tuple[Any, dict[str, Any]]:
-    """The estimator of a model kind and the params that describe it."""
+def build(kind: str, seed: int = 0) -> tuple[Any, dict[str, Any]]:
+    """The estimator of a model kind (randomised by ``seed``) and the params that describe it."""
     if kind == "linear":
         from sklearn.linear_model import LinearRegression
 
@@ -41,12 +42,12 @@ def build(kind: str) -> tuple[Any, dict[str, Any]]:
         from sklearn.ensemble import RandomForestRegressor
 
         params = {"n_estimators": 120, "max_depth": 8, "min_samples_leaf": 2}
-        return RandomForestRegressor(random_state=0, n_jobs=1, **params), {"model": "forest", **params}
+        return RandomForestRegressor(random_state=seed, n_jobs=1, **params), {"model": "forest", **params}
     if kind == "xgboost":
         from xgboost import XGBRegressor
 
         params = {"n_estimators": 200, "max_depth": 3, "learning_rate": 0.08}
-        return XGBRegressor(random_state=0, n_jobs=1, **params), {"model": "xgboost", **params}
+        return XGBRegressor(random_state=seed, n_jobs=1, **params), {"model": "xgboost", **params}
     raise SystemExit(f"unknown model {kind!r}; use one of {', '.join(MODELS)}")
 
 
@@ -66,18 +67,22 @@ def importance_figure(model: Any, kind: str) -> Figure:
 
 
 def train(kind: str, data: str | Path, month: int | None = None,
-          window: int | None = None) -> tuple[str, dict[str, float]]:
+          window: int | None = None, seed: int | None = None,
+          tags: dict[str, str] | None = None) -> tuple[str, dict[str, float]]:
     """Train ``kind`` on the CSV ``data`` (only its last ``window`` months before the newest,
-    if given); the run id and its errors on the newest month."""
+    if given); the run id and its errors on the newest month. ``seed`` (default
+    $GITTRACK_SEED, which `gittrack run --repeat N` sets, else 0) randomises the model."""
     frame = pd.read_csv(data)
     train_rows, test_rows = split_newest(frame)
     if window:
         train_rows = train_rows[train_rows["month"].isin(sorted(train_rows["month"].unique())[-window:])]
-    model, params = build(kind)
+    if seed is None:
+        seed = int(os.environ.get("GITTRACK_SEED", "0"))
+    model, params = build(kind, seed)
     newest = str(test_rows["month"].iloc[0])
     gittrack.set_experiment(EXPERIMENT)
-    name = f"{kind}-{newest}" + (f"-last{window}" if window else "")
-    with gittrack.start_run(run_name=name) as run:
+    name = f"{kind}-{newest}" + (f"-last{window}" if window else "") + (f"-s{seed}" if seed else "")
+    with gittrack.start_run(run_name=name, tags=tags) as run:
         run.log_params({**params, "train_rows": len(train_rows), "test_month": newest,
                         "window_months": window or "all"})
         run.log_input(str(data), name="production_hours", context="training")

@@ -41,7 +41,11 @@ class Target:
         """How to show the reference: ``forecaster/prod (v3)`` or the spec itself."""
         if self.version is None:
             return self.spec
-        return f"{self.spec.removeprefix('models:/')} (v{self.version.version})"
+        _model, selector = parse_model_ref(self.spec) if "/" in self.spec or "@" in self.spec \
+            else (None, "")
+        if selector.startswith("v") or self.spec == self.version.tag:
+            return f"{self.version.model} v{self.version.version}"
+        return f"{self.version.model}/{selector} (v{self.version.version})"
 
 
 def resolve(store: Store, spec: str) -> Target:
