@@ -41,9 +41,11 @@ class Target:
         """How to show the reference: ``forecaster/prod (v3)`` or the spec itself."""
         if self.version is None:
             return self.spec
-        _model, selector = parse_model_ref(self.spec) if "/" in self.spec or "@" in self.spec \
-            else (None, "")
-        if selector.startswith("v") or self.spec == self.version.tag:
+        try:
+            selector = parse_model_ref(self.spec)[1]
+        except GittrackError:  # a tag name such as forecaster/prod/v3
+            selector = "v"
+        if selector.startswith("v"):
             return f"{self.version.model} v{self.version.version}"
         return f"{self.version.model}/{selector} (v{self.version.version})"
 
