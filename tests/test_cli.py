@@ -112,7 +112,9 @@ def test_show_resolves_ids_prefixes_and_names(repo: Path, cli) -> None:  # type:
         assert json.loads(result.out)["run"]["id"] == ids[0]
     missing = cli("show", "nope")
     assert missing.code == 1
-    assert missing.err == "gittrack: error: No run 'nope' in this repository; list runs with `gittrack log`.\n"
+    assert missing.err == ("gittrack: error: No run, registry tag or model version 'nope' in this "
+                           "repository; list runs with `gittrack log` and models with "
+                           "`gittrack models`.\n")
 
 
 def test_show_ambiguous_name(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]

@@ -145,7 +145,7 @@ def test_diff_against_the_baseline(pair: tuple[str, str, str], cli: Any) -> None
 
 def test_diff_errors_and_help(repo: Path, cli: Any) -> None:
     result = cli("diff", "nope", "nada")
-    assert result.code == 1 and "No run 'nope'" in result.err
+    assert result.code == 1 and "model version 'nope'" in result.err
     assert cli("diff").code == 2
     assert "Example:" in cli("diff", "--help").out
 
