@@ -31,6 +31,13 @@ def tag_names(draw: st.DrawFn) -> TagName:
 text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
 
 
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | text
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(text, inner, max_size=3),
+    max_leaves=8)
+
+
 @st.composite
 def events(draw: st.DrawFn) -> Event:
     name = draw(tag_names())
@@ -40,6 +47,7 @@ def events(draw: st.DrawFn) -> Event:
         artifact=draw(text), artifact_md5=draw(st.none() | text), actor=draw(text),
         time=tags.now(), seq=draw(st.integers(min_value=1, max_value=10**9)),
         note=draw(st.none() | text),
+        gate=draw(st.none() | st.dictionaries(text, json_values, max_size=4)),
         tag=tags.format_tag(name), commit="ab" * 20,
     )
 

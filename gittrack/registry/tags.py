@@ -211,10 +211,11 @@ def _scalar(value: object) -> str:
 
 
 def _flow(value: Any) -> str:
-    """``value`` on one line as JSON that YAML 1.1 reads the same: ASCII only, and every
-    float with a '.' (PyYAML reads ``1e-05`` as a string, ``1.0e-05`` as a float)."""
+    """``value`` on one line as JSON that YAML 1.1 reads the same: strings as :func:`_scalar`
+    writes them, every float with a '.' (PyYAML reads ``1e-05`` as a string, ``1.0e-05`` as
+    a float)."""
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{json.dumps(str(k))}: {_flow(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{_scalar(str(k))}: {_flow(v)}" for k, v in value.items()) + "}"
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_flow(v) for v in value) + "]"
     if isinstance(value, float):
@@ -222,8 +223,10 @@ def _flow(value: Any) -> str:
             return json.dumps(repr(value))
         mantissa, e, exponent = repr(value).partition("e")
         return f"{mantissa}.0e{exponent}" if e and "." not in mantissa else repr(value)
-    if value is None or isinstance(value, (bool, int, str)):
-        return json.dumps(value, ensure_ascii=True)
+    if isinstance(value, str):
+        return _scalar(value)  # JSON text with what YAML would not keep as \uXXXX
+    if value is None or isinstance(value, (bool, int)):
+        return json.dumps(value)
     raise InvalidInputError(f"Registry value {value!r} must be text, a number, a list or a mapping.")
 
 
