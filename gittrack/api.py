@@ -345,8 +345,10 @@ def set_baseline(run: str) -> str:
 
     >>> gittrack.set_baseline("forecast/brisk-lamb-417")
     """
-    from gittrack.query import baseline, diff  # lazy: loads on first use; reads stay light
-    from gittrack.registry import references  # lazy: the registry loads when runs are compared
+    from gittrack.query import baseline  # lazy: loads on first use; reads stay light
+    from gittrack.registry import references  # lazy: the registry loads when a run is named
+    store = open_store()
+    experiment, _commit = baseline.set_baseline_commit(store, references.resolve(store, run).commit)
     return experiment
 
 
