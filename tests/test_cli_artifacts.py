@@ -155,8 +155,7 @@ def test_checkout_of_a_model_stage(repo: Path, cli) -> None:  # type: ignore[no-
     assert cli("checkout", "m/prod").code == 0
     assert (repo / "out" / "m.bin").read_bytes() == b"staged bytes"
     missing = cli("checkout", "m/staging")
-    assert missing.code == 1 and "list runs with `gittrack log` and models with `gittrack models`" \
-        in missing.err
+    assert missing.code == 1 and "Stage 'staging' of model 'm' has no current version" in missing.err
 
 
 # ---------------------------------------------------------------- safety

@@ -15,6 +15,7 @@ the Python API and the sharing layer call it, so every command reads a name the 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 from gittrack import query
@@ -23,7 +24,7 @@ from gittrack.core.errors import GittrackError, RunNotFoundError
 from gittrack.core.records import Run
 from gittrack.core.store import Store
 from gittrack.registry import tags
-from gittrack.registry.resolver import ModelVersion, Registry, parse_model_ref
+from gittrack.registry.resolver import ModelVersion, Registry, RegistryWarning, parse_model_ref
 
 
 @dataclass(frozen=True)
@@ -86,10 +87,12 @@ def _tag_target(store: Store, spec: str) -> Target | None:
     parsed = tags.parse_tag(spec)
     version = None
     if parsed is not None:
-        try:
-            version = Registry(store).version(parsed.model, parsed.version)
-        except GittrackError:
-            version = None
+        with warnings.catch_warnings():  # a hand-made tag is fine to check out: no warning
+            warnings.simplefilter("ignore", RegistryWarning)
+            try:
+                version = Registry(store).version(parsed.model, parsed.version)
+            except GittrackError:
+                version = None
         if version is not None and version.commit != tag.target:
             version = None
     return Target(spec, tag.target, None, version)
@@ -105,7 +108,9 @@ def _model_target(store: Store, spec: str) -> Target | None:
     except GittrackError:
         return None
     registry = Registry(store)
-    if not registry.model(model, must_exist=False).versions:
-        return None
-    version = registry.resolve(spec)  # a missing stage or version says so, with the fix
+    with warnings.catch_warnings():  # foreign tags are `gittrack models`' to report, not a run's
+        warnings.simplefilter("ignore", RegistryWarning)
+        if not registry.model(model, must_exist=False).versions:
+            return None
+        version = registry.resolve(spec)  # a missing stage or version says so, with the fix
     return Target(spec, version.commit, None, version)
