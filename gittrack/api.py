@@ -407,13 +407,14 @@ def log_table(data: Any, artifact_file: str) -> Pointer:
 
 
 def log_input(source: Any, name: str | None = None, context: str = "training",
-              store: bool = False) -> dict[str, Any]:
-    """Record a dataset (path or DataFrame) the active run read: hash, size, rows, columns, schema.
+              store: bool = False, profile: bool = True) -> dict[str, Any]:
+    """Record a dataset (path or DataFrame) the active run read: hash, size, rows, columns,
+    schema and, for tables, a data profile (``profile=False`` skips it).
 
     >>> gittrack.log_input("data/train.csv", context="training")["rows"]
     1000
     """
-    return _current().log_input(source, name, context, store)
+    return _current().log_input(source, name, context, store, profile)
 
 
 def log_model(model: object, name: str, input_example: object = None,

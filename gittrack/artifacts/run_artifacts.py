@@ -9,8 +9,10 @@ but not yet recorded (docs/artifacts.md).
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -18,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gittrack.artifacts import datasets, transfer
+from gittrack.artifacts import datasets, profiles, transfer
 from gittrack.artifacts.cache import Cache, Pointer, validate_artifact_path
+from gittrack.artifacts.profiles import Profile
 from gittrack.artifacts.local import (  # noqa: F401 - part of this module's API for callers
     cache_for,
     cache_lock,
@@ -33,13 +36,16 @@ from gittrack.core.errors import (
     ModelError,
 )
 from gittrack.core.gitio import Repo
+from gittrack.core.names import RECORD_DIR
 from gittrack.core.records import plain
 from gittrack.core.store import Store
+from gittrack.tracking.state import EXTRA_DIR, check_extra_path
 
 if TYPE_CHECKING:
     from gittrack.artifacts.models import ModelInfo
     from gittrack.tracking.active import ActiveRun
 
+log = logging.getLogger("gittrack")
 YAML_SUFFIXES = (".yaml", ".yml")
 TABLE_SUFFIXES = (".json", ".csv", ".parquet")
 
@@ -223,11 +229,15 @@ def _table_bytes(frame: Any, suffix: str) -> bytes:
 
 
 def log_input(run: ActiveRun, source: Any, name: str | None = None,
-              context: str = "training", store: bool = False) -> dict[str, Any]:
+              context: str = "training", store: bool = False,
+              profile: bool | Profile = True) -> dict[str, Any]:
     """Record a dataset the run read: hash, size, rows, columns, schema (inputs.yaml).
 
     ``source`` is a path (CSV, TSV, Parquet, any file, a directory) or a pandas DataFrame.
     With ``store=True`` the data itself also goes into the cache (a DataFrame as Parquet).
+    With ``profile`` (the default) a table's data profile is stored beside the record as
+    ``profiles/<md5>.json`` and named in the entry (gittrack.artifacts.profiles); a
+    :class:`Profile` already made of the same data is stored as it is.
     """
     add: Callable[[Cache], Pointer]
     if isinstance(source, (str, os.PathLike)):
@@ -240,12 +250,45 @@ def log_input(run: ActiveRun, source: Any, name: str | None = None,
         default_name = "dataframe"
         add = (lambda cache: cache.add_bytes(_table_bytes(source, ".parquet"), "data.parquet"))
     key = datasets.check_input_name(name or default_name)
+    made = profile if isinstance(profile, Profile) else _profile_of(source) if profile else None
+    profile_file = blob = None
+    if made is not None:
+        profile_file = f"{EXTRA_DIR}/{entry['md5']}.json"
+        blob = run.store.repo.write_blob(made.to_json())
+        entry["profile"] = profile_file
     repo = run.store.repo
     with cache_lock(repo):
         if store:
             entry["stored"] = add(cache_for(repo)).to_dict()
+        if profile_file is not None:
+            _record(run, ["f", profile_file, blob])
         _record(run, ["i", key, entry])
     return entry
+
+
+def _profile_of(source: Any) -> Profile | None:
+    """The data profile of a table file, a directory of them or a DataFrame; None for
+    anything else, or when pyarrow is missing or the table cannot be parsed (a warning)."""
+    if importlib.util.find_spec("pyarrow") is None:
+        return None
+    try:
+        if isinstance(source, (str, os.PathLike)):
+            path = Path(source)
+            return profiles.profile_path(path) if profiles.can_profile(path) else None
+        return profiles.profile_frame(source)
+    except InvalidInputError as exc:
+        log.warning("No data profile recorded for %s: %s", source if isinstance(
+            source, (str, os.PathLike)) else "the DataFrame", exc)
+        return None
+
+
+def read_input_profile(store: Store, commit: str, entry: Mapping[str, Any]) -> Profile | None:
+    """The stored profile an inputs.yaml entry names, or None when it has none."""
+    name = entry.get("profile")
+    if not isinstance(name, str):
+        return None
+    data = store.repo.read_blob(commit, f"{RECORD_DIR}/{check_extra_path(name)}")
+    return None if data is None else Profile.from_json(data)
 
 
 # ---------------------------------------------------------------- models

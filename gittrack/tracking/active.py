@@ -312,9 +312,10 @@ class ActiveRun:
         return services.artifacts().log_table(self, data, artifact_file)
 
     def log_input(self, source: Any, name: str | None = None, context: str = "training",
-                  store: bool = False) -> dict[str, Any]:
-        """Record a dataset the run read (hash, size, rows, columns, schema)."""
-        entry: dict[str, Any] = services.artifacts().log_input(self, source, name, context, store)
+                  store: bool = False, profile: Any = True) -> dict[str, Any]:
+        """Record a dataset the run read (hash, size, rows, columns, schema, data profile)."""
+        entry: dict[str, Any] = services.artifacts().log_input(self, source, name, context, store,
+                                                               profile)
         return entry
 
     def log_model(self, model: object, name: str, input_example: object = None,

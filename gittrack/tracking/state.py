@@ -6,6 +6,7 @@ what a recovered run holds is exactly what the live run would have committed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +18,7 @@ from gittrack.core.records import (
     same_value,
     tsv_row,
 )
+from gittrack.core.names import RECORD_DIR
 from gittrack.core.store import Store
 
 MAX_PARAM_CHARS = 6000  # MLflow's limit for a param value
@@ -34,6 +36,7 @@ class RunState:
         self.history: dict[str, bytearray] = {}
         self.artifacts: dict[str, Any] = {}
         self.inputs: dict[str, Any] = {}
+        self.extra: dict[str, str] = {}  # path below .gittrack/run -> blob id (data profiles)
         self._blobs: dict[str, tuple[int, str]] = {}  # key -> (history length, blob id)
 
     # -- events -------------------------------------------------------------------------
@@ -51,6 +54,8 @@ class RunState:
             self.inputs[event[1]] = event[2]
         elif kind == "x":
             self.info.update(event[1])
+        elif kind == "f":
+            self.extra[check_extra_path(event[1])] = str(event[2])
 
     def add_point(self, key: str, value: float, step: int, ts: int, row: str = "") -> None:
         """Append one point; ``row`` is its TSV line when the caller formatted it already."""
@@ -132,6 +137,7 @@ class RunState:
             files["artifacts.yaml"] = dump_yaml(self.artifacts)
         if self.inputs:
             files["inputs.yaml"] = dump_yaml(self.inputs)
+        files.update(self.extra)
         for key, hist in self.history.items():
             cached = self._blobs.get(key)
             fresh = cached is not None and cached[0] == len(hist)
@@ -170,6 +176,9 @@ class RunState:
         state.merge_params(run.params)
         state.artifacts = dict(run.artifacts)
         state.inputs = dict(run.inputs)
+        for path, oid, is_tree in store.repo.list_tree(commit, f"{RECORD_DIR}/{EXTRA_DIR}"):
+            if not is_tree:
+                state.extra[f"{EXTRA_DIR}/{path}"] = oid
         for key in store.metric_keys(commit):
             data = store.repo.read_blob(commit, f".gittrack/run/metrics/{key}.tsv") or b""
             state.history[key] = bytearray(data)
@@ -179,6 +188,15 @@ class RunState:
 
 
 _MISSING = object()
+EXTRA_DIR = "profiles"  # the one directory of the record that "f" events fill
+
+
+def check_extra_path(path: object) -> str:
+    """A path of an ``f`` event: ``profiles/<name>.json``, one plain component below it."""
+    if not isinstance(path, str) or not re.fullmatch(rf"{EXTRA_DIR}/[0-9A-Za-z_.-]+\.json", path) \
+            or ".." in path:
+        raise InvalidInputError(f"Record file path {path!r} is not profiles/<name>.json.")
+    return path
 
 
 def _prefixes(key: str) -> list[str]:
