@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ from gittrack.core.errors import InvalidInputError
 FORMAT = 1
 MAX_BINS = 1024  # non-empty histogram bins kept per numeric column
 MAX_CATEGORIES = 1000  # categories stored per column; the rest are counted as "other"
+TEXT_CATEGORIES = 20  # stored for a column with more distinct values than half its rows
 TRACKED_CATEGORIES = 100_000  # distinct categories counted exactly while streaming
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 CSV_BLOCK = 16 << 20
@@ -272,7 +274,8 @@ class CategorySketch:
 
     def to_dict(self) -> dict[str, Any]:
         ranked = sorted(self.seen.items(), key=lambda kv: (-kv[1], kv[0]))
-        top = ranked[:MAX_CATEGORIES]
+        text_like = self.untracked or len(self.seen) > max(MAX_CATEGORIES, self.count // 2)
+        top = ranked[:TEXT_CATEGORIES if text_like else MAX_CATEGORIES]
         return {"count": self.count, "nulls": self.nulls,
                 "distinct": len(self.seen) if not self.untracked else None,
                 "top": [[k, c] for k, c in top],
@@ -362,9 +365,9 @@ class Column:
         self.name = name
         self.dtype = _type_name(arrow_type)
         self.kind = kind_of(arrow_type)
-        self.sketch: NumericSketch | CategorySketch | RangeSketch | CountSketch = {
-            "numeric": NumericSketch, "categorical": CategorySketch,
-            "datetime": RangeSketch}.get(self.kind, CountSketch)()
+        sketches: dict[str, type[NumericSketch | CategorySketch | RangeSketch | CountSketch]] = {
+            "numeric": NumericSketch, "categorical": CategorySketch, "datetime": RangeSketch}
+        self.sketch = sketches.get(self.kind, CountSketch)()
 
     def update(self, array: Any) -> None:
         import pyarrow as pa
@@ -433,8 +436,9 @@ class Profiler:
     """Feeds record batches (or per-column arrays) into one sketch per column."""
 
     def __init__(self, schema: Any, skip: Sequence[str] = ()) -> None:
+        request_log = any(n.startswith(SKIP_PREFIX) for n in schema.names)
         self.columns = {f.name: Column(f.name, f.type) for f in schema
-                        if not _skipped(f.name, skip)}
+                        if not _skipped(f.name, skip, request_log)}
         self.rows = 0
 
     def add_batch(self, batch: Any) -> None:
@@ -450,8 +454,12 @@ class Profiler:
         return Profile(self.rows, [c.to_dict() for c in self.columns.values()])
 
 
-def _skipped(name: str, skip: Sequence[str]) -> bool:
-    return name in skip or name.startswith(SKIP_PREFIX)
+def _skipped(name: str, skip: Sequence[str], request_log: bool) -> bool:
+    """Skip what the caller names, and in request logs of ``gittrack serve --log-requests``
+    (tables with ``_gittrack_*`` columns) the bookkeeping and ``prediction[_<i>]`` columns."""
+    if name in skip or name.startswith(SKIP_PREFIX):
+        return True
+    return request_log and re.fullmatch(r"prediction(_[0-9]+)?", name) is not None
 
 
 def profile_path(path: str | Path, skip: Sequence[str] = ()) -> Profile:
