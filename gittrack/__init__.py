@@ -20,7 +20,8 @@ _API = (
     "log_artifact", "log_artifacts", "log_text", "log_dict", "log_figure", "log_table",
     "log_input", "log_model", "load_model", "push", "pull", "log_runs",
 )
-_OPTIONAL: dict[str, str] = {"autolog": "gittrack.compat.autolog"}
+_OPTIONAL: dict[str, str] = {"autolog": "gittrack.compat.autolog",
+                             "monitor": "gittrack.monitoring"}
 
 __all__ = [*_API, *_OPTIONAL, "GittrackError", "__version__"]
 

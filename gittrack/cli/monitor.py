@@ -12,7 +12,7 @@ import click
 
 from gittrack.cli import render
 from gittrack.monitoring import report
-from gittrack.monitoring.monitor import monitor
+from gittrack.monitoring.runs import monitor
 
 
 @click.command("monitor")

@@ -23,6 +23,7 @@ PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#d
 FORMATS = (".png", ".svg", ".html")
 # {metric key: [(run label, [(step, value), ...]), ...]}
 Curves = dict[str, list[tuple[str, list[tuple[float, float]]]]]
+Markers = list[tuple[float, str]]  # vertical lines: (step, label)
 
 
 def curves(store: Store, runs: Sequence[str], metrics: Sequence[str] | None = None) -> Curves:
@@ -45,21 +46,58 @@ def curves(store: Store, runs: Sequence[str], metrics: Sequence[str] | None = No
     return out
 
 
-def write(curves_by_key: Curves, path: str | Path, title: str = "") -> str:
+def experiment_curves(store: Store, experiment: str, metrics: Sequence[str] | None = None,
+                      mark: str | None = None) -> tuple[Curves, Markers]:
+    """Every run of ``experiment`` joined into one line a metric, in step order (monitoring
+    runs log each batch at its own step), and a marker where param ``mark`` changes."""
+    runs = []
+    for _ref, commit in store.refs(experiment).items():
+        run = store.read_run(commit)
+        points = {k: [(float(s), float(v)) for s, _t, v in store.metric_history(commit, k)]
+                  for k in (metrics or run.metrics) if k in run.metrics}
+        first = min((p[0] for pts in points.values() for p in pts), default=math.inf)
+        runs.append((first, run.info.get("start_time") or "", run.params.get(mark) if mark
+                     else None, points))
+    if not runs:
+        raise InvalidInputError(f"Experiment '{experiment}' has no runs; list experiments with "
+                                "`gittrack experiments`.")
+    runs.sort(key=lambda r: (r[0], r[1]))
+    out: Curves = {}
+    for _first, _start, _value, points in runs:
+        for key, pts in points.items():
+            if not out.get(key):
+                out[key] = [(experiment, [])]
+            out[key][0][1].extend(pts)
+    for series in out.values():
+        series[0][1].sort()
+    if metrics:
+        missing = [k for k in metrics if k not in out]
+        if missing:
+            raise InvalidInputError(f"No run of '{experiment}' logged metric '{missing[0]}'.")
+    markers: Markers = []
+    for before, after in zip(runs, runs[1:]):
+        if mark and after[2] != before[2] and math.isfinite(after[0]):
+            markers.append((after[0], f"{mark} {after[2]}"))
+    return out, markers
+
+
+def write(curves_by_key: Curves, path: str | Path, title: str = "",
+          markers: Markers | None = None) -> str:
     """Draw ``curves_by_key`` into ``path`` (.png, .svg or .html); the format used."""
     suffix = Path(path).suffix.lower()
+    marks = markers or []
     if suffix not in FORMATS:
         raise InvalidInputError(f"Cannot write '{path}'; name a .png, .svg or .html file.")
     if suffix == ".html":
-        Path(path).write_text(render_html(curves_by_key, title), encoding="utf-8")
+        Path(path).write_text(render_html(curves_by_key, title, marks), encoding="utf-8")
         return "html"
     if not has_matplotlib():
         if suffix == ".svg":
-            Path(path).write_text(svg_document(curves_by_key), encoding="utf-8")
+            Path(path).write_text(svg_document(curves_by_key, marks), encoding="utf-8")
             return "svg"
         raise InvalidInputError("PNG output needs matplotlib (pip install matplotlib); "
                                 "write .html or .svg instead.")
-    render_matplotlib(curves_by_key, path, title)
+    render_matplotlib(curves_by_key, path, title, marks)
     return suffix[1:]
 
 
@@ -70,7 +108,8 @@ def has_matplotlib() -> bool:
     return importlib.util.find_spec("matplotlib") is not None
 
 
-def render_matplotlib(curves_by_key: Curves, path: str | Path, title: str = "") -> None:
+def render_matplotlib(curves_by_key: Curves, path: str | Path, title: str = "",
+                      markers: Markers | None = None) -> None:
     """One subplot a metric, one line a run, saved as PNG or SVG by the file's extension."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -89,6 +128,11 @@ def render_matplotlib(curves_by_key: Curves, path: str | Path, title: str = "") 
             xs, ys = zip(*finite)
             ax.plot(xs, ys, label=label, color=PALETTE[j % len(PALETTE)],
                     marker="o" if len(finite) == 1 else None, linewidth=1.8)
+        for step, label in markers or []:
+            ax.axvline(step, color="#6b7280", linestyle="--", linewidth=1)
+            ax.annotate(label, (step, 1), xycoords=("data", "axes fraction"),
+                        xytext=(3, -12), textcoords="offset points", fontsize=8,
+                        color="#374151")
         ax.set_title(key, loc="left", fontsize=11)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
@@ -116,7 +160,7 @@ def _num(v: float) -> str:
 
 
 def svg_chart(key: str, series: list[tuple[str, list[tuple[float, float]]]],
-              width: int = 560, height: int = 280) -> str:
+              width: int = 560, height: int = 280, markers: Markers | None = None) -> str:
     """One metric's curves as an SVG element (labels escaped)."""
     e = html.escape
     ml, mr, mt, mb = 56, 14, 28, 34
@@ -147,6 +191,12 @@ def svg_chart(key: str, series: list[tuple[str, list[tuple[float, float]]]],
     parts.append(f'<line x1="{ml}" x2="{width - mr}" y1="{height - mb}" y2="{height - mb}" '
                  f'stroke="#999"/><text x="{width - mr}" y="{height - 4}" text-anchor="end">'
                  'step</text>')
+    for step, label in markers or []:
+        if x0 <= step <= x1:
+            parts.append(f'<line class="marker" x1="{X(step):.1f}" x2="{X(step):.1f}" y1="{mt}" '
+                         f'y2="{height - mb}" stroke="#6b7280" stroke-dasharray="4 3"/>'
+                         f'<text x="{X(step) + 3:.1f}" y="{mt + 10}" fill="#374151">'
+                         f'{e(label)}</text>')
     for i, (label, points) in enumerate(series):
         color = PALETTE[i % len(PALETTE)]
         finite = [(s, v) for s, v in points if math.isfinite(v)]
@@ -165,19 +215,19 @@ def svg_chart(key: str, series: list[tuple[str, list[tuple[float, float]]]],
     return "".join(parts)
 
 
-def svg_document(curves_by_key: Curves) -> str:
+def svg_document(curves_by_key: Curves, markers: Markers | None = None) -> str:
     """Every metric's chart stacked in one standalone SVG file."""
     height = 280
-    charts = [f'<g transform="translate(0,{i * height})">{svg_chart(k, s)}</g>'
+    charts = [f'<g transform="translate(0,{i * height})">{svg_chart(k, s, markers=markers)}</g>'
               for i, (k, s) in enumerate(curves_by_key.items())]
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="560" '
             f'height="{height * len(charts)}">{"".join(charts)}</svg>\n')
 
 
-def render_html(curves_by_key: Curves, title: str = "") -> str:
+def render_html(curves_by_key: Curves, title: str = "", markers: Markers | None = None) -> str:
     """A standalone HTML page of the charts: inline SVG, no script, no external resource."""
     heading = html.escape(title or "gittrack metric curves")
-    charts = "\n".join(f'<div class="chart">{svg_chart(k, s)}</div>'
+    charts = "\n".join(f'<div class="chart">{svg_chart(k, s, markers=markers)}</div>'
                        for k, s in curves_by_key.items())
     return (
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

@@ -33,7 +33,7 @@ from gittrack.core.errors import (
 from gittrack.core.store import Store, repo_from_env
 from gittrack.query import series
 from gittrack.tracking.recovery import recover_dead_runs
-from gittrack.ui import data, models, previews
+from gittrack.ui import data, models, monitoring, previews
 
 STATIC = Path(__file__).parent / "static"
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -202,6 +202,20 @@ async def model_list(request: Request) -> Response:
     return await _answer(lambda: models.models(_store(request)))
 
 
+async def model_monitoring(request: Request) -> Response:
+    """A model's monitoring runs (experiment <model>/monitoring) in step order: version,
+    error and drift metrics, alerts; and the steps where the serving version changed."""
+    return await _answer(lambda: monitoring.monitoring(_store(request),
+                                                       request.path_params["model"]))
+
+
+async def run_drift(request: Request) -> Response:
+    """The drift report (drift.json) of a monitoring run: every column's test, score,
+    verdict and both distributions."""
+    return await _answer(lambda: monitoring.drift_report(_store(request),
+                                                         request.path_params["run"]))
+
+
 async def promote(request: Request) -> Response:
     """Promote a version. Body: {"version": 3, "stage": "prod", "note": "..."}. 403 read-only."""
     try:
@@ -244,9 +258,11 @@ API: list[tuple[str, Callable[[Request], Awaitable[Response]], list[str]]] = [
     ("/api/runs/{run}/artifacts", run_artifacts, ["GET"]),
     ("/api/runs/{run}/preview", run_preview, ["GET"]),
     ("/api/runs/{run}/raw", run_raw, ["GET"]),
+    ("/api/runs/{run}/drift", run_drift, ["GET"]),
     ("/api/metrics", metrics, ["GET"]),
     ("/api/compare", compare, ["GET"]),
     ("/api/models", model_list, ["GET"]),
+    ("/api/models/{model}/monitoring", model_monitoring, ["GET"]),
     ("/api/models/{model}/promote", promote, ["POST"]),
     ("/api/models/{model}/rollback", rollback, ["POST"]),
     ("/api/openapi.json", openapi, ["GET"]),

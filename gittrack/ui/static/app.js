@@ -136,7 +136,8 @@ async function render() {
     a.classList.toggle("active", (parts[0] === "models") === (a.dataset.nav === "models"));
   }
   try {
-    if (parts[0] === "models") await modelsPage(main);
+    if (parts[0] === "models" && parts[1]) await modelPage(main, parts[1], query);
+    else if (parts[0] === "models") await modelsPage(main);
     else if (parts[0] === "e" && parts[1]) await runsPage(main, parts[1], query);
     else if (parts[0] === "r" && parts[1]) await runPage(main, parts[1]);
     else if (parts[0] === "compare") await comparePage(main, (query.get("runs") || "").split(",").filter(Boolean));
@@ -596,13 +597,82 @@ function modelCard(m, ro, flash) {
     h("span", {class: "muted"}, ` by ${String(e.actor || "").split(" <")[0]}`),
     e.note ? h("span", {class: "note"}, ` “${e.note}”`) : null)));
   return h("section", {class: "card model", "data-model": m.name},
-    h("div", {class: "model-head"}, h("h2", {}, m.name), h("span", {class: "muted"}, `${m.versions.length} versions · latest v${m.latest}`)),
+    h("div", {class: "model-head"}, h("h2", {}, h("a", {href: `#/models/${encodeURIComponent(m.name)}`}, m.name)),
+      h("span", {class: "muted"}, `${m.versions.length} versions · latest v${m.latest}`),
+      h("a", {class: "small-link", href: `#/models/${encodeURIComponent(m.name)}`, "data-link": "monitoring"}, "monitoring →")),
     h("div", {class: "stages"}, stageChips.length ? stageChips : h("span", {class: "muted"}, "No stage yet.")),
     h("div", {class: "model-body"},
       h("div", {class: "table-wrap"}, h("table", {class: "grid-table versions"},
         h("thead", {}, h("tr", {}, ["version", "stages", "run", "experiment", ...metricKeys, "registered", ""].map(t => h("th", {}, t)))),
         h("tbody", {}, rows))),
       h("div", {class: "history"}, h("h3", {}, "History"), timeline)));
+}
+
+// -- one model: its card, then error and drift over time from its monitoring runs ---------
+async function modelPage(main, name, query) {
+  document.title = `${name} · gittrack`;
+  const [doc, mon] = await Promise.all([api("/api/models"),
+    api(`/api/models/${encodeURIComponent(name)}/monitoring`)]);
+  const m = doc.models.find(x => x.name === name);
+  if (!m) { mount(main, errorBox(`No model '${name}' in the registry.`)); return; }
+  const ro = state.info && state.info.read_only;
+  const flash = h("div", {id: "flash"});
+  const reportSlot = h("div", {id: "drift-report"});
+  const markers = mon.changes.map(c => ({x: c.step, label: `v${c.version}`}));
+  const runs = mon.runs.filter(r => r.step !== null);
+  const series = key => ({name: key, points: runs.filter(r => typeof r.metrics[key] === "number")
+    .map(r => [r.step, r.metrics[key]])});
+  const errorCharts = mon.errors.map(k => C.line({title: k, series: [series(k)], markers, xLabel: "batch (step)", dots: true}));
+  const driftCharts = ["drift/share", "drift/columns"].filter(k => mon.drift.includes(k))
+    .map(k => C.line({title: k, series: [series(k)], markers, xLabel: "batch (step)", dots: true}));
+  const selected = query.get("run") || (runs.length ? runs[runs.length - 1].id : null);
+  const rows = mon.runs.map(r => h("tr", {class: `${r.alert ? "alert-row" : ""} ${r.id === selected ? "current" : ""}`,
+      "data-id": r.id, onclick: () => go(`#/models/${encodeURIComponent(name)}?run=${r.id}`)},
+    h("td", {class: "num"}, fmt(r.step)), h("td", {}, h("a", {href: `#/r/${r.id}`}, r.name)),
+    h("td", {class: "strong"}, r.version === null || r.version === undefined ? "—" : `v${r.version}`),
+    mon.errors.map(k => h("td", {class: "num"}, fmt(r.metrics[k]))),
+    h("td", {class: "num"}, fmt(r.metrics["drift/share"])),
+    h("td", {class: "num"}, fmt(r.metrics["drift/columns"])),
+    h("td", {}, r.alert ? h("span", {class: "tag warn", title: r.alert}, r.rollback_to ? `alert · roll back to ${r.rollback_to}` : "alert") : "")));
+  mount(main,
+    h("div", {class: "page-head"}, h("div", {class: "crumbs"}, h("a", {href: "#/models"}, "Models"), " / "),
+      h("h1", {}, name), h("span", {class: "muted"}, `${mon.runs.length} monitoring runs in ${mon.experiment}`)),
+    flash, modelCard(m, ro, flash),
+    mon.runs.length ? [
+      section("Error over time", errorCharts.length ? h("div", {class: "charts"}, errorCharts)
+        : h("p", {class: "empty"}, "No error metrics: monitor with --target COLUMN to score batches.")),
+      section("Drift over time", h("div", {class: "charts"}, driftCharts)),
+      section("Batches", h("div", {class: "table-wrap"}, h("table", {class: "grid-table batches"},
+        h("thead", {}, h("tr", {}, ["step", "run", "version", ...mon.errors, "drift share", "drifted", ""].map(t => h("th", {}, t)))),
+        h("tbody", {}, rows)))),
+      reportSlot]
+      : h("p", {class: "empty"}, `No monitoring runs yet; record one with \`gittrack monitor models:/${name}/prod --data BATCH\`.`));
+  if (selected) await driftView(reportSlot, selected);
+}
+
+async function driftView(box, runId) {
+  let rep;
+  try { rep = await api(`/api/runs/${encodeURIComponent(runId)}/drift`); }
+  catch (e) { box.replaceChildren(errorBox(e.message)); return; }
+  const cols = rep.columns || [];
+  const table = h("table", {class: "grid-table drift"},
+    h("thead", {}, h("tr", {}, ["column", "kind", "test", "score", "threshold", "drift", "psi", "note"].map(t => h("th", {}, t)))),
+    h("tbody", {}, cols.map(c => h("tr", {class: c.drifted ? "drift-row" : ""},
+      h("th", {}, c.column), h("td", {}, c.kind), h("td", {}, c.test || "—"),
+      h("td", {class: "num"}, fmt(c.score)), h("td", {class: "num"}, fmt(c.threshold)),
+      h("td", {}, c.test ? (c.drifted ? h("span", {class: "tag warn"}, "drift") : "no") : "—"),
+      h("td", {class: "num"}, fmt(c.psi)),
+      h("td", {class: "muted"}, [c.note, (c.new_categories || []).length ? `new: ${c.new_categories.join(", ")}` : null].filter(Boolean).join("; "))))));
+  const charts = cols.filter(c => c.display).map(c => {
+    const d = c.display;
+    return C.bars({title: `${c.column}${c.drifted ? " — drift" : ""}`, labels: d.type === "categories" ? d.labels : null,
+                   edges: d.edges, reference: d.reference, current: d.current});
+  });
+  const ref = rep.reference || {};
+  box.replaceChildren(section(`Drift report: ${rep.name}`,
+    h("p", {}, h("span", {class: "strong"}, rep.dataset_drift ? "Dataset drift" : "No dataset drift"),
+      ` — ${(rep.drifted || []).length} of ${rep.tested} columns drifted (${((rep.share || 0) * 100).toFixed(0)}%; the dataset drifts at ${((rep.drift_share || 0) * 100).toFixed(0)}%). Reference: ${ref.label || "—"}.`),
+    h("div", {class: "table-wrap"}, table), h("div", {class: "charts"}, charts)));
 }
 
 function dialogShell(title, body, okLabel, onOk) {

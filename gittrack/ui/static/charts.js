@@ -95,12 +95,22 @@
     grid.append(el("text", {class: "axis-label", x: W - m.r, y: H - 4, "text-anchor": "end"},
                    opts.xLabel || "step"));
     svg.append(grid);
+    for (const mk of opts.markers || []) {  // vertical lines, e.g. where the version changed
+      if (!finite(mk.x) || mk.x < x0 || mk.x > x1) continue;
+      const g = el("g", {class: "marker", "data-x": mk.x});
+      g.append(el("line", {x1: X(mk.x), x2: X(mk.x), y1: m.t, y2: H - m.b,
+                           stroke: "#6b7280", "stroke-dasharray": "4 3"}));
+      g.append(el("text", {x: X(mk.x) + 3, y: m.t + 10, class: "marker-label"}, mk.label));
+      svg.append(g);
+    }
     opts.series.forEach((s, i) => {
       const color = s.color || PALETTE[i % PALETTE.length];
       const pts = s.points.filter(p => finite(p[0]) && finite(p[1]));
-      if (pts.length === 1) {
-        svg.append(el("circle", {class: "series-dot", cx: X(pts[0][0]), cy: Y(pts[0][1]), r: 3.5,
-                                 fill: color}));
+      if (pts.length === 1 || opts.dots) {
+        for (const p of pts) {
+          svg.append(el("circle", {class: "series-dot", cx: X(p[0]), cy: Y(p[1]), r: 3.5,
+                                   fill: color}));
+        }
       }
       const d = pts.map((p, j) => `${j ? "L" : "M"}${X(p[0]).toFixed(1)},${Y(p[1]).toFixed(1)}`)
         .join("");
@@ -247,5 +257,47 @@
     return wrap;
   }
 
-  window.GTCharts = {line, parcoords, scatter, PALETTE, fmt};
+  // Overlaid shares of two distributions. opts: {title, labels | edges, reference, current}
+  function bars(opts) {
+    const W = opts.width || 420, H = opts.height || 200;
+    const m = {l: 40, r: 10, t: 10, b: 34};
+    const wrap = html("div", "chart drift-bars");
+    if (opts.title) wrap.append(html("div", "chart-title", opts.title));
+    const svg = el("svg", {viewBox: `0 0 ${W} ${H}`, class: "chart-bars", role: "img"});
+    const ref = opts.reference || [], cur = opts.current || [];
+    const n = Math.max(ref.length, cur.length, 1);
+    const top = Math.max(1e-12, ...ref, ...cur);
+    const slot = (W - m.l - m.r) / n, ph = H - m.t - m.b;
+    const cats = Boolean(opts.labels);
+    [[ref, "#2563eb", 0, "reference"], [cur, "#dc2626", 1, "current"]].forEach(([vals, color, k, name]) => {
+      vals.forEach((v, i) => {
+        const h = v / top * ph;
+        const x = m.l + i * slot + (cats ? k * slot / 2 : 0);
+        const r = el("rect", {x, y: m.t + ph - h, width: Math.max((cats ? slot / 2 : slot) - 0.5, 0.5),
+                              height: h, fill: color, "fill-opacity": 0.45, class: `bar-${name}`});
+        r.append(el("title", {}, `${name}: ${(v * 100).toFixed(1)}%`));
+        svg.append(r);
+      });
+    });
+    svg.append(el("line", {class: "axis", x1: m.l, x2: W - m.r, y1: m.t + ph, y2: m.t + ph}));
+    svg.append(el("text", {x: m.l - 4, y: m.t + 8, "text-anchor": "end"}, `${(top * 100).toFixed(0)}%`));
+    if (cats) {
+      const step = Math.max(1, Math.ceil(opts.labels.length / 8));
+      opts.labels.forEach((label, i) => {
+        if (i % step) return;
+        svg.append(el("text", {x: m.l + (i + 0.5) * slot, y: H - m.b + 14, "text-anchor": "middle"},
+                       String(label).slice(0, 12)));
+      });
+    } else if (opts.edges && opts.edges.length) {
+      const e = opts.edges;
+      for (const i of [0, Math.floor(e.length / 2), e.length - 1]) {
+        svg.append(el("text", {x: m.l + i * slot, y: H - m.b + 14, "text-anchor": "middle"}, fmt(e[i])));
+      }
+    }
+    wrap.append(svg);
+    wrap.append(legend([{name: "reference", color: "#2563eb"}, {name: "current", color: "#dc2626"}]));
+    return wrap;
+  }
+
+  window.GTCharts = {line, parcoords, scatter, bars, PALETTE, fmt};
 })();
