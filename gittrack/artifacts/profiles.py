@@ -85,7 +85,7 @@ class NumericSketch:
     def _bin(self, values: Any, lo: float, hi: float) -> None:
         import numpy as np
 
-        floor_exp = math.frexp(max(abs(lo), abs(hi)))[1] - 53
+        floor_exp = max(math.frexp(max(abs(lo), abs(hi)))[1] - 53, -1074)  # -1074: subnormals
         if self.floor_exp is None or floor_exp > self.floor_exp:
             self.floor_exp = floor_exp
         if self.exp is None:

@@ -25,7 +25,7 @@ def monitoring(store: Store, model: str) -> dict[str, Any]:
     """The model's monitoring runs in step order, the metric keys, and where the version
     changed: ``{model, experiment, runs, errors, drift, changes}``."""
     experiment = f"{model}/monitoring"
-    runs = []
+    runs: list[dict[str, Any]] = []
     for _ref, commit in store.refs(experiment).items():
         run = store.read_run(commit)
         steps = [m.step for m in run.metrics.values()]
