@@ -8,6 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 MONTHS = [f"2025-{m:02d}" for m in range(1, 13)]
 CHANGEOVER = range(6, 8)  # June and July
 
@@ -53,6 +55,8 @@ def make_monitored_repo(repo: Path) -> dict[str, Any]:
     gittrack.promote("forecaster", 1, "prod")
     data = repo / "months"
     data.mkdir(exist_ok=True)
+    with open(repo / ".git" / "info" / "exclude", "a") as fh:  # batches are data, not code
+        fh.write("\n/months/\n")
     results = []
     for i, month in enumerate(MONTHS, start=1):
         frame = month_frame(i, changeover=i in CHANGEOVER)
@@ -69,3 +73,17 @@ def make_monitored_repo(repo: Path) -> dict[str, Any]:
         results.append(gittrack.monitor("models:/forecaster/prod", str(path), target="hours",
                                         name=month, step=i))
     return {"results": results, "data": data}
+
+
+@pytest.fixture(scope="session")
+def monitored(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The twelve-month repository, built once for the session (tests only read it)."""
+    from gittrack import api
+    from tests.conftest import make_repo
+
+    repo = make_repo(tmp_path_factory.mktemp("monitored") / "plant")
+    try:
+        info = make_monitored_repo(repo)
+    finally:
+        api.set_tracking_repo(None)
+    return {"repo": repo, **info}
