@@ -47,12 +47,23 @@ def test_forecasting_story_end_to_end(tmp_path: Path) -> None:
     first, last = (runs.sort_values("start_time")["run_id"].iloc[i] for i in (0, -1))
     diff = gittrack_json(repo, "diff", first, last, "--json")
     text = json.dumps(diff["inputs"])  # type: ignore[index]
-    assert "production_hours_2025-01.csv" in text and "production_hours_2025-06.csv" in text
+    assert "production_hours_2025-01.csv" in text and "production_hours_2025-05.csv" in text
     assert "rollback" in proc.stdout and "prod is v1 again." in proc.stdout
     # the rollback is earned: on June, v2 (trained on the changeover) does worse than v1
     june = dict(line.split(" on 2025-06: rmse=") for line in proc.stdout.splitlines()
                 if " on 2025-06: rmse=" in line)
     assert float(june["v1"]) < float(june["v2"])
+    # twelve monthly monitoring runs: the changeover drifts and alerts, June names the rollback
+    monitoring = gittrack.search_runs(["forecaster/monitoring"])
+    assert len(monitoring) == 12
+    by_month = {r["params.batch"]: r for _i, r in monitoring.iterrows()}
+    april, june_run = by_month["2025-04"], by_month["2025-06"]
+    assert april["metrics.drift/orders"] >= 0.1 and april["metrics.drift/product_line"] >= 0.1
+    assert april["metrics.rmse"] > 3 * by_month["2025-03"]["metrics.rmse"]
+    assert june_run["params.version"] == 2 and june_run["tags.rollback_to"] == "v1"
+    assert by_month["2025-12"]["params.version"] == 1
+    assert "gittrack: roll back to v1: gittrack rollback forecaster prod" in proc.stdout
+    assert "new: line-B" in proc.stdout and (repo / "monitoring.png").exists()
     git(repo, "fsck", "--no-progress")
     assert git(repo, "status", "--porcelain") == ""
 

@@ -1,15 +1,18 @@
 """The forecasting story, end to end, in the git repository around the current directory.
 
-A plant's planning team forecasts monthly production hours per cost center. Month by month
-they train a linear baseline, a random forest and XGBoost; compare the runs; mark the baseline;
-register the best model and promote it to prod; watch its error grow once the data drifts
-(a line changeover in April and May); retrain on the drifted data; and, when the retrained
-version does worse than the old one once the plant is back to normal in June, roll prod back.
+A plant's planning team forecasts the hours each cost center books per shift. They train a
+linear baseline, a random forest and XGBoost; compare the runs; mark the baseline; register
+January's best model and promote it to prod; and from then on monitor prod every month against
+the month's actual hours (`gittrack monitor`). In April a line changeover starts: the data
+drifts and prod's error jumps. They retrain on the changeover data in May and promote it;
+when the plant is back to normal in June the monitoring run alerts, the retrained version does
+worse than the old one, and they roll prod back. July to December are monitored under v1.
 
     cd my-repo && python /path/to/examples/forecasting/story.py
 
-Training and monitoring run in this process (gittrack's Python API); the comparison and
-registry steps call the gittrack CLI, printed as the commands a user would type.
+Training and most monitoring run in this process (gittrack's Python API); the comparison,
+registry and the monitoring of the two eventful months call the gittrack CLI, printed as the
+commands a user would type.
 """
 
 from __future__ import annotations
@@ -21,25 +24,35 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from data import DRIFT_MONTH, story_period, write_snapshot  # noqa: E402
-from monitor import MONITOR_EXPERIMENT, monitor, score  # noqa: E402
-from train import EXPERIMENT, MODELS, train  # noqa: E402
+from data import DRIFT_MONTH, STORY_MONTHS, TARGET, story_period, write_month, write_snapshot  # noqa: E402
+from train import EXPERIMENT, MODELS, score, train  # noqa: E402
 
 import gittrack  # noqa: E402
 from gittrack.core import gitio, project  # noqa: E402
 
 MODEL = "forecaster"
 DATA_DIR = Path("data")
-LAST_MONTH = 6
+CHART = Path("monitoring.png")
+# Committed with the code: what drift leaves out (time columns always differ from the
+# training range, as a month holds one month_of_year; the target's error is measured instead)
+# and when a monitoring run alerts.
+SETTINGS = """\
+drift:
+  ignore: [month, month_of_year, t, hours]
+monitoring:
+  max: {rmse: 120}
+"""
 
 
-def gittrack_cli(*args: str) -> str:
+def gittrack_cli(*args: str, ok: tuple[int, ...] = (0,)) -> str:
     """Run `gittrack ARGS`, print the command and what it printed; return its stdout."""
     print(f"\n$ gittrack {shlex.join(args)}", flush=True)
     proc = subprocess.run([sys.executable, "-m", "gittrack", *args], capture_output=True, text=True)
     print((proc.stdout + proc.stderr).rstrip(), flush=True)
-    if proc.returncode != 0:
+    if proc.returncode not in ok:
         raise SystemExit(f"gittrack {args[0]} failed with exit code {proc.returncode}")
+    if proc.returncode:
+        print(f"(exit code {proc.returncode})", flush=True)
     return proc.stdout
 
 
@@ -63,17 +76,52 @@ def best(results: dict[str, tuple[str, float]]) -> str:
     return min(results.values(), key=lambda r: r[1])[0]
 
 
-def main() -> None:
+def monitor_month(month: int) -> None:
+    """Monitor prod on the month that just closed (in this process, one line printed)."""
+    batch = write_month(month, DATA_DIR)
+    result = gittrack.monitor(f"models:/{MODEL}/prod", str(batch), target=TARGET,
+                              name=str(story_period(month)), step=month)
+    drifted = ", ".join(c.column for c in result.drift.drifted) or "none"
+    print(f"{story_period(month)}  prod v{result.version}  rmse={result.metrics['rmse']:6.1f}  "
+          f"drifted: {drifted}" + ("  ALERT" if result.alerts else ""), flush=True)
+
+
+def monitor_month_cli(month: int) -> str:
+    batch = write_month(month, DATA_DIR)
+    return gittrack_cli("monitor", f"models:/{MODEL}/prod", "--data", str(batch), "--target",
+                        TARGET, "--name", str(story_period(month)), "--step", str(month),
+                        ok=(0, 1))
+
+
+def set_up() -> None:
     if not gitio.is_repository("."):
         project.init(Path("."))
-    exclude = Path(gitio.Repo(".").git_dir) / "info" / "exclude"
+    repo = gitio.Repo(".")
+    exclude = Path(repo.git_dir) / "info" / "exclude"
     exclude.parent.mkdir(parents=True, exist_ok=True)
-    if "/data/" not in exclude.read_text() if exclude.exists() else True:
+    if "/data/" not in (exclude.read_text() if exclude.exists() else ""):
         with open(exclude, "a") as fh:  # the generated data is versioned by hash, not committed
-            fh.write("\n/data/\n")
+            fh.write("\n/data/\n/monitoring.png\n")
+    project.init(Path("."))
+    config = Path(project.CONFIG_PATH)
+    if "monitoring:" not in config.read_text():
+        with open(config, "a") as fh:
+            fh.write(SETTINGS)
+        subprocess.run(["git", "add", ".gittrack"], check=True)
+        subprocess.run(["git", "commit", "-q", "-m", "gittrack: drift and monitoring settings"],
+                       check=True)
 
-    say("1. Train month by month: January to March 2025")
-    months = {m: train_month(m) for m in (1, 2, 3)}
+
+def main() -> None:
+    set_up()
+    say("1. Train month by month, January to March 2025; January's best goes to prod")
+    months = {1: train_month(1)}
+    gittrack_cli("register", MODEL, best(months[1]), "-m", "best of January 2025")
+    gittrack_cli("promote", MODEL, "v1", "prod")
+    monitor_month(1)
+    for month in (2, 3):
+        months[month] = train_month(month)
+        monitor_month(month)
 
     say("2. Compare the runs, and the first month with the last")
     gittrack_cli("log", EXPERIMENT, "--columns",
@@ -83,46 +131,42 @@ def main() -> None:
     say("3. The January linear model is the baseline every run is compared with")
     gittrack_cli("baseline", "set", months[1]["linear"][0])
 
-    say("4. Register March's best model and promote it to prod")
-    gittrack_cli("register", MODEL, best(months[3]), "-m", "best of March 2025")
-    gittrack_cli("promote", MODEL, "v1", "prod")
-    monitor(snapshot(3), 3)
+    say(f"4. {story_period(DRIFT_MONTH)}: a line changeover; the data drifts, prod's error jumps")
+    monitor_month_cli(DRIFT_MONTH)
+    gittrack_cli("drift", f"models:/{MODEL}/prod", str(DATA_DIR / f"{story_period(4)}.csv"),
+                 ok=(0, 1))
 
-    say(f"5. {story_period(DRIFT_MONTH)}: a line changeover; the data drifts, prod's error jumps")
-    months[4] = train_month(4)
-    monitor(snapshot(4), 4)
-
-    say("6. May: retrain on data that includes April, promote the best as v2")
+    say("5. May: retrain on data that includes April, promote the best as v2")
     months[5] = train_month(5)
     gittrack_cli("register", MODEL, best(months[5]), "-m", "retrained with April's data")
     gittrack_cli("promote", MODEL, "v2", "prod")
-    monitor(snapshot(5), 5)
+    monitor_month(5)
 
-    say("7. June: the changeover is over; both versions scored on June")
-    months[6] = train_month(LAST_MONTH)
-    monitor(snapshot(LAST_MONTH), LAST_MONTH)
-    gittrack_cli("log", MONITOR_EXPERIMENT, "--columns",
-                 "name,params.version,metrics.rmse,metrics.mae", "--sort", "params.month")
-    june = {v: score(f"models:/{MODEL}/{v}", snapshot(LAST_MONTH))["rmse"] for v in (1, 2)}
+    say("6. June: the changeover is over, and the monitoring run alerts")
+    monitor_month_cli(6)
+    snapshot = write_snapshot(6, DATA_DIR)
+    june = {v: score(f"models:/{MODEL}/{v}", snapshot)["rmse"] for v in (1, 2)}
     for version, rmse in june.items():
-        print(f"v{version} on {story_period(LAST_MONTH)}: rmse={rmse:.1f}")
-
+        print(f"v{version} on {story_period(6)}: rmse={rmse:.1f}")
     if june[2] <= june[1]:
         print("\nv2 is at least as good as v1 on June: prod stays on v2.")
-        return
-    say("8. v2 learned the changeover as the new normal and over-forecasts June: roll back to v1")
-    gittrack_cli("rollback", MODEL, "prod", "-m",
-                 f"v2 over-forecasts {story_period(LAST_MONTH)} (rmse {june[2]:.0f} vs v1 {june[1]:.0f})")
-    gittrack_cli("models", "history", MODEL)
-    gittrack_cli("models", "resolve", f"{MODEL}/prod")
-    gittrack_cli("log", EXPERIMENT, "-n", "6", "--columns",
-                 "name,params.model,metrics.rmse,metrics.mae")
+    else:
+        say("7. v2 learned the changeover as the new normal and over-forecasts June: "
+            "roll back to v1")
+        gittrack_cli("rollback", MODEL, "prod", "-m",
+                     f"v2 over-forecasts {story_period(6)} (rmse {june[2]:.0f} vs v1 {june[1]:.0f})")
+        gittrack_cli("models", "history", MODEL)
+
+    say("8. July to December: prod monitored every month")
+    for month in range(7, STORY_MONTHS + 1):
+        monitor_month(month)
+    gittrack_cli("log", f"{MODEL}/monitoring", "--columns",
+                 "name,params.version,metrics.rmse,metrics.mae,metrics.drift/share", "--sort",
+                 "params.batch")
+    gittrack_cli("plot", "-e", f"{MODEL}/monitoring", "--metric", "rmse", "--metric",
+                 "drift/share", "-o", str(CHART))
     prod = gittrack.resolve_model_uri(f"models:/{MODEL}/prod").version.version
     print(f"\nprod is v{prod} again.")
-
-
-def snapshot(month: int) -> Path:
-    return DATA_DIR / f"production_hours_{story_period(month)}.csv"
 
 
 if __name__ == "__main__":

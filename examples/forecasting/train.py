@@ -41,12 +41,12 @@ def build(kind: str, seed: int = 0) -> tuple[Any, dict[str, Any]]:
     if kind == "forest":
         from sklearn.ensemble import RandomForestRegressor
 
-        params = {"n_estimators": 120, "max_depth": 8, "min_samples_leaf": 2}
+        params = {"n_estimators": 60, "max_depth": 8, "min_samples_leaf": 2}
         return RandomForestRegressor(random_state=seed, n_jobs=1, **params), {"model": "forest", **params}
     if kind == "xgboost":
         from xgboost import XGBRegressor
 
-        params = {"n_estimators": 200, "max_depth": 3, "learning_rate": 0.08}
+        params = {"n_estimators": 150, "max_depth": 3, "learning_rate": 0.1}
         return XGBRegressor(random_state=seed, n_jobs=1, **params), {"model": "xgboost", **params}
     raise SystemExit(f"unknown model {kind!r}; use one of {', '.join(MODELS)}")
 
@@ -54,6 +54,13 @@ def build(kind: str, seed: int = 0) -> tuple[Any, dict[str, Any]]:
 def errors(actual: pd.Series, predicted: np.ndarray) -> dict[str, float]:
     diff = np.asarray(actual, dtype=float) - predicted
     return {"rmse": float(np.sqrt(np.mean(diff ** 2))), "mae": float(np.mean(np.abs(diff)))}
+
+
+def score(model_uri: str, data: str | Path) -> dict[str, float]:
+    """RMSE and MAE of a registered model on the newest month of ``data``."""
+    _train, test_rows = split_newest(pd.read_csv(data))
+    model = gittrack.load_model(model_uri)
+    return errors(test_rows[TARGET], model.predict(test_rows[FEATURES]))
 
 
 def importance_figure(model: Any, kind: str) -> Figure:

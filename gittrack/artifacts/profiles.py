@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ TRACKED_CATEGORIES = 100_000  # distinct categories counted exactly while stream
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 CSV_BLOCK = 16 << 20
 FRAME_CHUNK = 1 << 20
+THREADS = min(4, os.cpu_count() or 1)  # columns are sketched in parallel (NumPy frees the GIL)
 SKIP_PREFIX = "_gittrack_"  # request-log bookkeeping columns (gittrack serve --log-requests)
 
 
@@ -442,12 +444,20 @@ class Profiler:
         self.rows = 0
 
     def add_batch(self, batch: Any) -> None:
+        present = []
         for name, column in self.columns.items():
             index = batch.schema.get_field_index(name)
             if index < 0:
                 column.sketch.nulls += batch.num_rows
             else:
-                column.update(batch.column(index))
+                present.append((column, batch.column(index)))
+        workers = max(1, min(THREADS, len(present))) if batch.num_rows >= 1 << 16 else 1
+
+        def feed(share: list[tuple[Column, Any]]) -> None:
+            for column, array in share:
+                column.update(array)
+
+        _in_threads(feed, [present[i::workers] for i in range(workers)])
         self.rows += batch.num_rows
 
     def profile(self) -> Profile:
@@ -529,15 +539,36 @@ def _feed_parquet(path: Path, profiler: Profiler | None, skip: Sequence[str]) ->
     if profiler is None:
         profiler = Profiler(schema, skip)
     present = set(schema.names)
-    for group in range(source.num_row_groups):
-        rows = source.metadata.row_group(group).num_rows
-        for name, column in profiler.columns.items():
-            if name in present:  # one column of one row group in memory at a time
-                column.update(source.read_row_group(group, columns=[name]).column(0))
-            else:
-                column.sketch.nulls += rows
-        profiler.rows += rows
+    groups = [source.metadata.row_group(g).num_rows for g in range(source.num_row_groups)]
+    for name, column in profiler.columns.items():
+        if name not in present:
+            column.sketch.nulls += sum(groups)
+    wanted = [(n, c) for n, c in profiler.columns.items() if n in present]
+    workers = max(1, min(THREADS, len(wanted)))
+
+    def feed(share: list[tuple[str, Column]]) -> None:
+        # Each thread reads its own columns through its own file handle, one column of one
+        # row group in memory at a time; a column's sketch is only ever fed by one thread.
+        own = pq.ParquetFile(path)
+        for group in range(len(groups)):
+            for name, column in share:
+                column.update(own.read_row_group(group, columns=[name]).column(0))
+
+    _in_threads(feed, [wanted[i::workers] for i in range(workers)])
+    profiler.rows += sum(groups)
     return profiler
+
+
+def _in_threads(work: Callable[[Any], None], shares: list[Any]) -> None:
+    if len(shares) <= 1:
+        for share in shares:
+            work(share)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=len(shares)) as pool:
+        for future in [pool.submit(work, share) for share in shares]:
+            future.result()
 
 
 def _feed_csv(path: Path, profiler: Profiler | None, skip: Sequence[str]) -> Profiler:
