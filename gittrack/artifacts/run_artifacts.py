@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gittrack.artifacts import datasets, profiles, transfer
+from gittrack.artifacts import datasets, transfer
 from gittrack.artifacts.cache import Cache, Pointer, validate_artifact_path
-from gittrack.artifacts.profiles import Profile
 from gittrack.artifacts.local import (  # noqa: F401 - part of this module's API for callers
     cache_for,
     cache_lock,
@@ -43,6 +42,7 @@ from gittrack.tracking.state import EXTRA_DIR, check_extra_path
 
 if TYPE_CHECKING:
     from gittrack.artifacts.models import ModelInfo
+    from gittrack.artifacts.profiles import Profile
     from gittrack.tracking.active import ActiveRun
 
 log = logging.getLogger("gittrack")
@@ -250,6 +250,8 @@ def log_input(run: ActiveRun, source: Any, name: str | None = None,
         default_name = "dataframe"
         add = (lambda cache: cache.add_bytes(_table_bytes(source, ".parquet"), "data.parquet"))
     key = datasets.check_input_name(name or default_name)
+    from gittrack.artifacts.profiles import Profile  # lazy: only a run that logs data loads it
+
     made = profile if isinstance(profile, Profile) else _profile_of(source) if profile else None
     profile_file = blob = None
     if made is not None:
@@ -271,6 +273,8 @@ def _profile_of(source: Any) -> Profile | None:
     anything else, or when pyarrow is missing or the table cannot be parsed (a warning)."""
     if importlib.util.find_spec("pyarrow") is None:
         return None
+    from gittrack.artifacts import profiles  # lazy: only a run that logs data loads it
+
     try:
         if isinstance(source, (str, os.PathLike)):
             path = Path(source)
@@ -288,6 +292,8 @@ def read_input_profile(store: Store, commit: str, entry: Mapping[str, Any]) -> P
     if not isinstance(name, str):
         return None
     data = store.repo.read_blob(commit, f"{RECORD_DIR}/{check_extra_path(name)}")
+    from gittrack.artifacts.profiles import Profile  # lazy: only drift reads profiles
+
     return None if data is None else Profile.from_json(data)
 
 

@@ -11,11 +11,9 @@ from pathlib import Path
 
 import click
 
-from gittrack import api
 from gittrack.cli import render
 from gittrack.core.errors import NotARepositoryError
 from gittrack.core.store import Store
-from gittrack.monitoring import drift, report, sources
 
 FORMATS = ("table", "json", "md")
 
@@ -46,6 +44,12 @@ def command(reference: str, current: str, input_name: str | None, fmt: str, as_j
       gittrack drift models:/forecaster/prod data/june.csv
       gittrack drift train.parquet requests/ --html drift.html
     """
+    from gittrack.monitoring import (  # lazy: `gittrack --help` loads every command
+        drift,
+        report,
+        sources,
+    )
+
     store = _store()
     ref = sources.load(reference, store, input_name)
     cur = sources.load(current, store)
@@ -71,6 +75,8 @@ def command(reference: str, current: str, input_name: str | None, fmt: str, as_j
 
 
 def _store() -> Store | None:
+    from gittrack import api  # lazy: `gittrack --help` loads every command
+
     try:
         return api.open_store()
     except NotARepositoryError:

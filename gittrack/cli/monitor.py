@@ -11,8 +11,6 @@ import json
 import click
 
 from gittrack.cli import render
-from gittrack.monitoring import report
-from gittrack.monitoring.runs import monitor
 
 
 @click.command("monitor")
@@ -43,6 +41,9 @@ def command(model_uri: str, data: str, target: str | None, name: str | None, ste
       gittrack monitor models:/forecaster/prod --data data/2025-06.csv --target hours
       gittrack monitor models:/forecaster/prod --data requests/ --name 2025-06
     """
+    from gittrack.monitoring import report  # lazy: `gittrack --help` loads every command
+    from gittrack.monitoring.runs import monitor  # lazy: the registry and models load there
+
     result = monitor(model_uri, data, target, name=name, step=step, input_name=input_name)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))

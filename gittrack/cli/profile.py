@@ -7,7 +7,6 @@ from typing import Any
 
 import click
 
-from gittrack.artifacts import profiles
 from gittrack.cli import render
 
 
@@ -28,6 +27,8 @@ def command(path: str, output: str | None, as_json: bool) -> None:
       gittrack profile data/june.csv
       gittrack profile requests/ -o june-profile.json
     """
+    from gittrack.artifacts import profiles  # lazy: `gittrack --help` loads every command
+
     profile = profiles.profile_path(Path(path))
     if output:
         Path(output).write_bytes(profile.to_json())
