@@ -36,7 +36,7 @@ import gittrack
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from data import STORY_START, write_snapshot  # noqa: E402
-from monitor import score  # noqa: E402
+from train import score  # noqa: E402
 from train import EXPERIMENT, MODELS, train  # noqa: E402
 
 MODEL = "forecaster"
