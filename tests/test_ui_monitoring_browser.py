@@ -35,4 +35,5 @@ def test_model_page_shows_error_and_drift_over_time(monitored: dict[str, Any],  
         assert report.locator(".drift-bars").filter(has_text="line").locator(
             "rect.bar-current").count() == 2  # A and the new B
         assert page.locator("tr.alert-row").count() == 0
+        page.evaluate("window.scrollTo(0, 0)")  # the sticky header back on top
         page.screenshot(path=str(SCREENSHOTS / "monitoring.png"), full_page=True)
