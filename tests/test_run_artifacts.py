@@ -153,11 +153,12 @@ def test_log_input_csv_records_hash_rows_columns_and_one_byte_changes_the_hash(r
     with gittrack.start_run() as first:
         gittrack.log_input(data)
     entry = record(repo, first.id, "inputs.yaml")["train.csv"]
+    md5 = hashlib.md5(data.read_bytes()).hexdigest()
     assert entry == {
-        "path": "train.csv", "md5": hashlib.md5(data.read_bytes()).hexdigest(),
+        "path": "train.csv", "md5": md5,
         "size": data.stat().st_size, "rows": 2500, "columns": ["a", "b", "c"],
         "schema": {"a": "int64", "b": "float64", "c": entry["schema"]["c"]},
-        "context": "training", "kind": "csv",
+        "context": "training", "kind": "csv", "profile": f"profiles/{md5}.json",
     }
     raw = bytearray(data.read_bytes())
     raw[10] = ord("9") if raw[10] != ord("9") else ord("8")

@@ -23,7 +23,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -648,30 +648,11 @@ def profile_frame(frame: Any, skip: Sequence[str] = ()) -> Profile:
     return profiler.profile()
 
 
-def profile_batches(batches: Iterable[Any], skip: Sequence[str] = ()) -> Profile:
-    """The profile of pyarrow record batches that share one schema."""
-    profiler: Profiler | None = None
-    for batch in batches:
-        if profiler is None:
-            profiler = Profiler(batch.schema, skip)
-        profiler.add_batch(batch)
-    return profiler.profile() if profiler else Profile(0, [])
-
-
 def can_profile(path: Path) -> bool:
-    """Whether log_input makes a profile of ``path``: a table file or a directory of them."""
+    """Whether log_input makes a profile of ``path``: a table file, or a directory holding
+    table files of one format and nothing else."""
     if path.is_dir():
-        try:
-            _table_files(path)
-        except InvalidInputError:
-            return False
-        return True
+        files = [p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")]
+        formats = {_format_of(p) for p in files}
+        return bool(files) and len(formats) == 1 and None not in formats
     return _format_of(path) is not None
-
-
-def iter_columns(profile: Profile, kinds: Iterable[str] | None = None) -> Iterator[dict[str, Any]]:
-    """The profile's column entries, optionally of some kinds only."""
-    wanted = set(kinds) if kinds is not None else None
-    for column in profile.columns:
-        if wanted is None or column.get("kind") in wanted:
-            yield column

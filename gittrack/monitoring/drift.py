@@ -57,6 +57,9 @@ class DriftSettings:
     @classmethod
     def from_config(cls, config: Mapping[str, Any] | None) -> DriftSettings:
         """Settings from the ``drift`` mapping of the project config."""
+        if config is not None and not isinstance(config, Mapping):
+            raise InvalidInputError("drift in .gittrack/config.yaml must be a mapping of "
+                                    "settings (see docs/monitoring.md).")
         doc = dict(config or {})
         unknown = sorted(set(doc) - {f for f in cls.__dataclass_fields__})
         if unknown:
@@ -343,10 +346,10 @@ def _categories(column: Mapping[str, Any]) -> dict[str, float]:
 
 
 def _categorical(base: ColumnDrift, ref: Mapping[str, float], cur: Mapping[str, float],
-                 settings: DriftSettings, forced: str | None = None) -> ColumnDrift:
+                 settings: DriftSettings) -> ColumnDrift:
     keys = _ordered_keys(ref, cur)
     small = base.reference_rows <= settings.small_sample_rows
-    test = forced or settings.tests.get(base.column) or (
+    test = settings.tests.get(base.column) or (
         ("chisquare" if len(keys) > 2 else "z") if small else "jensenshannon")
     if OTHER not in ref:
         base.new_categories = [k for k in keys if k not in ref and k != OTHER][:20]

@@ -196,8 +196,11 @@ def check_alerts(metrics: Mapping[str, float], config: Any) -> list[str]:
             raise InvalidInputError(f"monitoring.{bound} in .gittrack/config.yaml maps metric "
                                     "names to numbers.")
         for key, limit in limits.items():
+            if isinstance(limit, bool) or not isinstance(limit, (int, float)):
+                raise InvalidInputError(f"monitoring.{bound}.{key} in .gittrack/config.yaml "
+                                        f"must be a number; got {limit!r}.")
             value = metrics.get(str(key))
-            if value is None or not isinstance(limit, (int, float)):
+            if value is None:
                 continue
             if (bound == "max" and value > limit) or (bound == "min" and value < limit):
                 sign = ">" if bound == "max" else "<"
