@@ -76,7 +76,9 @@ class NumericSketch:
         lo, hi = float(values.min()), float(values.max())
         self.min, self.max = min(self.min, lo), max(self.max, hi)
         mean = float(values.mean())
-        m2 = float(np.square(values - mean).sum())
+        centered = values - mean
+        m2 = float(np.dot(centered, centered))
+        del centered
         total = self.count + n_finite
         delta = mean - self.mean
         self.mean += delta * n_finite / total
@@ -94,7 +96,10 @@ class NumericSketch:
             self.exp = _first_exponent(values[:65536], lo, hi, self.floor_exp)
         if self.exp < self.floor_exp:
             self._coarsen(self.floor_exp - self.exp)
-        keys, counts = _count(np.floor(np.ldexp(values, -self.exp)).astype(np.int64))
+        scaled = np.ldexp(values, -self.exp)  # exact: a power of two
+        np.floor(scaled, out=scaled)
+        keys, counts = _count(scaled.astype(np.int64))
+        del scaled
         if self.keys is not None:
             keys, counts = _merge(self.keys, self.counts, keys, counts)
         self.keys, self.counts = keys, counts
@@ -155,7 +160,8 @@ def _count(keys: Any) -> tuple[Any, Any]:
 
     lo, hi = int(keys.min()), int(keys.max())
     if hi - lo <= max(4 * len(keys), 1 << 16):
-        counts = np.bincount(keys - lo)
+        keys -= lo
+        counts = np.bincount(keys)
         found = np.flatnonzero(counts)
         return found.astype(np.int64) + lo, counts[found].astype(np.int64)
     uniq, counts = np.unique(keys, return_counts=True)

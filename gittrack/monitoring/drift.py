@@ -453,7 +453,7 @@ def _category_display(ref: Mapping[str, float], cur: Mapping[str, float],
                       keys: Sequence[str]) -> dict[str, Any]:
     n_ref, n_cur = sum(ref.values()) or 1.0, sum(cur.values()) or 1.0
     ranked = sorted(keys, key=lambda k: -(ref.get(k, 0.0) / n_ref + cur.get(k, 0.0) / n_cur))
-    shown = ranked[:DISPLAY_CATEGORIES]
+    shown = list(keys) if len(keys) <= DISPLAY_CATEGORIES else ranked[:DISPLAY_CATEGORIES]
     if len(ranked) > DISPLAY_CATEGORIES:
         rest = ranked[DISPLAY_CATEGORIES:]
         extra_r = sum(ref.get(k, 0.0) for k in rest)

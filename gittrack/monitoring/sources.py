@@ -22,7 +22,7 @@ from gittrack import query
 from gittrack.artifacts import datasets, profiles
 from gittrack.artifacts.profiles import Profile
 from gittrack.artifacts.run_artifacts import read_input_profile
-from gittrack.core.errors import GittrackError, InvalidInputError
+from gittrack.core.errors import InvalidInputError, RunNotFoundError
 from gittrack.core.store import Store
 from gittrack.registry.resolver import Registry
 
@@ -47,9 +47,8 @@ def load(spec: str, store: Store | None, input_name: str | None = None) -> Side:
     if store is not None:
         try:
             return from_run(store, spec, input_name)
-        except GittrackError as exc:
-            if "No run" not in str(exc):
-                raise
+        except RunNotFoundError:
+            pass
     raise InvalidInputError(
         f"'{spec}' is neither a file, a directory, a profile (.json), a run nor models:/NAME/STAGE; "
         "check the name.")
