@@ -28,8 +28,9 @@ def month_frame(seed: int, rows: int = 2000, changeover: bool = False) -> Any:
 
 
 def train(frame: Any, name: str) -> str:
-    import gittrack
     from sklearn.linear_model import LinearRegression
+
+    import gittrack
 
     features = frame[["staff", "orders"]]
     model = LinearRegression().fit(features, frame["hours"])
@@ -45,8 +46,9 @@ def train(frame: Any, name: str) -> str:
 
 def make_monitored_repo(repo: Path) -> dict[str, Any]:
     """Train, register and monitor in ``repo`` (a git repository): 12 monitoring runs."""
-    import gittrack
     import pandas as pd
+
+    import gittrack
 
     gittrack.set_tracking_repo(repo)
     history = pd.concat([month_frame(100 + i) for i in range(6)], ignore_index=True)

@@ -147,8 +147,9 @@ def test_columns_that_are_not_tested() -> None:
 # -- the command --------------------------------------------------------------------------
 def train_and_register(repo: Path) -> str:
     """A run that read production_hours.csv, registered as forecaster v1 in prod."""
-    import gittrack
     from sklearn.linear_model import LinearRegression
+
+    import gittrack
     data = synthetic(3000, 11)
     data.to_csv(repo / "production_hours.csv", index=False)
     gittrack.set_tracking_repo(repo)

@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 
 from gittrack.monitoring import scores
-from tests.monitoring_helpers import MONTHS, month_frame, monitored, train  # noqa: F401
+from tests.monitoring_helpers import MONTHS, monitored, month_frame, train  # noqa: F401
 from tests.test_drift import write_request_logs
 
 
-def test_twelve_monthly_runs_record_version_drift_and_error(monitored: dict[str, Any]) -> None:
+def test_twelve_monthly_runs_record_version_drift_and_error(monitored: dict[str, Any]) -> None:  # noqa: F811
     import gittrack
     gittrack.set_tracking_repo(monitored["repo"])
     runs = gittrack.search_runs(["forecaster/monitoring"]).sort_values("metrics.rmse")
@@ -41,7 +41,7 @@ def test_twelve_monthly_runs_record_version_drift_and_error(monitored: dict[str,
     assert results[7].drift.reference["version"] == 2
 
 
-def test_log_diff_and_plot_read_monitoring_runs(monitored: dict[str, Any], cli: Any,
+def test_log_diff_and_plot_read_monitoring_runs(monitored: dict[str, Any], cli: Any,  # noqa: F811
                                                 tmp_path: Path) -> None:
     repo = str(monitored["repo"])
     shown = cli("--repo", repo, "log", "forecaster/monitoring", "--columns",
@@ -62,7 +62,7 @@ def test_log_diff_and_plot_read_monitoring_runs(monitored: dict[str, Any], cli: 
     assert png.read_bytes().startswith(b"\x89PNG")
 
 
-def test_the_ui_api_serves_error_and_drift_over_time(monitored: dict[str, Any]) -> None:
+def test_the_ui_api_serves_error_and_drift_over_time(monitored: dict[str, Any]) -> None:  # noqa: F811
     from starlette.testclient import TestClient
 
     from gittrack.ui.app import create_app

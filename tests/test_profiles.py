@@ -13,8 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gittrack.artifacts import profiles
-from gittrack.artifacts.profiles import Histogram, Profile
+from gittrack.artifacts import profiles, sketches
+from gittrack.artifacts.profiles import Profile
+from gittrack.artifacts.sketches import Histogram
 from tests.conftest import git
 
 
@@ -46,7 +47,7 @@ def test_a_profile_holds_every_statistic() -> None:
     assert math.isclose(x["mean"], finite.mean(), rel_tol=1e-12)
     assert math.isclose(x["std"], finite.std(ddof=0), rel_tol=1e-9)
     hist = Histogram.from_dict(x["histogram"])
-    assert sum(hist.counts) == 4998 and len(hist.keys) <= profiles.MAX_BINS
+    assert sum(hist.counts) == 4998 and len(hist.keys) <= sketches.MAX_BINS
     for q in ("0.05", "0.5", "0.95"):  # within one bin of the exact quantile
         assert abs(x["quantiles"][q] - finite.quantile(float(q))) <= hist.width
     n = column(p, "n")  # few values: held exactly, quantiles as NumPy computes them
@@ -85,27 +86,27 @@ def test_profiles_are_deterministic_whatever_the_format_or_chunks(tmp_path: Path
 def test_the_histogram_depends_on_the_values_only(values: list[float], rnd: Any,
                                                   pieces: int) -> None:
     """Any order, any chunking: the same grid and counts (order-independent sketch)."""
-    whole = profiles.NumericSketch()
+    whole = sketches.NumericSketch()
     whole.update(np.array(values))
     shuffled = list(values)
     rnd.shuffle(shuffled)
-    parts = profiles.NumericSketch()
+    parts = sketches.NumericSketch()
     for chunk in np.array_split(np.array(shuffled), pieces):
         parts.update(chunk)
     a, b = whole.to_dict(), parts.to_dict()
     assert a["histogram"] == b["histogram"] and a["quantiles"] == b["quantiles"]
     hist = Histogram.from_dict(a["histogram"])
-    assert sum(hist.counts) == len(values) and len(hist.keys) <= profiles.MAX_BINS
+    assert sum(hist.counts) == len(values) and len(hist.keys) <= sketches.MAX_BINS
     lo = math.ldexp(hist.keys[0], hist.exp)  # every value inside its bin
     hi = math.ldexp(hist.keys[-1] + 1, hist.exp)
     assert lo <= min(values) and max(values) < hi
-    if len(set(values)) <= profiles.MAX_BINS:  # few values: one bin a value, to float precision
+    if len(set(values)) <= sketches.MAX_BINS:  # few values: one bin a value, to float precision
         assert hist.exact and len(hist.keys) <= len(set(values))
 
 
 def test_outliers_keep_the_fine_grid() -> None:
     values = np.concatenate([np.random.default_rng(1).normal(0, 1, 100000), [1e9, -1e9]])
-    sketch = profiles.NumericSketch()
+    sketch = sketches.NumericSketch()
     sketch.update(values)
     hist = Histogram.from_dict(sketch.to_dict()["histogram"])
     assert hist.width <= 0.02  # only non-empty bins count: two outliers cost two bins

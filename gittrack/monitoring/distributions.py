@@ -1,7 +1,7 @@
 """Two numeric columns' histograms on shared bin edges, and the distances drift tests need.
 
 Profiles keep each numeric column as exact counts on a power-of-two grid
-(gittrack.artifacts.profiles.Histogram); two grids nest, so both histograms are moved to the
+(gittrack.artifacts.sketches.Histogram); two grids nest, so both histograms are moved to the
 coarser one without any loss. Within a bin the mass is taken as uniform, so each cumulative
 distribution is piecewise linear between bin edges, and the Wasserstein distance (the area
 between them) and the Kolmogorov-Smirnov statistic (their largest gap) are computed exactly
@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from gittrack.artifacts.profiles import Histogram
+from gittrack.artifacts.sketches import Histogram
 
 
 @dataclass

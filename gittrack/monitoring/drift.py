@@ -26,7 +26,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from gittrack.artifacts.profiles import Histogram, Profile
+from gittrack.artifacts.profiles import Profile
+from gittrack.artifacts.sketches import Histogram
 from gittrack.core import project
 from gittrack.core.errors import InvalidInputError
 from gittrack.core.gitio import Repo

@@ -26,6 +26,7 @@ from gittrack.core.errors import InvalidInputError, RunNotFoundError
 from gittrack.core.store import Store
 from gittrack.registry.resolver import Registry
 
+
 @dataclass
 class Side:
     """A profile and where it came from (``source`` is plain data for reports)."""

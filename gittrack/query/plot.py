@@ -51,7 +51,7 @@ def experiment_curves(store: Store, experiment: str, metrics: Sequence[str] | No
     """Every run of ``experiment`` joined into one line a metric, in step order (monitoring
     runs log each batch at its own step), and a marker where param ``mark`` changes."""
     runs = []
-    for _ref, commit in store.refs(experiment).items():
+    for commit in store.refs(experiment).values():
         run = store.read_run(commit)
         points = {k: [(float(s), float(v)) for s, _t, v in store.metric_history(commit, k)]
                   for k in (metrics or run.metrics) if k in run.metrics}

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gittrack.core.errors import InvalidInputError
+from gittrack.core.names import RECORD_DIR
 from gittrack.core.records import (
     TSV_HEADER,
     dump_yaml,
@@ -18,7 +19,6 @@ from gittrack.core.records import (
     same_value,
     tsv_row,
 )
-from gittrack.core.names import RECORD_DIR
 from gittrack.core.store import Store
 
 MAX_PARAM_CHARS = 6000  # MLflow's limit for a param value

@@ -26,7 +26,7 @@ def monitoring(store: Store, model: str) -> dict[str, Any]:
     changed: ``{model, experiment, runs, errors, drift, changes}``."""
     experiment = f"{model}/monitoring"
     runs: list[dict[str, Any]] = []
-    for _ref, commit in store.refs(experiment).items():
+    for commit in store.refs(experiment).values():
         run = store.read_run(commit)
         steps = [m.step for m in run.metrics.values()]
         runs.append({
