@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from gittrack.core.errors import IntegrityError, InvalidInputError, ModelError
 
@@ -60,6 +60,33 @@ class ModelInfo:
             created=spec.get("created", ""),
             metadata=spec.get("metadata") or {},
         )
+
+
+class Saved(NamedTuple):
+    """What a flavor wrote: model.yaml's model_file, model_hash and serialization."""
+
+    model_hash: str
+    model_file: str
+    serialization: str  # skops | pickle | xgboost-ubj | xgboost-json
+    note: str | None = None  # why a pickle was written where a safe format was tried
+
+
+PICKLE = "pickle"
+
+
+def uses_pickle(spec: Mapping[str, Any]) -> bool:
+    """Whether loading the model unpickles its file, which can run any code.
+
+    scikit-learn models saved with skops and XGBoost models (their own JSON/UBJ) do not; a
+    python_function model, and a scikit-learn model saved before skops (no
+    ``serialization``) or as a stated pickle fallback, do.
+    """
+    flavor = spec.get("flavor")
+    if flavor == "xgboost":
+        return False
+    if flavor == "sklearn":
+        return bool(spec.get("serialization", PICKLE) != "skops")
+    return True
 
 
 def hash_bytes(data: bytes, algorithm: str = "sha256") -> str:
