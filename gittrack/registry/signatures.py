@@ -17,14 +17,14 @@ import fnmatch
 import hashlib
 from collections.abc import Iterable
 from dataclasses import astuple
-from typing import Any
 
 from gittrack.core import signing
 from gittrack.core.errors import GittrackError, SignatureError
 from gittrack.core.gitio import Repo
 from gittrack.core.signing import Verification
 from gittrack.core.store import Store
-from gittrack.registry.resolver import LineCache
+from gittrack.registry.resolver import LineCache, Registry, parse_model_ref
+from gittrack.registry.tags import Event
 
 FORMAT = 1
 
@@ -99,8 +99,6 @@ def verify_target(store: Store, text: str) -> tuple[str, Verification]:
     (``forecaster/prod``, ``models:/forecaster/3``: the tag the reference stands on) or a run.
     """
     from gittrack import query  # lazy: only `gittrack verify RUN` resolves runs
-    from gittrack.registry.resolver import Registry, parse_model_ref
-
     repo = store.repo
     registry = Registry(store)
     if repo.resolve_ref(f"refs/tags/{text}") is not None:
@@ -121,7 +119,7 @@ def verify_target(store: Store, text: str) -> tuple[str, Verification]:
     return f"run commit {commit[:12]}", against_actor(signing.verify_commit(repo, commit), author)
 
 
-def _event_of_tag(registry: Any, tag: str) -> Any:
+def _event_of_tag(registry: Registry, tag: str) -> Event | None:
     name = tag.partition("/")[0]
     try:
         model = registry.model(name, must_exist=False)
