@@ -31,6 +31,7 @@ from gittrack.artifacts.models.flavors import (
 from gittrack.artifacts.models.loaded import LoadedModel
 from gittrack.artifacts.models.spec import (
     FORMAT_VERSION,
+    SKOPS_FORMAT_VERSION,
     ModelInfo,
     now_utc,
     python_version,
@@ -117,7 +118,7 @@ def _write(
     if signature is None and example is not None:
         signature = sig.infer_signature(example, _predict_example(module, model, example))
     spec = {
-        "format_version": FORMAT_VERSION,
+        "format_version": SKOPS_FORMAT_VERSION if saved.serialization == "skops" else FORMAT_VERSION,
         "flavor": module.NAME,
         "loader": loader_of(module.NAME),
         "model_file": saved.model_file,

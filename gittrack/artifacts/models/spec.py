@@ -21,6 +21,10 @@ from typing import Any, NamedTuple
 from gittrack.core.errors import IntegrityError, InvalidInputError, ModelError
 
 FORMAT_VERSION = 1
+# 2: the model file is not a pickle (skops), so a gittrack that would unpickle it must refuse
+# it ("upgrade gittrack") rather than fail inside pickle; every other model stays 1.
+SKOPS_FORMAT_VERSION = 2
+READABLE_VERSIONS = (FORMAT_VERSION, SKOPS_FORMAT_VERSION)
 MODEL_YAML = "model.yaml"
 HASH_ALGORITHMS = ("sha256", "md5")
 REQUIRED_KEYS = ("format_version", "flavor", "loader", "model_file", "model_hash")
@@ -138,10 +142,10 @@ def validate_spec(spec: object, file: Path) -> dict[str, Any]:
     missing = [key for key in REQUIRED_KEYS if key not in spec]
     if missing:
         raise ModelError(f"{file} lacks {', '.join(missing)}; re-log the model.")
-    if spec["format_version"] != FORMAT_VERSION:
+    if spec["format_version"] not in READABLE_VERSIONS:
         raise ModelError(
             f"{file} has format_version {spec['format_version']!r}, this gittrack reads "
-            f"{FORMAT_VERSION}; upgrade gittrack or re-log the model."
+            f"{' and '.join(map(str, READABLE_VERSIONS))}; upgrade gittrack or re-log the model."
         )
     return spec
 
