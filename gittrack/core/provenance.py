@@ -19,16 +19,18 @@ FILE = "made-here-v1.txt"
 _OID = re.compile(rb"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 
 
-def note_made(state_dir: Path, oid: str) -> None:
-    """Remember that gittrack wrote ``oid`` here (one ``O_APPEND`` write; a read-only
+def note_made(state_dir: Path, *oids: str) -> None:
+    """Remember that gittrack wrote ``oids`` here (one ``O_APPEND`` write; a read-only
     repository simply remembers nothing)."""
+    if not oids:
+        return
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(state_dir / FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     except OSError:
         return
     try:
-        os.write(fd, f"{oid}\n".encode("ascii"))
+        os.write(fd, "".join(f"{oid}\n" for oid in oids).encode("ascii"))
     except OSError:
         pass
     finally:
