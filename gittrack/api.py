@@ -240,7 +240,7 @@ def register_model(run_or_uri: str | Run | ActiveRun, name: str,
     1
     """
     spec = run_or_uri if isinstance(run_or_uri, str) else run_or_uri.id
-    return _registry().register(spec, name, artifact_path, note, sign)
+    return _registry().register(spec, name, artifact_path, note, sign=sign)
 
 
 def promote(name: str, version: int | str, stage: str, note: str | None = None,
@@ -251,7 +251,7 @@ def promote(name: str, version: int | str, stage: str, note: str | None = None,
     >>> gittrack.promote("forecaster", 3, "prod").tag
     'forecaster/prod/v3'
     """
-    return _registry().promote(name, version, stage, note, sign)
+    return _registry().promote(name, version, stage, note, sign=sign)
 
 
 def rollback(name: str, stage: str, to: int | str | None = None,
@@ -261,7 +261,7 @@ def rollback(name: str, stage: str, to: int | str | None = None,
     Only creates demotion tags (``<name>/<stage>/v<N>!``); no tag is moved or deleted.
     ``sign`` as for :func:`register_model`.
     """
-    return _registry().rollback(name, stage, to, note, sign)
+    return _registry().rollback(name, stage, to, note, sign=sign)
 
 
 def get_model_version(name: str, version: int | str) -> ModelVersion:

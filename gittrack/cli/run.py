@@ -28,8 +28,8 @@ import click
 
 from gittrack import api
 from gittrack.core.errors import InvalidInputError
-from gittrack.gates import GROUP_TAG, SEED_TAG
 from gittrack.core.secrets import redact_argv
+from gittrack.gates import GROUP_TAG, SEED_TAG
 
 LOG_ARTIFACT_DIR = "logs"
 LOG_NAME = "output.log"
