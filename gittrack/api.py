@@ -227,36 +227,41 @@ def _registry() -> Registry:
 
 
 def register_model(run_or_uri: str | Run | ActiveRun, name: str,
-                   artifact_path: str | None = None, note: str | None = None) -> ModelVersion:
+                   artifact_path: str | None = None, note: str | None = None,
+                   sign: bool | None = None) -> ModelVersion:
     """Register an ended run's model artifact as the next version of model ``name``.
 
     ``run_or_uri`` is a run (object, id, id prefix, ``EXPERIMENT/NAME``), ``RUN:PATH`` or
     MLflow's ``runs:/<run id>/<artifact path>``. Without a path, the run's one artifact of kind
-    ``model`` is registered. Writes the annotated tag ``<name>/v<N>``.
+    ``model`` is registered. Writes the annotated tag ``<name>/v<N>``, signed by git
+    (``git tag -s``) with ``sign=True`` or ``sign: true`` in ``.gittrack/config.yaml``.
 
     >>> gittrack.register_model("runs:/4b609412af556160/model", "forecaster").version
     1
     """
     spec = run_or_uri if isinstance(run_or_uri, str) else run_or_uri.id
-    return _registry().register(spec, name, artifact_path, note)
+    return _registry().register(spec, name, artifact_path, note, sign=sign)
 
 
-def promote(name: str, version: int | str, stage: str, note: str | None = None) -> Event:
+def promote(name: str, version: int | str, stage: str, note: str | None = None,
+            sign: bool | None = None) -> Event:
     """Make ``version`` (3 or "v3") the current version of ``stage``; returns the event.
+    ``sign`` as for :func:`register_model`.
 
     >>> gittrack.promote("forecaster", 3, "prod").tag
     'forecaster/prod/v3'
     """
-    return _registry().promote(name, version, stage, note)
+    return _registry().promote(name, version, stage, note, sign=sign)
 
 
 def rollback(name: str, stage: str, to: int | str | None = None,
-             note: str | None = None) -> list[Event]:
+             note: str | None = None, sign: bool | None = None) -> list[Event]:
     """Demote the current version of ``stage`` so the previous active one (or ``to``) is current.
 
     Only creates demotion tags (``<name>/<stage>/v<N>!``); no tag is moved or deleted.
+    ``sign`` as for :func:`register_model`.
     """
-    return _registry().rollback(name, stage, to, note)
+    return _registry().rollback(name, stage, to, note, sign=sign)
 
 
 def get_model_version(name: str, version: int | str) -> ModelVersion:
@@ -429,15 +434,20 @@ def log_model(model: object, name: str, input_example: object = None,
         model, name, input_example, signature, pip_requirements)
 
 
-def load_model(model_uri: str) -> LoadedModel:
+def load_model(model_uri: str, trust: bool = False) -> LoadedModel:
     """Load a model from ``runs:/<run>/<path>``, ``<experiment>/<run name>/<path>``,
     ``models:/<name>/<stage or version>`` or a local directory; ``.predict(frame)`` works.
+
+    A model that would be unpickled (python_function models, pickled scikit-learn models)
+    loads only when its run or registry tag was made in this clone or is signed by a key in
+    ``.gittrack/allowed_signers``, or with ``trust=True`` (or ``GITTRACK_TRUST_ALL=1``);
+    otherwise UntrustedModelError names its author. skops and XGBoost models load from anyone.
 
     >>> gittrack.load_model("models:/forecaster/prod").predict(frame)
     """
     from gittrack.registry import uris  # lazy: loading a model needs the registry and models
 
-    return uris.load_model(open_store(), model_uri)
+    return uris.load_model(open_store(), model_uri, trust=trust)
 
 
 # -- sharing (gittrack.sharing.remote) --------------------------------------------------------------

@@ -134,7 +134,7 @@ def test_pre_commit_installs_the_hooks_from_this_repository(tmp_path: Path) -> N
     checkout = run_git(path, "checkout", "-q", "forecaster/prod/v1", env=env)
     assert checkout.returncode == 0, checkout.stdout + checkout.stderr
     assert (path / "model" / "model.yaml").is_file()
-    assert (path / "model" / "model.pkl").is_file()
+    assert (path / "model" / "model.skops").is_file()
 
 
 @pytest.mark.parametrize("command", [("install-hooks",)])

@@ -168,7 +168,8 @@ def test_push_to_git_daemon_and_s3_then_pull_in_a_fresh_clone(
     code = ("import sys, gittrack; sys.path.insert(0, {tests!r}); "
             "from model_helpers import make_frame; "
             "print(list(gittrack.load_model('models:/forecaster/prod').predict(make_frame(seed=5))))")
-    preds = [run_python(code.format(tests=str(TESTS)), cwd=p, env={"PYTHONPATH": str(TESTS)})
+    preds = [run_python(code.format(tests=str(TESTS)), cwd=p,
+                         env={"PYTHONPATH": os.pathsep.join([str(TESTS.parent), str(TESTS)])})
              for p in (a, b)]
     assert all(p.returncode == 0 for p in preds), [p.stderr[-2000:] for p in preds]
     assert preds[0].stdout == preds[1].stdout and preds[0].stdout.startswith("[")

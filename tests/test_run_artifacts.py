@@ -28,6 +28,10 @@ from tests.conftest import git, run_python
 MB = 1 << 20
 
 
+def run_commit(repo: Path, run_id: str) -> str:
+    return git(repo, "for-each-ref", "--format=%(objectname)", f"refs/gittrack/runs/default/{run_id}").strip()
+
+
 def cache_of(repo: Path) -> Cache:
     return local.cache_for(repo_from_env(repo))
 
@@ -264,7 +268,7 @@ def test_corrupted_model_object_is_detected_on_load(repo: Path) -> None:
     with gittrack.start_run() as run:
         logged = gittrack.log_model(LinearRegression().fit(x, x["f0"]), "model")
     cache = cache_of(repo)
-    pkl = next(md5 for rel, md5, _ in cache.list_files(logged.pointer) if rel == "model.pkl")
+    pkl = next(md5 for rel, md5, _ in cache.list_files(logged.pointer) if rel == "model.skops")
     corrupt(cache.object_path(pkl))
     with pytest.raises(IntegrityError, match="does not match its hash"):
         gittrack.load_model(logged.model_uri)
@@ -318,3 +322,68 @@ def test_module_level_log_artifacts_stores_a_directory_that_checks_out(repo: Pat
     assert commit is not None
     assert workspace.checkout_commit(store, commit).restored == ["plots"]
     assert {rel: (repo / rel).read_bytes() for rel in files} == files
+
+
+# ---------------------------------------------------------------- symbolic links
+
+
+def test_links_inside_a_logged_directory_are_kept_as_links(repo: Path, tmp_path: Path) -> None:
+    data = repo / "ckpts"
+    (data / "sub").mkdir(parents=True)
+    (data / "ckpt-3.bin").write_bytes(b"weights")
+    (data / "sub" / "x.txt").write_text("x")
+    (data / "latest").symlink_to("ckpt-3.bin")
+    (data / "sub" / "up").symlink_to("../ckpt-3.bin")
+    (data / "alias").symlink_to("sub")  # a directory link
+    (data / "absolute").symlink_to(data / "sub" / "x.txt")  # absolute, but inside
+    with gittrack.start_run() as run:
+        pointer = gittrack.log_artifacts(str(data), "ckpts")
+    assert pointer.nfiles == 6
+    shutil.rmtree(data)
+    result = workspace.checkout_commit(Store(repo_from_env(repo)), run_commit(repo, run.id))
+    assert result.restored == ["ckpts"]
+    assert os.readlink(data / "latest") == "ckpt-3.bin" and os.readlink(data / "alias") == "sub"
+    assert os.readlink(data / "sub" / "up") == "../ckpt-3.bin"
+    assert os.readlink(data / "absolute") == "sub/x.txt"  # stored relative, so it stays inside
+    assert (data / "latest").read_bytes() == b"weights" and (data / "alias" / "x.txt").read_text() == "x"
+    again = workspace.checkout_commit(Store(repo_from_env(repo)), run_commit(repo, run.id))
+    assert again.unchanged == ["ckpts"]
+
+
+@pytest.mark.parametrize("make", [
+    lambda d, t: (d / "pw").symlink_to("/etc/passwd"),
+    lambda d, t: (d / "up").symlink_to("../../outside.txt"),
+    lambda d, t: ((d / "hop").symlink_to(t), (d / "via").symlink_to("hop")),
+    lambda d, t: (d / "sub").symlink_to(t.parent),
+], ids=["absolute", "relative", "chain", "directory"])
+def test_a_link_out_of_a_logged_directory_is_refused_and_nothing_stored(
+        repo: Path, tmp_path: Path, make) -> None:  # type: ignore[no-untyped-def]
+    outside = tmp_path / "outside.txt"
+    outside.write_text("secret outside\n")
+    data = repo / "a" / "data"
+    data.mkdir(parents=True)
+    (data / "ok.txt").write_text("ok")
+    make(data, outside)
+    before = sorted(p.name for p in (cache_of(repo).objects_dir).rglob("*")) \
+        if cache_of(repo).objects_dir.exists() else []
+    with gittrack.start_run():
+        with pytest.raises(InvalidInputError, match="is a symbolic link to .*outside the directory"):
+            gittrack.log_artifacts(str(data), "data")
+        with pytest.raises(InvalidInputError, match="symbolic link"):
+            gittrack.log_input(str(data), store=True)
+    after = sorted(p.name for p in (cache_of(repo).objects_dir).rglob("*")) \
+        if cache_of(repo).objects_dir.exists() else []
+    assert after == before
+    passwd = hashlib.md5(Path("/etc/passwd").read_bytes()).hexdigest()
+    assert not cache_of(repo).object_path(passwd).exists()
+
+
+def test_a_directory_holding_a_git_directory_is_refused_at_log_time(repo: Path) -> None:
+    data = repo / "vendored"
+    (data / "lib" / ".git").mkdir(parents=True)
+    (data / "lib" / ".git" / "config").write_text("[core]\n")
+    with gittrack.start_run():
+        with pytest.raises(InvalidInputError, match="'lib/.git/config', whose path has the component"):
+            gittrack.log_artifacts(str(data), "vendored")
+        with pytest.raises(InvalidInputError, match="opens .git"):
+            gittrack.log_text("x", "notes/.GIT/x")

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import unquote, urlsplit
 
+from gittrack.core import paths
 from gittrack.core.errors import (
     ArtifactError,
     GittrackError,
@@ -120,7 +121,9 @@ def _normalise(p: object) -> tuple[str | None, str]:
         return None, "leaves the workspace"
     if not parts:
         return None, "is empty"
-    return "/".join(parts), ""
+    norm = "/".join(parts)
+    why = paths.tree_path_problem(norm)
+    return (norm, "") if why is None else (None, why)
 
 
 def validate_artifact_path(p: str) -> str:
@@ -132,10 +135,8 @@ def validate_artifact_path(p: str) -> str:
 
 
 def _safe_relpath(p: object) -> str:
-    norm, why = _normalise(p)
-    if norm is None:
-        raise UnsafePathError(f"Artifact path {p!r} {why}; record paths relative to the workspace.")
-    return norm
+    """A path read from a record or a listing: it must already pass git's tree-path rules."""
+    return paths.check_tree_path(p, "Recorded artifact path")
 
 
 def safe_join(workspace: str | os.PathLike[str], relpath: str) -> Path:
@@ -187,15 +188,84 @@ def _corrupt(oid: str, path: Path) -> IntegrityError:
     )
 
 
-def _stat_key(path: Path) -> tuple[int, int, int]:
-    st = path.stat()
+def _stat_key(path: Path, follow: bool = True) -> tuple[int, int, int]:
+    st = path.stat() if follow else path.lstat()
     return st.st_ino, st.st_mtime_ns, st.st_size
 
 
 def _snapshot(path: Path) -> dict[Path, tuple[int, int, int]]:
     if path.is_file():
         return {path: _stat_key(path)}
-    return {Path(root, f): _stat_key(Path(root, f)) for root, _, files in os.walk(path) for f in files}
+    return {Path(root, f): _stat_key(Path(root, f), follow=False)
+            for root, dirs, files in os.walk(path) for f in files + [d for d in dirs if Path(root, d).is_symlink()]}
+
+
+def _present(dest: Path) -> set[str]:
+    """Relative paths of the files and symbolic links below ``dest`` (links not followed)."""
+    out = set()
+    for root, dirs, files in os.walk(dest):
+        for name in files + [d for d in dirs if Path(root, d).is_symlink()]:
+            out.add(Path(root, name).relative_to(dest).as_posix())
+    return out
+
+
+def _regular_files(root: Path) -> list[str]:
+    """Relative paths of the regular files below ``root``, symbolic links left out."""
+    return sorted(Path(r, f).relative_to(root).as_posix() for r, _dirs, files in os.walk(root)
+                  for f in files if not Path(r, f).is_symlink())
+
+
+def directory_links(root: Path) -> dict[str, str]:
+    """``{relpath: link text}`` of the symbolic links below a directory, never followed.
+
+    A link whose target (after every link on the way) is inside ``root`` is kept, as a
+    relative link; one that leads out of ``root`` refuses the whole directory with a
+    sentence (UnsafePathError): logging it would copy whatever it points at, /etc/passwd
+    included, into the cache and on to every remote.
+    """
+    real_root = os.path.realpath(root)
+    found: dict[str, str] = {}
+    for r, dirs, files in os.walk(root):
+        for name in files + dirs:
+            full = Path(r, name)
+            if not full.is_symlink():
+                continue
+            rel = full.relative_to(root).as_posix()
+            real = os.path.realpath(full)
+            if os.path.commonpath([real_root, real]) != real_root or real == real_root:
+                raise InvalidInputError(
+                    f"'{full}' is a symbolic link to '{os.readlink(full)}', outside the directory "
+                    "being logged; gittrack does not follow links out of it, so copy the file in "
+                    "or remove the link.")
+            text = os.path.relpath(real, os.path.realpath(full.parent)).replace(os.sep, "/")
+            _check_listed(root, rel)
+            _check_link(rel, text, None)
+            found[rel] = text
+    return found
+
+
+def _check_listed(root: Path, rel: str) -> None:
+    """A path inside a directory being logged must pass git's tree-path rules."""
+    why = paths.tree_path_problem(rel)
+    if why is not None:
+        raise InvalidInputError(f"'{root}' holds '{rel}', whose path {why}; remove it from the "
+                              "directory or log only the files you need.")
+
+
+def _check_link(rel: str, target: object, md5: str | None) -> None:
+    """A symbolic link of a listing: its text, its name, and where it leads (inside)."""
+    if not isinstance(target, str) or not target:
+        raise UnsafePathError(f"Listed link '{rel}' has no target; the listing is damaged, so "
+                              "gittrack will not use it.")
+    if md5 is not None and hashlib.md5(target.encode("utf-8"), usedforsecurity=False).hexdigest() != md5:
+        raise ArtifactError(f"Listed link '{rel}' does not match its hash; the listing is damaged.")
+    why = paths.link_name_problem(rel)
+    lands = posixpath.normpath(posixpath.join(posixpath.dirname(rel), target))
+    if why is None and (target.startswith("/") or lands == "."
+                        or paths.tree_path_problem(lands) is not None):
+        why = f"leads to '{target}', outside the directory (or into .git)"
+    if why is not None:
+        raise UnsafePathError(f"Link '{rel}' {why}; gittrack refuses to store or restore it.")
 
 
 def _tmp_sibling(dest: Path) -> Path:
@@ -271,13 +341,23 @@ class Cache:
         return self.objects_dir / oid[:2] / oid[2:]
 
     def add(self, src: str | os.PathLike[str], kind: str | None = None) -> Pointer:
-        """Hash `src` (a file or directory) and store it; identical content is stored once."""
+        """Hash `src` (a file or directory) and store it; identical content is stored once.
+
+        Symbolic links inside a directory are never followed: a link that stays inside it is
+        stored as a link, one that leads out of it is refused (InvalidInputError).
+        """
         path = Path(src).absolute()
         kind = _pick_kind(path, kind)
+        links = directory_links(path) if path.is_dir() else {}
         before = _snapshot(path)
         try:
             with self._odb() as odb:
-                hash_info, meta = _build_and_transfer(odb, path)
+                if links:
+                    md5, size, nfiles = self._add_linked_dir(odb, path, links)
+                else:
+                    hash_info, meta = _build_and_transfer(odb, path)
+                    md5, size = str(hash_info.value), meta.size or 0
+                    nfiles = (meta.nfiles or 0) if hash_info.isdir else 1
         except GittrackError:
             raise
         except _dvc_errors() as exc:
@@ -286,30 +366,58 @@ class Cache:
             ) from exc
         if _snapshot(path) != before:
             raise ArtifactError(f"'{src}' changed while it was being stored; log it again once it is written.")
-        nfiles = meta.nfiles if hash_info.isdir else 1
-        return Pointer(md5=str(hash_info.value), size=meta.size or 0, nfiles=nfiles or 0,
-                       kind=kind)
+        return Pointer(md5=md5, size=size, nfiles=nfiles, kind=kind)
+
+    def _add_linked_dir(self, odb: HashFileDB, root: Path, links: Mapping[str, str]
+                        ) -> tuple[str, int, int]:
+        """Store a directory holding symbolic links: its files through dvc-data one by one,
+        each link as a listing entry ``{"md5", "relpath", "symlink": <target>}`` whose object
+        is the target's text. dvc-data itself would follow every link."""
+        entries: list[dict[str, str]] = []
+        size = 0
+        for rel in _regular_files(root):
+            _check_listed(root, rel)
+            hash_info, meta = _build_and_transfer(odb, root.joinpath(*rel.split("/")))
+            entries.append({"md5": str(hash_info.value), "relpath": rel})
+            size += meta.size or 0
+        for rel, target in links.items():
+            data = target.encode("utf-8")
+            entries.append({"md5": self.add_bytes(data, "link").md5, "relpath": rel,
+                            "symlink": target})
+            size += len(data)
+        entries.sort(key=lambda e: tuple(e["relpath"].split("/")))
+        raw = json.dumps(entries, sort_keys=True).encode("utf-8")  # dvc-data's own layout
+        oid = hashlib.md5(raw, usedforsecurity=False).hexdigest() + ".dir"
+        self._write_object(oid, raw)
+        self._listing(oid)  # the checks every reader applies, before a pointer names it
+        return oid, size, len(entries)
 
     def add_bytes(self, data: bytes, name: str) -> Pointer:
         """Store small in-memory content (log_text, log_dict) as a file artifact."""
         validate_artifact_path(name)
         oid = hashlib.md5(data, usedforsecurity=False).hexdigest()
-        path = self.object_path(oid)
-        if not (path.is_file() and _md5_file(path) == oid):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = _tmp_sibling(path)
-            try:
-                tmp.write_bytes(data)
-                tmp.chmod(0o444)
-                os.replace(tmp, path)
-            finally:
-                tmp.unlink(missing_ok=True)
+        self._write_object(oid, data)
         return Pointer(md5=oid, size=len(data), nfiles=1, kind="file")
+
+    def _write_object(self, oid: str, data: bytes) -> None:
+        path = self.object_path(oid)
+        if path.is_file() and _md5_file(path) == oid.removesuffix(".dir"):
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _tmp_sibling(path)
+        try:
+            tmp.write_bytes(data)
+            tmp.chmod(0o444)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def has(self, pointer: Pointer) -> bool:
         """True when every object of the artifact (a dir's listing and files) is in the store."""
         try:
             return all(self.object_path(oid).is_file() for oid in self._oids(pointer))
+        except UnsafePathError:
+            raise  # a listing that must not be used says so, rather than "missing"
         except ArtifactError:
             return False
 
@@ -332,14 +440,15 @@ class Cache:
 
     def _listing(self, oid: str) -> list[tuple[str, str]]:
         """(relpath, md5) of a verified .dir object, every relpath checked safe."""
-        raw = self._verify_object(oid).read_bytes()
-        try:
-            entries = json.loads(raw)
-            pairs = [(_safe_relpath(e["relpath"]), e["md5"]) for e in entries]
-        except (ValueError, TypeError, KeyError) as exc:
-            raise ArtifactError(f"Directory listing {oid} is malformed; delete it and pull it again.") from exc
-        _check_entries(oid, pairs)
-        return pairs
+        return [(rel, md5) for rel, md5, _link in self._entries(oid)]
+
+    def _entries(self, oid: str) -> list[tuple[str, str, str | None]]:
+        """(relpath, md5, link target or None) of a verified .dir object.
+
+        Every relpath passes git's tree-path rules, and every symbolic link stays inside the
+        directory (core/paths.py): a listing that breaks either is refused as a whole.
+        """
+        return listing_entries(oid, self._verify_object(oid).read_bytes())
 
     def _oids(self, pointer: Pointer) -> list[str]:
         if not pointer.isdir:
@@ -403,7 +512,8 @@ class Cache:
         """Memo the hashes just verified, so that the next checkout of an unchanged dest is instant."""
         from dvc_data.hashfile.hash_info import HashInfo
 
-        pairs = self._listing(pointer.md5) if pointer.isdir else [("", pointer.md5)]
+        pairs = [(rel, md5) for rel, md5, link in self._entries(pointer.md5) if link is None] \
+            if pointer.isdir else [("", pointer.md5)]
         with self._odb() as odb:
             items = [(str(dest.joinpath(*rel.split("/")) if rel else dest), HashInfo("md5", md5), None)
                      for rel, md5 in pairs]
@@ -413,12 +523,15 @@ class Cache:
         if not pointer.isdir:
             self._place(pointer.md5, tmp, link)
             return
-        entries = self._listing(pointer.md5)
+        entries = self._entries(pointer.md5)
         tmp.mkdir()
-        for rel, md5 in entries:
+        for rel, md5, symlink in entries:
             target = tmp.joinpath(*rel.split("/"))
             target.parent.mkdir(parents=True, exist_ok=True)
-            self._place(md5, target, link)
+            if symlink is not None:
+                os.symlink(symlink, target)  # checked to stay inside by _entries
+            else:
+                self._place(md5, target, link)
 
     def _place(self, oid: str, target: Path, link: str) -> None:
         src = self._require(oid)
@@ -435,11 +548,17 @@ class Cache:
                 return dest.is_file() and not dest.is_symlink() and _memo_md5(odb, dest) == pointer.md5
             if not dest.is_dir() or dest.is_symlink():
                 return False
-            want = dict(self._listing(pointer.md5))
-            have = {Path(r, f).relative_to(dest).as_posix() for r, _, fs in os.walk(dest) for f in fs}
-            if have != set(want):
+            entries = self._entries(pointer.md5)
+            if _present(dest) != {rel for rel, _, _ in entries}:
                 return False
-            return all(_memo_md5(odb, dest / rel) == md5 for rel, md5 in want.items())
+            for rel, md5, link in entries:
+                path = dest.joinpath(*rel.split("/"))
+                if link is not None:
+                    if not path.is_symlink() or os.readlink(path) != link:
+                        return False
+                elif path.is_symlink() or _memo_md5(odb, path) != md5:
+                    return False
+            return True
 
     def referenced_objects(self, pointers: Iterable[Pointer]) -> set[str]:
         """Every object hash the pointers need: files, .dir listings and the files they list."""
@@ -498,12 +617,27 @@ def _build_and_transfer(odb: HashFileDB, path: Path) -> tuple[HashInfo, Any]:
     staging, meta, obj = build(odb, str(path), odb.fs, "md5")
     if obj.hash_info.isdir:
         for entry in obj.as_list():  # type: ignore[attr-defined]  # a Tree; refuse now what checkout would refuse later
-            validate_artifact_path(entry["relpath"])
+            _check_listed(path, entry["relpath"])
     # shallow=False: the default copies only a directory's listing (NOTES.md).
     result = transfer(staging, odb, {obj.hash_info}, shallow=False, hardlink=False)
     if result.failed:
         raise OSError(f"{len(result.failed)} object(s) failed to copy")
     return obj.hash_info, meta
+
+
+def listing_entries(oid: str, raw: bytes) -> list[tuple[str, str, str | None]]:
+    """(relpath, md5, link target or None) of the bytes of directory listing ``oid``; the
+    checks of :meth:`Cache._entries` (git's tree-path rules, links that stay inside)."""
+    try:
+        entries = json.loads(raw)
+        triples = [(_safe_relpath(e["relpath"]), e["md5"], e.get("symlink")) for e in entries]
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise ArtifactError(f"Directory listing {oid} is malformed; delete it and pull it again.") from exc
+    _check_entries(oid, [(rel, md5) for rel, md5, _ in triples])
+    for rel, md5, link in triples:
+        if link is not None:
+            _check_link(rel, link, md5)
+    return triples
 
 
 def _check_entries(oid: str, pairs: list[tuple[str, str]]) -> None:
@@ -660,7 +794,9 @@ def _verify_or_drop(cache: Cache, pointer: Pointer, listing_only: bool = False) 
     for oid in oids:
         try:
             cache._verify_object(oid)
-        except IntegrityError:
+            if oid.endswith(".dir"):
+                cache._entries(oid)  # a listing git's path rules refuse never stays
+        except (IntegrityError, UnsafePathError):
             cache.object_path(oid).unlink(missing_ok=True)
             raise
 

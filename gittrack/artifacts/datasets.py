@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from gittrack.artifacts.cache import directory_links
 from gittrack.core.errors import InvalidInputError
 
 log = logging.getLogger("gittrack")
@@ -144,8 +145,13 @@ def _describe_dir(path: Path) -> dict[str, Any]:
     # md5 of "relpath<TAB>md5" lines in path order: a stable hash of the whole tree.
     digest = hashlib.md5(usedforsecurity=False)
     size = nfiles = 0
-    for rel in sorted(_files_below(path)):
-        md5, n = _md5_stream(path / rel)
+    links = directory_links(path)  # never followed; one leading out refuses the directory
+    for rel in sorted(set(_files_below(path)) | set(links)):
+        if rel in links:
+            text = links[rel].encode("utf-8")
+            md5, n = hashlib.md5(text, usedforsecurity=False).hexdigest(), len(text)
+        else:
+            md5, n = _md5_stream(path / rel)
         digest.update(f"{rel}\t{md5}\n".encode("utf-8"))
         size += n
         nfiles += 1

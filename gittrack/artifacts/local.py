@@ -12,7 +12,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from gittrack.artifacts.cache import Cache, Pointer
-from gittrack.core.errors import ArtifactError
+from gittrack.core import paths
+from gittrack.core.errors import ArtifactError, GittrackError
 from gittrack.core.gitio import Repo
 from gittrack.core.store import Store
 
@@ -60,3 +61,21 @@ def stored_input_paths(store: Store, commit: str) -> dict[str, Pointer]:
     has no path), at their recorded path relative to the work tree."""
     return {e["path"]: Pointer.from_dict(e["stored"])
             for e in _stored_entries(store, commit).values() if isinstance(e.get("path"), str)}
+
+
+def unsafe_record_path(store: Store, commit: str) -> str | None:
+    """The first path of a run record (artifacts, stored inputs) that git's tree-path rules
+    refuse, as ``"artifact path 'x' <why>"``; None when every path passes (or there are none).
+
+    A damaged record is not judged here: whoever reads it reports the damage.
+    """
+    try:
+        found = [("artifact path", p) for p in read_pointers(store, commit)]
+        found += [("stored input path", p) for p in stored_input_paths(store, commit)]
+    except (GittrackError, TypeError, KeyError):
+        return None
+    for what, path in found:
+        why = paths.tree_path_problem(path)
+        if why is not None:
+            return f"{what} {path!r} {why}"
+    return None

@@ -83,11 +83,9 @@ def ensure_local(store: Store, pointers: Iterable[Pointer]) -> None:
 
 
 def check_logical_path(path: str) -> str:
-    """Normalise an artifact path; refuse one that is empty, absolute, leaves or enters .git."""
-    norm = validate_artifact_path(path)
-    if norm.split("/")[0].lower() == ".git":
-        raise InvalidInputError(f"Artifact path {path!r} points into .git; choose another path.")
-    return norm
+    """Normalise an artifact path; refuse one that is empty, absolute, leaves or enters .git
+    (git's tree-path rules, gittrack.core.paths)."""
+    return validate_artifact_path(path)
 
 
 def _record(run: ActiveRun, event: list[Any]) -> None:

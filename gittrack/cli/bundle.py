@@ -49,6 +49,8 @@ def import_command(file: str) -> None:
     result = bundle.import_bundle(api.open_store(), file)
     click.echo(f"Imported {file}: {result.created} new, {result.updated} updated, "
                f"{result.deleted} removed ref(s), {result.objects} artifact object(s).")
+    for sentence in result.refused:
+        click.echo(f"gittrack: {sentence}", err=True)
     if result.conflicts:
         click.echo(f"{len(result.conflicts)} registry tag(s) exist here with other content "
                    f"({', '.join(result.conflicts[:3])}); they were left as they are.", err=True)

@@ -11,6 +11,7 @@ import click
 
 from gittrack.cli import render
 from gittrack.core import project
+from gittrack.core.signing import Verification
 from gittrack.core.store import Store, repo_from_env
 from gittrack.registry.resolver import (
     Model,
@@ -20,6 +21,7 @@ from gittrack.registry.resolver import (
     RunFacts,
     parse_model_ref,
 )
+from gittrack.registry.signatures import Signatures
 from gittrack.registry.tags import Event
 
 KEY_METRICS = 3
@@ -128,31 +130,51 @@ def history(model: str, stage: str | None, as_json: bool) -> None:
     Example:
       gittrack models history forecaster --stage prod
     """
+    registry = _registry()
     with warnings_to_stderr():
-        events = _registry().history(model, stage)
+        events = registry.history(model, stage)
+    checks = Signatures(registry.repo).check((e.tag, e.actor) for e in events)
     if as_json:
-        click.echo(render.json_text([_event_json(e) for e in events]))
+        click.echo(render.json_text([_event_json(e, checks.get(e.tag)) for e in events]))
         return
-    headers = ["seq", "time", "action", "version", "stage", "actor", "tag", "gate", "note"]
+    headers = ["seq", "time", "action", "version", "stage", "actor", "verified", "tag", "gate",
+               "note"]
     rows = [[e.seq, e.time.replace("T", " "), e.action, f"v{e.version}", e.stage or "",
-             e.actor.split(" <")[0], e.tag, (e.gate or {}).get("verdict", ""), e.note or ""]
+             e.actor.split(" <")[0], _verified_cell(checks.get(e.tag)), e.tag,
+             (e.gate or {}).get("verdict", ""), e.note or ""]
             for e in events]
     click.echo(render.table(headers, rows) if rows else f"No events of {model} in {stage} yet.")
 
 
-def _event_json(event: Event) -> dict[str, Any]:
-    return dict(event.__dict__)
+def _verified_cell(found: Verification | None) -> str:
+    """``yes (signer)``, ``unsigned`` or ``NO`` (signed, but not by an allowed key in the actor's name)."""
+    if found is None or not found.signed:
+        return "unsigned"
+    return f"yes ({found.signer})" if found.verified else "NO"
+
+
+def _event_json(event: Event, found: Verification | None = None) -> dict[str, Any]:
+    doc = dict(event.__dict__)
+    doc["verified"] = bool(found and found.verified)
+    doc["signature"] = {"status": found.status if found else "unsigned",
+                        "signer": found.signer if found else None,
+                        "detail": found.detail if found else "not signed"}
+    return doc
 
 
 @command.command("resolve")
 @click.argument("ref", metavar="MODEL/STAGE")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for CI and deploy scripts.")
-def resolve(ref: str, as_json: bool) -> None:
+@click.option("--require-signed", "require_signed", is_flag=True,
+              help="Exit 1 unless the tag the answer stands on is signed by a key in "
+                   ".gittrack/allowed_signers, in its actor's name.")
+def resolve(ref: str, as_json: bool, require_signed: bool) -> None:
     """Show the version MODEL/STAGE resolves to (also MODEL/vN, MODEL/latest, MODEL@STAGE).
 
     \b
     Example:
       gittrack models resolve forecaster/prod --json
+      gittrack models resolve forecaster/prod --require-signed --json
     """
     registry = _registry()
     with warnings_to_stderr():
@@ -166,6 +188,10 @@ def resolve(ref: str, as_json: bool) -> None:
         "artifact_path": version.artifact, "artifact_md5": registry.artifact_md5(version),
         "stages": list(version.stages),
     }
+    if require_signed:
+        event = promotion or version
+        found = Signatures(registry.repo).require(event.tag, event.actor, f"{ref}")
+        doc.update(verified=True, signer=found.signer, key=found.key)
     if as_json:
         click.echo(render.json_text(doc))
     else:

@@ -27,8 +27,11 @@ EXIT_GATE_FAILED = 1
 @click.option("--rule", "rules", multiple=True, metavar="RULE",
               help="A gate rule such as 'rmse <= ref * 1.02' (repeatable; replaces the configured).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts (with --if-gate).")
+@click.option("--sign/--no-sign", "sign", default=None,
+              help="Sign the tag with git (`git tag -s`); default: `sign:` in .gittrack/config.yaml.")
 def command(model: str, version: str, stage: str, note: str | None, if_gate: bool,
-            gate_name: str | None, rules: tuple[str, ...], as_json: bool) -> int:
+            gate_name: str | None, rules: tuple[str, ...], as_json: bool,
+            sign: bool | None) -> int:
     """Promote version vN of MODEL to STAGE (it becomes the stage's current version).
 
     Writes the annotated tag MODEL/STAGE/vN on the version's run commit. When
@@ -43,12 +46,13 @@ def command(model: str, version: str, stage: str, note: str | None, if_gate: boo
     Example:
       gittrack promote forecaster v3 prod
       gittrack promote forecaster brisk-lamb-417 prod --if-gate
+      gittrack promote forecaster v3 prod --sign
     """
     if not if_gate:
         if rules or gate_name:
             raise click.UsageError("--gate and --rule apply only with --if-gate.")
         with warnings_to_stderr():
-            event = api.promote(model, version, stage, note)
+            event = api.promote(model, version, stage, note, sign)
         click.echo(f"Promoted {model} v{event.version} to {stage} (tag {event.tag}).")
         return 0
     from gittrack.gates import gate, promotion, report  # lazy: only gated promotions need them
@@ -62,7 +66,7 @@ def command(model: str, version: str, stage: str, note: str | None, if_gate: boo
     except InvalidInputError as exc:
         raise click.UsageError(str(exc)) from exc
     with warnings_to_stderr():
-        done = promotion.promote_if_gate(store, model, version, stage, spec, note)
+        done = promotion.promote_if_gate(store, model, version, stage, spec, note, sign)
     if as_json:
         click.echo(render.json_text({
             "promoted": done.promoted, "model": model, "stage": stage,

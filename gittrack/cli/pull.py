@@ -14,6 +14,8 @@ def report_fetch(result: FetchResult) -> None:
     """Print what a fetch did."""
     click.echo(f"From {result.remote}: {result.created} new, {result.updated} updated, "
                f"{result.deleted} removed ref(s), {result.artifacts} artifact(s) fetched.")
+    for sentence in result.refused:
+        click.echo(f"gittrack: {sentence}", err=True)
     if result.conflicts:
         click.echo(f"{len(result.conflicts)} registry tag(s) exist here with other content "
                    f"({', '.join(result.conflicts[:3])}); `gittrack push` renumbers yours.",

@@ -13,7 +13,9 @@ from gittrack.cli.models import warnings_to_stderr
 @click.argument("stage")
 @click.option("--to", "to", metavar="vN", help="Demote until this version is current again.")
 @click.option("-m", "--message", "note", metavar="NOTE", help="A note kept in the demotion tags.")
-def command(model: str, stage: str, to: str | None, note: str | None) -> None:
+@click.option("--sign/--no-sign", "sign", default=None,
+              help="Sign the tag with git (`git tag -s`); default: `sign:` in .gittrack/config.yaml.")
+def command(model: str, stage: str, to: str | None, note: str | None, sign: bool | None) -> None:
     """Roll STAGE of MODEL back to the previous active version (or to vN with --to).
 
     Only adds demotion tags MODEL/STAGE/vN!; no tag is moved or deleted, so the
@@ -25,7 +27,7 @@ def command(model: str, stage: str, to: str | None, note: str | None) -> None:
       gittrack rollback forecaster prod --to v1
     """
     with warnings_to_stderr():
-        demoted = api.rollback(model, stage, to, note)
+        demoted = api.rollback(model, stage, to, note, sign)
         current = api.resolve_model_uri(f"models:/{model}/{stage}").version
     for event in demoted:
         click.echo(f"Demoted {model} v{event.version} from {stage} (tag {event.tag}).")

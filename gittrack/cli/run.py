@@ -28,6 +28,7 @@ import click
 
 from gittrack import api
 from gittrack.core.errors import InvalidInputError
+from gittrack.core.secrets import redact_argv
 from gittrack.gates import GROUP_TAG, SEED_TAG
 
 LOG_ARTIFACT_DIR = "logs"
@@ -81,7 +82,7 @@ def _one_run(experiment: str | None, name: str | None, logged: dict[str, Any],
     try:
         if logged:
             run.log_params(logged)
-        run.set_tag("gittrack.command", shlex.join(command)[:8000])
+        run.set_tag("gittrack.command", shlex.join(redact_argv(command))[:8000])
         extra = {}
         if group is not None:
             run.set_tags({GROUP_TAG: group, SEED_TAG: str(seed)})

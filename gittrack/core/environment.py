@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gittrack.core.secrets import redact_argv
+
 _DIST_MAP: dict[str, list[str]] | None = None
 _VERSIONS: dict[str, str] = {}
 
@@ -31,7 +33,7 @@ def describe() -> dict[str, Any]:
         "user": user,
         "host": socket.gethostname(),
         "pid": os.getpid(),
-        "command": [sys.executable, *sys.argv],
+        "command": redact_argv([sys.executable, *sys.argv]),  # --password=... never recorded
         "cwd": os.getcwd(),
         "python": platform.python_version(),
         "platform": platform.platform(),

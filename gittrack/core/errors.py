@@ -51,6 +51,14 @@ class ModelError(GittrackError):
     """A model could not be saved, described or loaded."""
 
 
+class UntrustedModelError(ModelError):
+    """A model would run code when loaded (a pickle) and nobody trusted vouches for it."""
+
+
+class SignatureError(GittrackError):
+    """A signature could not be made, or a run or tag is not signed by an allowed key."""
+
+
 class FilterError(InvalidInputError):
     """A filter expression could not be parsed."""
 

@@ -21,6 +21,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+from gittrack.core import provenance
 from gittrack.core.errors import GitError, NotARepositoryError
 
 GIT_FILEMODE_BLOB = 0o100644
@@ -268,6 +269,7 @@ class Repo:
             oid = self.git.create_commit(None, sig, sig, message, pygit2.Oid(hex=tree), parents)
         except pygit2.GitError as exc:
             raise GitError(f"Cannot write a commit: {exc}.") from exc
+        provenance.note_made(self.state_dir, str(oid))  # made here: its author is this clone
         return str(oid)
 
     def signature_line(self) -> str:
@@ -377,14 +379,15 @@ class Repo:
         import pygit2
 
         try:
-            self.git.create_tag(name, pygit2.Oid(hex=target), pygit2.enums.ObjectType.COMMIT,
-                                self._signature(), message)
+            oid = self.git.create_tag(name, pygit2.Oid(hex=target), pygit2.enums.ObjectType.COMMIT,
+                                      self._signature(), message)
         except pygit2.AlreadyExistsError:
             return False
         except (pygit2.GitError, OSError, ValueError) as exc:
             if self.resolve_ref("refs/tags/" + name) is not None or "lock" in str(exc):
                 return False
             raise GitError(f"Cannot create tag {name}: {exc}.") from exc
+        provenance.note_made(self.state_dir, str(oid))
         return True
 
     def actor(self) -> str:

@@ -30,9 +30,10 @@ class GatedPromotion:
 
 
 def promote_if_gate(store: Store, model: str, candidate: str, stage: str, spec: GateSpec,
-                    note: str | None = None) -> GatedPromotion:
+                    note: str | None = None, sign: bool | None = None) -> GatedPromotion:
     """Gate ``candidate`` (a run, or ``vN`` of ``model``) against the current version of
-    ``stage``; on a pass, register it (unless it is a version already) and promote it."""
+    ``stage``; on a pass, register it (unless it is a version already) and promote it
+    (signed tags with ``sign``; None follows ``sign:`` in the config)."""
     tags.validate_model(model)
     stage = tags.validate_stage(stage)
     registry = Registry(store)
@@ -44,17 +45,17 @@ def promote_if_gate(store: Store, model: str, candidate: str, stage: str, spec: 
         result = evaluate(store, spec_text, f"models:/{model}/{current}", spec)
         if not result.passed:
             return GatedPromotion(result, None, None, current)
-    version = _version_of(registry, store, model, spec_text, note)
+    version = _version_of(registry, store, model, spec_text, note, sign)
     gate = result.record() if result is not None else {
         "verdict": "pass", "gate": spec.name, "against": None,
         "reason": f"{stage} had no current version"}
     event = registry.promote(model, version.version, stage, note, gate=gate,
-                             expect_current=current)
+                             expect_current=current, sign=sign)
     return GatedPromotion(result, version, event, current)
 
 
 def _version_of(registry: Registry, store: Store, model: str, spec: str,
-                note: str | None) -> ModelVersion:
+                note: str | None, sign: bool | None = None) -> ModelVersion:
     """The version ``spec`` names, or the new version it is registered as."""
     target = references.resolve(store, spec)
     if target.version is not None and target.version.model == model:
@@ -63,4 +64,4 @@ def _version_of(registry: Registry, store: Store, model: str, spec: str,
     for v in existing.versions.values():
         if v.commit == target.commit:
             return v
-    return registry.register(target.ref or spec, model, note=note)
+    return registry.register(target.ref or spec, model, note=note, sign=sign)

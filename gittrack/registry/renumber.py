@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from gittrack.core import project, signing
 from gittrack.core.errors import RemoteError
 from gittrack.core.gitio import Repo
 from gittrack.registry import tags
@@ -113,7 +114,12 @@ def _apply(repo: Repo, model: str, plan: list[tuple[Event, str]],
            ours: Mapping[str, str]) -> list[Renamed]:
     done = []
     for event, name in plan:
-        if not repo.create_annotated_tag(name, event.commit, tags.format_message(event)):
+        message = tags.format_message(event)
+        # A renumbered event is this clone's own: signed again when the project signs events.
+        written = signing.create_signed_tag(repo, name, event.commit, message) \
+            if project.config(repo).get("sign") is True \
+            else repo.create_annotated_tag(name, event.commit, message)
+        if not written:
             raise RemoteError(f"Could not create tag {name} while renumbering {model}; "
                               "run `gittrack push` again.")
         old_version = tags.parse_tag(event.tag)

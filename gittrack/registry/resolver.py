@@ -20,7 +20,7 @@ from dataclasses import astuple, dataclass, field, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from gittrack.core import maintenance, project
+from gittrack.core import maintenance, project, signing
 from gittrack.core.errors import GittrackError, InvalidInputError, RegistryError
 from gittrack.core.gitio import Repo, TagInfo, append_file
 from gittrack.core.records import TERMINAL, Run
@@ -459,11 +459,12 @@ class Registry:
 
     # -- writing --------------------------------------------------------------------------
     def register(self, run_spec: str, name: str, artifact: str | None = None,
-                 note: str | None = None) -> ModelVersion:
+                 note: str | None = None, sign: bool | None = None) -> ModelVersion:
         """Register a run's model artifact as the next version of ``name``.
 
         ``run_spec`` is a run reference (see :func:`gittrack.query.resolve`), ``RUN:PATH`` or
         ``runs:/ID/PATH``; without a path the run's one artifact of kind ``model`` is used.
+        ``sign`` makes a signed tag (``git tag -s``); None follows ``sign:`` in the config.
         """
         tags.validate_model(name)
         self._check_name_free(name)
@@ -485,13 +486,13 @@ class Registry:
                           commit=run.commit)
             return event, tags.name_of(event)
 
-        event = self._write(name, plan)
+        event = self._write(name, plan, sign)
         return self.version(name, event.version)
 
     def promote(self, name: str, version: int | str, stage: str,
                 note: str | None = None, gate: dict[str, Any] | None = None,
-                expect_current: int | None | bool = False) -> Event:
-        """Make ``version`` the current version of ``stage``.
+                expect_current: int | None | bool = False, sign: bool | None = None) -> Event:
+        """Make ``version`` the current version of ``stage`` (a signed tag with ``sign``).
 
         ``gate`` is a gate verdict kept in the annotation; with ``expect_current`` (a version
         number, or None for an empty stage) the promotion is refused when the stage's current
@@ -515,11 +516,12 @@ class Registry:
             _check_order(model, number, stage, order)
             return self._stage_event(model, "promote", origin, stage, note, gate)
 
-        return self._write(name, plan)
+        return self._write(name, plan, sign)
 
     def rollback(self, name: str, stage: str, to: int | str | None = None,
-                 note: str | None = None) -> list[Event]:
-        """Demote the current version of ``stage`` (until ``to`` is current); the demotions."""
+                 note: str | None = None, sign: bool | None = None) -> list[Event]:
+        """Demote the current version of ``stage`` (until ``to`` is current); the demotions
+        (signed tags with ``sign``)."""
         stage = tags.validate_stage(stage)
         target = tags.parse_version(to) if to is not None else None
         model = self.model(name)
@@ -540,17 +542,18 @@ class Registry:
             )
         done: list[Event] = []
         for number in reversed(active[active.index(target) + 1:]):
-            done.append(self._demote(name, number, stage, note))
+            done.append(self._demote(name, number, stage, note, sign))
         return done
 
-    def _demote(self, name: str, number: int, stage: str, note: str | None) -> Event:
+    def _demote(self, name: str, number: int, stage: str, note: str | None,
+                sign: bool | None) -> Event:
         def plan(model: Model) -> tuple[Event, TagName]:
             if number not in model.active.get(stage, ()):
                 raise _AlreadyDone()
             return self._stage_event(model, "demote", model.versions[number], stage, note)
 
         try:
-            return self._write(name, plan)
+            return self._write(name, plan, sign)
         except _AlreadyDone:  # another process demoted it meanwhile
             return next(e for e in reversed(self.model(name).history)
                         if e.action == "demote" and e.version == number and e.stage == stage)
@@ -566,13 +569,17 @@ class Registry:
             occurrence += 1
         return event, tags.name_of(event, occurrence)
 
-    def _write(self, name: str, plan: Callable[[Model], tuple[Event, TagName]]) -> Event:
+    def _write(self, name: str, plan: Callable[[Model], tuple[Event, TagName]],
+               sign: bool | None = None) -> Event:
         # Claim a tag name atomically; when another process took it first, read again and
         # re-plan (its event may change the version number, the occurrence or the sequence).
+        # A signed tag is made by `git tag -s`, which also refuses an existing name.
+        signed = sign if sign is not None else project.config(self.repo).get("sign") is True
+        create = signing.create_signed_tag if signed else Repo.create_annotated_tag
         for _attempt in range(MAX_ATTEMPTS):
             event, parts = plan(self.model(name, must_exist=False))
             tag = tags.format_tag(parts)
-            if self.repo.create_annotated_tag(tag, event.commit, tags.format_message(event)):
+            if create(self.repo, tag, event.commit, tags.format_message(event)):
                 maintenance.keep_healthy(self.repo)
                 return replace(event, tag=tag)
         raise RegistryError(

@@ -27,6 +27,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from gittrack.core.errors import InvalidInputError
+from gittrack.core.signing import split_signature
 from gittrack.core.records import load_yaml
 
 HEADER = "gittrack-registry/1"
@@ -242,6 +243,7 @@ def parse_message(text: str, tag: str = "", commit: str = "") -> Event:
         raise InvalidInputError("The annotation does not start with the gittrack-registry header.")
     if m["format"] != "1":
         raise InvalidInputError(f"Registry format {m['format']} is newer than this gittrack.")
+    text = split_signature(text)[0]  # a signed tag's signature follows its annotation
     _head, _sep, body = text.partition("\n")
     data = _fast_body(body)
     if data is None:

@@ -17,22 +17,41 @@ from gittrack.artifacts.models import LoadedModel
 from gittrack.artifacts.run_artifacts import materialize_model
 from gittrack.core.errors import GittrackError, InvalidInputError, ModelError
 from gittrack.core.store import Store
-from gittrack.registry.resolver import Registry
+from gittrack.registry.resolver import Registry, parse_model_ref
+from gittrack.registry.trust import require_trusted, trust_all
 
 
-def load_model(store: Store, uri: str) -> LoadedModel:
+def load_model(store: Store, uri: str, trust: bool = False) -> LoadedModel:
     """Load a model from ``runs:/<run>/<path>``, ``<experiment>/<run name>/<path>``,
     ``models:/<name>/<stage or version>`` or a local model directory.
 
     A model from the cache is verified object by object, copied to a directory beside the
-    cache, and loaded there; its model file is unpickled only after model.yaml's hash matches.
+    cache, and loaded there; its model file is unpickled only after model.yaml's hash matches,
+    and only when its author is trusted (gittrack.registry.trust), ``trust`` is True or
+    ``GITTRACK_TRUST_ALL=1``. A local directory is the caller's own and loads as it is.
     """
     if not isinstance(uri, str) or not uri:
         raise InvalidInputError(f"load_model takes a model URI or directory; got {uri!r}.")
     if not uri.startswith(("runs:/", "models:/")) and Path(uri).is_dir():
         return models.load_model(uri)
-    commit, path = resolve_model_location(store, uri)
-    return models.load_model(materialize_model(store, commit, path))
+    commit, path, event = _source(store, uri)
+    directory = materialize_model(store, commit, path)
+    if models.uses_pickle(models.read_model_yaml(directory)) and not (trust or trust_all()):
+        require_trusted(store, uri, commit, event)
+    return models.load_model(directory, allow_pickle=True)
+
+
+def _source(store: Store, uri: str) -> tuple[str, str, tuple[str, str] | None]:
+    """``(run commit, artifact path, (tag, actor) of the registry event or None)``."""
+    if not uri.startswith("models:/"):
+        return (*resolve_model_location(store, uri), None)
+    registry = Registry(store)
+    version = registry.resolve(uri)
+    _name, selector = parse_model_ref(uri)
+    promotion = registry.model(version.model).current.get(selector)
+    event = (promotion.tag, promotion.actor) if promotion is not None \
+        else (version.tag, version.actor)
+    return version.commit, version.artifact, event
 
 
 def resolve_model_location(store: Store, uri: str) -> tuple[str, str]:

@@ -21,13 +21,14 @@ import re
 import tarfile
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gittrack.artifacts import transfer
+from gittrack.artifacts.cache import listing_entries
 from gittrack.artifacts.local import cache_for, cache_lock
-from gittrack.core.errors import RemoteError
+from gittrack.core.errors import GittrackError, RemoteError
 from gittrack.core.gitio import Repo
 from gittrack.core.records import dump_yaml, load_yaml
 from gittrack.core.store import Store
@@ -63,6 +64,7 @@ class ImportResult:
     deleted: int
     objects: int
     conflicts: list[str]
+    refused: list[str] = field(default_factory=list)  # refs and listings not taken, and why
 
 
 # ---------------------------------------------------------------- create
@@ -203,14 +205,18 @@ def import_bundle(store: Store, path: str | os.PathLike[str]) -> ImportResult:
     with tempfile.TemporaryDirectory(prefix="gittrack-import-") as tmp, \
             tarfile.open(source, "r") as tar:
         result = remote.FetchResult(str(source))
+        unsafe = _unsafe_listings(tar, Path(tmp))  # a run pointing at one is not taken
         if _member(tar, GIT_BUNDLE) is not None:
             bundle = Path(tmp) / GIT_BUNDLE
             _extract(tar, GIT_BUNDLE, bundle)
             heads = _verify(store.repo, bundle)
-            result = remote.apply_remote(store, str(bundle), there, available=heads)
-        objects = _import_objects(store, tar)
+            result = remote.apply_remote(store, str(bundle), there, available=heads,
+                                         unsafe_objects=unsafe)
+        refused = [f"Refused artifact listing {oid} from the bundle: {why}"
+                   for oid, why in sorted(unsafe.items())]
+        objects = _import_objects(store, tar, set(unsafe))
     return ImportResult(result.created, result.updated, result.deleted, objects,
-                        result.conflicts)
+                        result.conflicts, [*result.refused, *refused])
 
 
 def _member(tar: tarfile.TarFile, name: str) -> tarfile.TarInfo | None:
@@ -241,8 +247,24 @@ def _verify(repo: Repo, bundle: Path) -> set[str]:
     return {line.partition(" ")[2] for line in heads if " " in line}
 
 
-def _import_objects(store: Store, tar: tarfile.TarFile) -> int:
+def _unsafe_listings(tar: tarfile.TarFile, tmp: Path) -> dict[str, str]:
+    """``{listing oid: why}`` of the bundle's directory listings that name a path git refuses
+    or a link leading out (the checks every reader of the cache applies)."""
+    found = {}
+    for member in tar.getmembers():
+        m = _OBJECT.fullmatch(member.name)
+        if m is None or not member.isfile() or not m[2].endswith(".dir"):
+            continue
+        staged = tmp / f"{m[1]}{m[2]}"
+        _extract(tar, member.name, staged)
+        try:
+            listing_entries(m[1] + m[2], staged.read_bytes())
+        except GittrackError as exc:
+            found[m[1] + m[2]] = str(exc)
+    return found
 
+
+def _import_objects(store: Store, tar: tarfile.TarFile, skip: set[str]) -> int:
     cache = cache_for(store.repo)
     added = 0
     with cache_lock(store.repo):
@@ -252,7 +274,7 @@ def _import_objects(store: Store, tar: tarfile.TarFile) -> int:
                 continue
             oid = m[1] + m[2]
             dest = cache.object_path(oid)
-            if dest.is_file():
+            if dest.is_file() or oid in skip:
                 continue
             dest.parent.mkdir(parents=True, exist_ok=True)
             staged = dest.with_name(f".{dest.name}.import")  # same file system: atomic rename

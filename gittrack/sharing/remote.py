@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gittrack import query
-from gittrack.artifacts.local import cache_for
+from gittrack.artifacts.local import cache_for, unsafe_record_path
 from gittrack.artifacts.transfer import (  # noqa: F401 - artifact transfer is part of a push/pull
     ENV_ARTIFACT_REMOTE,
     Progress,
@@ -74,6 +74,7 @@ class FetchResult:
     kept: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
     artifacts: int = 0
+    refused: list[str] = field(default_factory=list)  # one sentence per ref not taken, and why
 
 
 # ---------------------------------------------------------------- git plumbing
@@ -376,8 +377,9 @@ def fetch(store: Store, remote: str | None = None, experiment: str | None = None
     there = select(ls_remote(repo, name), experiment, runs)
     result = apply_remote(store, name, there, progress)
     if artifacts:
-        commits = [refsync.peel(repo, r, o) for r, o in there.items()
-                   if refsync.kind_of(r) in ("run", "tag") and repo.has_object(o)]
+        commits = [c for r, o in there.items()
+                   if refsync.kind_of(r) in ("run", "tag") and repo.has_object(o)
+                   and unsafe_record_path(store, c := refsync.peel(repo, r, o)) is None]
         before = len([p for p in pointers_of(store, commits) if not cache_for(store.repo).has(p)])
         still = fetch_artifacts(store, pointers_of(store, commits), progress)
         result.artifacts = before - len(still)
@@ -388,10 +390,13 @@ def fetch(store: Store, remote: str | None = None, experiment: str | None = None
 
 
 def apply_remote(store: Store, remote: str, there: Mapping[str, str],
-                 progress: Progress = _quiet, available: set[str] | None = None) -> FetchResult:
+                 progress: Progress = _quiet, available: set[str] | None = None,
+                 unsafe_objects: Mapping[str, str] | None = None) -> FetchResult:
     """Fetch the objects of ``there`` (``{ref: oid}`` read from ``remote``) and apply the rules.
 
-    ``available`` limits the refs fetched by name (a bundle holds only the refs that changed).
+    ``available`` limits the refs fetched by name (a bundle holds only the refs that changed);
+    a run pointing at one of ``unsafe_objects`` (``{artifact oid: why}``: listings a bundle
+    brings that name paths git refuses) is not taken.
     """
     repo = store.repo
     here = {**repo.list_refs(refsync.GITTRACK_PREFIX),
@@ -407,9 +412,30 @@ def apply_remote(store: Store, remote: str, there: Mapping[str, str],
         info = repo.read_tag(ref[len(refsync.TAGS_PREFIX):], plan.create[ref])
         if info is None or info.message is None or not tags.is_registry_message(info.message):
             del plan.create[ref]  # a tag gittrack did not write: not ours to bring
+    refused = _refuse_unsafe(store, remote, plan, unsafe_objects or {})
     _apply(repo, plan)
     return FetchResult(remote, len(plan.create), len(plan.update), len(plan.delete),
-                       plan.kept, plan.conflicts)
+                       plan.kept, plan.conflicts, refused=refused)
+
+
+def _refuse_unsafe(store: Store, remote: str, plan: refsync.FetchPlan,
+                   unsafe_objects: Mapping[str, str]) -> list[str]:
+    """Drop from ``plan`` every ref whose run record names a path git would refuse in a tree
+    (``.git`` at any depth, ``..``, absolute; gittrack.core.paths), or points at one of
+    ``unsafe_objects``; one sentence each."""
+    refused = []
+    verdicts: dict[str, str | None] = {}
+    for ref, oid in [*plan.create.items(), *((r, n) for r, (n, _o) in plan.update.items())]:
+        commit = refsync.peel(store.repo, ref, oid)
+        if commit not in verdicts:
+            verdicts[commit] = unsafe_record_path(store, commit) \
+                or _unsafe_pointer(store, commit, unsafe_objects)
+        why = verdicts[commit]
+        if why is not None:
+            plan.create.pop(ref, None)
+            plan.update.pop(ref, None)
+            refused.append(f"Refused {ref} from {remote}: its {why}, so it is not taken.")
+    return refused
 
 
 def _apply(repo: Repo, plan: refsync.FetchPlan) -> None:
@@ -433,6 +459,16 @@ def _update_refs(repo: Repo, lines: list[str]) -> bool:
                           input="\n".join(lines) + "\n", capture_output=True, text=True,
                           check=False)
     return proc.returncode == 0
+
+
+def _unsafe_pointer(store: Store, commit: str, unsafe_objects: Mapping[str, str]) -> str | None:
+    if not unsafe_objects:
+        return None
+    for pointer in pointers_of(store, [commit]):
+        if pointer.md5 in unsafe_objects:
+            return (f"artifact listing {pointer.md5} names a path git refuses in a tree or a "
+                    "link leading out of it")
+    return None
 
 
 # ---------------------------------------------------------------- remote setup

@@ -21,7 +21,8 @@ from gittrack.artifacts.local import (
 )
 from gittrack.artifacts.run_artifacts import ensure_local
 from gittrack.core import names
-from gittrack.core.errors import ArtifactError, RunNotFoundError, UnsafePathError
+from gittrack.core.errors import ArtifactError, RunNotFoundError
+from gittrack.core.paths import check_tree_path
 from gittrack.core.store import Store
 from gittrack.registry import references
 
@@ -54,12 +55,9 @@ def workdir_of(store: Store) -> Path:
 
 def safe_targets(workdir: Path, pointers: dict[str, Pointer]) -> dict[str, Path]:
     """``{logical path: destination}``, refusing any path that would leave the work tree."""
-    targets = {}
-    for path in sorted(pointers):
-        if path.replace("\\", "/").lstrip("/").split("/")[0].lower() == ".git":
-            raise UnsafePathError(f"Artifact path {path!r} points into .git; the record is unsafe.")
-        targets[path] = safe_join(workdir, path)
-    return targets
+    # safe_join applies git's tree-path rules (core/paths.py: no '.git' at any depth, in any
+    # case or NTFS/HFS spelling, no '..', nothing absolute) and refuses a way out by symlink.
+    return {path: safe_join(workdir, path) for path in sorted(pointers)}
 
 
 def checkout_commit(store: Store, commit: str, force: bool = False) -> CheckoutReport:
@@ -91,7 +89,7 @@ def find_pointer(store: Store, commit: str, path: str) -> tuple[Pointer, str | N
     ``path`` is an artifact's logical path, a file inside a directory artifact, or the name of
     an input stored with ``log_input(store=True)``.
     """
-    want = path.strip("/")
+    want = check_tree_path(path.strip("/"), "Artifact path")
     pointers = read_pointers(store, commit)
     if want in pointers:
         return pointers[want], None

@@ -7,6 +7,7 @@ the run's ref every ``COMMIT_SECONDS``; the end of the run commits once more (DE
 
 from __future__ import annotations
 
+import logging
 import numbers
 import os
 import threading
@@ -15,14 +16,16 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
-from gittrack.core import display, environment, maintenance, names
-from gittrack.core.errors import InvalidInputError, RunStateError
+from gittrack.core import display, environment, maintenance, names, project, signing
+from gittrack.core.errors import InvalidInputError, RunStateError, SignatureError
 from gittrack.core.gitio import Repo
 from gittrack.core.journal import Journal
 from gittrack.core.records import TERMINAL, RunInfo, flatten, now_iso, parse_tsv, plain
 from gittrack.core.store import Store
 from gittrack.tracking import services, sides, stack
 from gittrack.tracking.state import MAX_TAG_CHARS, RunState
+
+log = logging.getLogger("gittrack")
 
 FLUSH_SECONDS = float(os.environ.get("GITTRACK_FLUSH_SECONDS", "0.2"))
 COMMIT_SECONDS = float(os.environ.get("GITTRACK_COMMIT_SECONDS", "10"))
@@ -201,7 +204,7 @@ class ActiveRun:
         """Write the record as a new commit on the run's ref."""
         return self._commit()[0]
 
-    def _commit(self) -> tuple[str, dict[str, bytes | str]]:
+    def _commit(self, final: bool = False) -> tuple[str, dict[str, bytes | str]]:
         # The commit and the record files it holds, as rendered.
         with self._git_lock:
             with self._lock:
@@ -216,8 +219,22 @@ class ActiveRun:
             if self._code_graft is not None:
                 code_tree = self._code_graft(self._writer.repo, code_tree)
             commit = self._writer.write_commit(code_tree, self._parent, blobs, message)
+            if final:
+                commit = self._signed(commit)
             self._writer.repo.set_ref(self.ref, commit)
             return commit, files
+
+    def _signed(self, commit: str) -> str:
+        """The final commit, signed by git when the config says ``sign_runs: true``; a run
+        whose commit cannot be signed still ends (unsigned), with a warning."""
+        repo = self._writer.repo
+        if project.config(repo).get("sign_runs") is not True:
+            return commit
+        try:
+            return signing.sign_commit(repo, commit)
+        except SignatureError as exc:
+            log.warning("Run %s ends unsigned: %s", self.id, exc)
+            return commit
 
     def _loop(self) -> None:
         last_commit = time.monotonic()
@@ -249,7 +266,7 @@ class ActiveRun:
         self.state.info["packages"] = environment.imported_packages(self.store.repo.state_dir)
         self.flush()
         self.merge_side_journals()
-        services.run_ended(self.store.repo, *self._commit())
+        services.run_ended(self.store.repo, *self._commit(final=True))
         self._sides.remove()
         self._journal.close(remove=True)
         maintenance.keep_healthy(self.store.repo)

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gittrack.core import names
+from gittrack.core import names, paths, provenance
 from gittrack.core.errors import InvalidInputError
 from gittrack.core.packs import MODE_BLOB, MODE_TREE, PackBuilder, add_packed_refs
 from gittrack.core.records import TERMINAL, iso_from_ms, now_iso
@@ -70,6 +70,8 @@ def log_runs(store: Store, records: Iterable[Mapping[str, Any]], experiment: str
 def _write(store: Store, batch: _Batch) -> None:
     batch.pack.write(store.repo.git_dir)
     add_packed_refs(store.repo.git_dir, batch.refs)
+    # made here, as a live run's commits are (gittrack.core.provenance)
+    provenance.note_made(store.repo.state_dir, *(commit for commit, _files in batch.ended))
     for commit, files in batch.ended:
         services.run_ended(store.repo, commit, files)
 
@@ -134,7 +136,7 @@ def _state(base: Mapping[str, Any], record: Mapping[str, Any], experiment: str) 
         names.validate_key("metric", key)
         state.add_points(key, _points(key, points, default_ts))
     for path, pointer in (record.get("artifacts") or {}).items():
-        state.apply(["a", str(path), dict(pointer)])
+        state.apply(["a", paths.check_tree_path(str(path), "Artifact path"), dict(pointer)])
     for input_name, entry in (record.get("inputs") or {}).items():
         state.apply(["i", str(input_name), dict(entry)])
     info.update(status=status, end_time=end)

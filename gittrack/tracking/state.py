@@ -19,6 +19,7 @@ from gittrack.core.records import (
     same_value,
     tsv_row,
 )
+from gittrack.core.secrets import redact_text
 from gittrack.core.store import Store
 
 MAX_PARAM_CHARS = 6000  # MLflow's limit for a param value
@@ -129,8 +130,8 @@ class RunState:
         Cheap (no git writes), so a live run renders under its lock and writes outside it.
         """
         files: dict[str, bytes | str] = {
-            "run.yaml": dump_yaml(self.info, sort_keys=False),
-            "params.yaml": dump_yaml(self.params),
+            "run.yaml": dump_yaml(_masked_info(self.info), sort_keys=False),
+            "params.yaml": dump_yaml(masked(self.params)),
             "metrics.yaml": dump_yaml(self.metrics_doc()),
         }
         if self.artifacts:
@@ -217,3 +218,24 @@ def _deep_merge(into: dict[str, Any], new: Mapping[str, Any]) -> None:
 
 def _short(value: float) -> str:
     return f"{value:.6g}"
+
+
+def masked(value: Any) -> Any:
+    """``value`` with every string passed through :func:`redact_text` (mappings and lists
+    walked): a secret given on a command line or a URL with a token, logged as a param, a tag
+    or the command, never reaches a run (docs/format.md)."""
+    if isinstance(value, str):
+        return redact_text(value) if ("=" in value or "://" in value or "-" in value) else value
+    if isinstance(value, dict):
+        return {k: masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [masked(v) for v in value]
+    return value
+
+
+def _masked_info(info: Mapping[str, Any]) -> dict[str, Any]:
+    # The name, experiment and id are identities (the experiment is in the ref name too).
+    return {k: masked(v) if k in _MASKED_INFO else v for k, v in info.items()}
+
+
+_MASKED_INFO = ("command", "tags", "description", "cwd")

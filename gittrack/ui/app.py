@@ -11,7 +11,7 @@ this app never grants) and are refused with 403 in read-only mode. The API is de
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,17 +34,11 @@ from gittrack.core.store import Store, repo_from_env
 from gittrack.query import series
 from gittrack.tracking.recovery import recover_dead_runs
 from gittrack.ui import data, models, monitoring, previews
+from gittrack.ui.security import Guard
 
 STATIC = Path(__file__).parent / "static"
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self'; "
-       "frame-ancestors 'none'")
 # Served artifact bytes get no scripts at all, even an SVG opened on its own.
 RAW_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-ASGI = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]],
-                Awaitable[None]]
 
 
 class ReadOnlyError(GittrackError):
@@ -291,53 +285,12 @@ def openapi_document(routes: list[BaseRoute]) -> dict[str, Any]:
 
 
 # -- the application ----------------------------------------------------------------------
-class Guard:
-    """Security headers on every answer; Host and Origin checks against DNS rebinding and
-    cross-site writes."""
-
-    def __init__(self, app: ASGI, allowed_hosts: list[str] | None) -> None:
-        self.app = app
-        self.allowed_hosts = allowed_hosts
-
-    async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[Message]],
-                       send: Callable[[Message], Awaitable[None]]) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
-                   for k, v in scope.get("headers", [])}
-        host = headers.get("host", "").rsplit(":", 1)[0].strip("[]")
-        refused = self.allowed_hosts is not None and host not in self.allowed_hosts
-        origin = headers.get("origin")
-        if scope.get("method") not in ("GET", "HEAD") and origin is not None \
-                and origin.split("://", 1)[-1] != headers.get("host"):
-            refused = True
-        if refused:
-            response = JSONResponse({"error": "Request refused: unknown host or cross-site "
-                                     "origin.", "kind": "forbidden"}, status_code=403)
-            await response(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                raw = list(message.get("headers", []))
-                names = {k.lower() for k, _v in raw}
-                extra = {b"content-security-policy": CSP.encode(),
-                         b"x-content-type-options": b"nosniff",
-                         b"referrer-policy": b"no-referrer", b"x-frame-options": b"DENY"}
-                raw += [(k, v) for k, v in extra.items() if k not in names]
-                message["headers"] = raw
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
 def create_app(repo: str | os.PathLike[str] | None = None, read_only: bool = False,
-               allowed_hosts: list[str] | None = None) -> Starlette:
+               allowed_hosts: list[str] | None = None, token: str | None = None) -> Starlette:
     """The web app over the repository at ``repo`` (default: $GITTRACK_REPO or the current one).
 
-    ``allowed_hosts`` limits the Host header (``gittrack ui`` passes the loopback names when it
-    binds 127.0.0.1); None accepts any.
+    ``allowed_hosts`` limits the Host header (``gittrack ui`` passes the names it is bound to);
+    None accepts any. With ``token``, every request must carry it (gittrack.ui.security).
 
     >>> uvicorn.run(create_app("/path/to/repo", read_only=True), host="127.0.0.1", port=5000)
     """
@@ -347,5 +300,5 @@ def create_app(repo: str | os.PathLike[str] | None = None, read_only: bool = Fal
     app = Starlette(routes=routes)
     app.state.repo = path
     app.state.read_only = read_only
-    app.add_middleware(Guard, allowed_hosts=allowed_hosts)
+    app.add_middleware(Guard, allowed_hosts=allowed_hosts, token=token)
     return app

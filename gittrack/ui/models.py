@@ -13,6 +13,7 @@ from typing import Any
 from gittrack.core.store import Store
 from gittrack.query.series import jsonable
 from gittrack.registry.resolver import Model, Registry, RegistryWarning
+from gittrack.registry.signatures import Signatures
 
 
 def models(store: Store) -> dict[str, Any]:
@@ -22,12 +23,15 @@ def models(store: Store) -> dict[str, Any]:
         registry = Registry(store)
         found = registry.models()
     notes = sorted({str(w.message) for w in caught if issubclass(w.category, RegistryWarning)})
-    return dict(jsonable({"models": [model_doc(registry, m) for m in found.values()],
+    signatures = Signatures(registry.repo)
+    return dict(jsonable({"models": [model_doc(registry, m, signatures) for m in found.values()],
                           "warnings": notes}))
 
 
-def model_doc(registry: Registry, model: Model) -> dict[str, Any]:
-    """One model as plain data, versions newest first with each run's metrics."""
+def model_doc(registry: Registry, model: Model,
+              signatures: Signatures | None = None) -> dict[str, Any]:
+    """One model as plain data, versions newest first with each run's metrics, and who
+    signed each event of its history."""
     facts = registry.facts(v.commit for v in model.versions.values())
     versions = []
     for number in sorted(model.versions, reverse=True):
@@ -36,11 +40,19 @@ def model_doc(registry: Registry, model: Model) -> dict[str, Any]:
         v["metrics"] = dict(sorted(f.metrics.items()))
         v["run_name"] = f.name
         versions.append(v)
+    checks = (signatures or Signatures(registry.repo)).check((e.tag, e.actor) for e in model.history)
+    history = []
+    for e in reversed(model.history):
+        found = checks.get(e.tag)
+        history.append({**e.__dict__, "verified": bool(found and found.verified),
+                        "signature": found.status if found else "unsigned",
+                        "signer": found.signer if found else None,
+                        "signature_detail": found.detail if found else "not signed"})
     return {
         "name": model.name, "versions": versions,
         "stages": dict(sorted(model.stages.items())),
         "latest": model.latest.version if model.latest else None,
-        "history": [dict(e.__dict__) for e in reversed(model.history)],
+        "history": history,
     }
 
 

@@ -16,7 +16,8 @@ from typing import Any
 from gittrack import query
 from gittrack.artifacts.cache import Pointer
 from gittrack.artifacts.local import cache_for, read_pointers
-from gittrack.core.errors import ArtifactError, UnsafePathError
+from gittrack.core.errors import ArtifactError
+from gittrack.core.paths import check_tree_path
 from gittrack.core.store import Store
 
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
@@ -37,23 +38,21 @@ def list_artifacts(store: Store, spec: str) -> list[dict[str, Any]]:
     for path, pointer in sorted(read_pointers(store, run.commit).items()):
         item: dict[str, Any] = {"path": path, "kind": pointer.kind, "size": pointer.size,
                                 "nfiles": pointer.nfiles, "md5": pointer.md5,
-                                "cached": cache.has(pointer), "files": []}
-        if pointer.isdir and item["cached"]:
-            try:
+                                "cached": False, "files": []}
+        try:  # a listing that names a path git refuses is reported, never shown
+            item["cached"] = cache.has(pointer)
+            if pointer.isdir and item["cached"]:
                 item["files"] = [{"path": rel, "size": size}
                                  for rel, _md5, size in cache.list_files(pointer)]
-            except ArtifactError as exc:
-                item["error"] = str(exc)
+        except ArtifactError as exc:
+            item["error"] = str(exc)
         out.append(item)
     return out
 
 
 def _check_relpath(text: str) -> str:
-    parts = text.replace("\\", "/").split("/")
-    if text.startswith("/") or any(p in ("..", "") for p in parts) or "\0" in text:
-        raise UnsafePathError(f"Artifact path {text!r} is not a plain relative path; "
-                              "name a file the artifact lists.")
-    return text
+    """A path from a request: it must pass git's tree-path rules (gittrack.core.paths)."""
+    return check_tree_path(text, "Artifact path")
 
 
 def _locate(store: Store, spec: str, path: str, file: str | None) -> tuple[Pointer, str | None,

@@ -31,10 +31,12 @@ from gittrack.artifacts.models.flavors import (
 from gittrack.artifacts.models.loaded import LoadedModel
 from gittrack.artifacts.models.spec import (
     FORMAT_VERSION,
+    SKOPS_FORMAT_VERSION,
     ModelInfo,
     now_utc,
     python_version,
     read_model_yaml,
+    uses_pickle,
     write_model_yaml,
     yaml_path,
 )
@@ -48,6 +50,7 @@ __all__ = [
     "load_model",
     "read_model_yaml",
     "save_model",
+    "uses_pickle",
 ]
 
 
@@ -110,19 +113,22 @@ def _write(
     metadata: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
     """Serialize the model, the example and model.yaml; return the model.yaml mapping."""
-    model_hash = module.save(model, directory)
+    saved = module.save(model, directory)
     example = sig.as_frame_if_records(input_example) if input_example is not None else None
     if signature is None and example is not None:
         signature = sig.infer_signature(example, _predict_example(module, model, example))
     spec = {
-        "format_version": FORMAT_VERSION,
+        "format_version": SKOPS_FORMAT_VERSION if saved.serialization == "skops" else FORMAT_VERSION,
         "flavor": module.NAME,
         "loader": loader_of(module.NAME),
-        "model_file": module.MODEL_FILE,
-        "model_hash": model_hash,
+        "model_file": saved.model_file,
+        "serialization": saved.serialization,  # pickle: loads only from trusted authors
+        **({"serialization_note": saved.note} if saved.note else {}),
+        "model_hash": saved.model_hash,
         "model_class": module.model_class(model),
         "python": python_version(),
-        "requirements": user_pins if user_pins is not None else _pin(model, module, signature),
+        "requirements": user_pins if user_pins is not None
+        else _pin(model, module, signature, saved.serialization),
         "signature": signature,
         "input_example": sig.write_example(directory, example) if example is not None else None,
         "created": now_utc(),
@@ -143,27 +149,35 @@ def _predict_example(module: Flavor, model: object, example: Any) -> Any:
         ) from exc
 
 
-def _pin(model: object, module: Flavor, signature: Mapping[str, Any] | None) -> list[str]:
-    """Pinned requirements inferred from the model, its flavor library, numpy and pandas."""
+def _pin(model: object, module: Flavor, signature: Mapping[str, Any] | None,
+         serialization: str) -> list[str]:
+    """Pinned requirements inferred from the model, its flavor library, numpy and pandas
+    (and skops when it wrote the file)."""
     modules = reqs.object_modules(model) | set(module.LIBRARY_MODULES) | {"numpy"}
+    if serialization == "skops":
+        modules.add("skops")
     if sig.column_names(signature) is not None:
         modules.add("pandas")
     return reqs.pin_modules(modules)
 
 
-def load_model(path: str | Path, *, check_requirements: bool = True) -> LoadedModel:
+def load_model(path: str | Path, *, check_requirements: bool = True,
+               allow_pickle: bool = True) -> LoadedModel:
     """Load a model directory saved by save_model.
 
     The model file's hash is verified before anything is deserialized (IntegrityError on a
     mismatch); pinned requirements that this environment does not meet are reported in one
-    UserWarning. Example: ``load_model("out/model").predict(frame)``.
+    UserWarning. A model that would be unpickled (:func:`uses_pickle`) is refused with
+    UntrustedModelError when ``allow_pickle`` is False; a directory of your own loads as it
+    is, models from runs go through gittrack.load_model, which decides trust first.
+    Example: ``load_model("out/model").predict(frame)``.
     """
     directory = yaml_path(path).parent
     spec = read_model_yaml(directory)
     module = module_for_spec(spec)
     if check_requirements:
         _warn_mismatches(spec)
-    return LoadedModel(module.load(directory, spec), spec, directory)
+    return LoadedModel(module.load(directory, spec, allow_pickle=allow_pickle), spec, directory)
 
 
 def _warn_mismatches(spec: Mapping[str, Any]) -> None:

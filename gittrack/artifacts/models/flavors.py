@@ -1,9 +1,9 @@
 """Which flavor a model has, and the flavor modules that save and load it.
 
 A flavor module (sklearn.py, xgboost.py, pyfunc.py) provides:
-NAME, MODEL_FILE, LIBRARY_MODULES (top-level modules always pinned),
-accepts(model), save(model, directory) -> model_hash, model_class(model),
-load(path, spec=None) -> the raw model, predict(raw, data).
+NAME, MODEL_FILE (the usual file name), LIBRARY_MODULES (top-level modules always pinned),
+accepts(model), save(model, directory) -> Saved (file, hash, serialization), model_class(model),
+load(path, spec=None, *, allow_pickle=True) -> the raw model, predict(raw, data).
 model.yaml's `loader` names `<module>:load`; only these registered modules are ever
 imported from it, so an edited model.yaml cannot make load_model import arbitrary code.
 """
@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol, cast
 
+from gittrack.artifacts.models.spec import Saved
 from gittrack.core.errors import InvalidInputError, ModelError
 
 FLAVOR_MODULES = {
@@ -36,11 +37,12 @@ class Flavor(Protocol):
 
     def accepts(self, model: object) -> bool: ...
 
-    def save(self, model: object, directory: Path) -> str: ...
+    def save(self, model: object, directory: Path) -> Saved: ...
 
     def model_class(self, model: object) -> str: ...
 
-    def load(self, path: str | Path, spec: Mapping[str, Any] | None = None) -> object: ...
+    def load(self, path: str | Path, spec: Mapping[str, Any] | None = None, *,
+             allow_pickle: bool = True) -> object: ...
 
     def predict(self, raw: object, data: Any) -> Any: ...
 

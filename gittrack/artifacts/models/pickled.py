@@ -18,7 +18,7 @@ from gittrack.artifacts.models.spec import (
     read_verified,
     yaml_path,
 )
-from gittrack.core.errors import ModelError
+from gittrack.core.errors import ModelError, UntrustedModelError
 
 PROTOCOL = 5
 
@@ -42,9 +42,18 @@ def resolve(path: str | Path, spec: Mapping[str, Any] | None) -> tuple[Path, Map
     return directory, spec if spec is not None else read_model_yaml(directory)
 
 
-def load(path: str | Path, spec: Mapping[str, Any] | None = None) -> object:
-    """Unpickle the model file after verifying its hash."""
+def load(path: str | Path, spec: Mapping[str, Any] | None = None, *,
+         allow_pickle: bool = True) -> object:
+    """Unpickle the model file after verifying its hash; never when ``allow_pickle`` is False.
+
+    Unpickling runs whatever code the file asks for, so a model from a remote is unpickled
+    only when its author is trusted (gittrack.registry.trust decides, then passes True).
+    """
     directory, spec = resolve(path, spec)
+    if not allow_pickle:
+        raise UntrustedModelError(
+            f"The model in {directory} is a pickle, which runs code when loaded, and its author "
+            "is not trusted here; load it with trust=True only if you trust whoever made it.")
     data = read_verified(directory, spec)
     try:
         return pickle.loads(data)

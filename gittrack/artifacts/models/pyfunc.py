@@ -15,6 +15,7 @@ from typing import Any
 
 from gittrack.artifacts.models import pickled
 from gittrack.artifacts.models.flavors import is_python_function
+from gittrack.artifacts.models.spec import PICKLE, Saved
 
 NAME = "python_function"
 MODEL_FILE = "model.pkl"
@@ -26,8 +27,8 @@ def accepts(model: object) -> bool:
     return is_python_function(model)
 
 
-def save(model: object, directory: Path) -> str:
-    """Pickle the object into directory/model.pkl; return its hash."""
+def save(model: object, directory: Path) -> Saved:
+    """Pickle the object into directory/model.pkl."""
     target = model if callable(model) and not hasattr(model, "predict") else type(model)
     if getattr(target, "__module__", None) == "__main__":
         warnings.warn(
@@ -36,7 +37,7 @@ def save(model: object, directory: Path) -> str:
             UserWarning,
             stacklevel=4,
         )
-    return pickled.dump(model, directory / MODEL_FILE)
+    return Saved(pickled.dump(model, directory / MODEL_FILE), MODEL_FILE, PICKLE)
 
 
 def model_class(model: object) -> str:
@@ -44,10 +45,11 @@ def model_class(model: object) -> str:
     return pickled.class_name(model)
 
 
-def load(path: str | Path, spec: Mapping[str, Any] | None = None) -> object:
+def load(path: str | Path, spec: Mapping[str, Any] | None = None, *,
+         allow_pickle: bool = True) -> object:
     """Load the object from a model directory, verifying its hash before unpickling."""
     directory, spec = pickled.resolve(path, spec)
-    return pickled.load(directory, spec)
+    return pickled.load(directory, spec, allow_pickle=allow_pickle)
 
 
 def predict(raw: Any, data: Any) -> Any:

@@ -16,11 +16,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from gittrack.core.errors import IntegrityError, InvalidInputError, ModelError
 
 FORMAT_VERSION = 1
+# 2: the model file is not a pickle (skops), so a gittrack that would unpickle it must refuse
+# it ("upgrade gittrack") rather than fail inside pickle; every other model stays 1.
+SKOPS_FORMAT_VERSION = 2
+READABLE_VERSIONS = (FORMAT_VERSION, SKOPS_FORMAT_VERSION)
 MODEL_YAML = "model.yaml"
 HASH_ALGORITHMS = ("sha256", "md5")
 REQUIRED_KEYS = ("format_version", "flavor", "loader", "model_file", "model_hash")
@@ -60,6 +64,33 @@ class ModelInfo:
             created=spec.get("created", ""),
             metadata=spec.get("metadata") or {},
         )
+
+
+class Saved(NamedTuple):
+    """What a flavor wrote: model.yaml's model_file, model_hash and serialization."""
+
+    model_hash: str
+    model_file: str
+    serialization: str  # skops | pickle | xgboost-ubj | xgboost-json
+    note: str | None = None  # why a pickle was written where a safe format was tried
+
+
+PICKLE = "pickle"
+
+
+def uses_pickle(spec: Mapping[str, Any]) -> bool:
+    """Whether loading the model unpickles its file, which can run any code.
+
+    scikit-learn models saved with skops and XGBoost models (their own JSON/UBJ) do not; a
+    python_function model, and a scikit-learn model saved before skops (no
+    ``serialization``) or as a stated pickle fallback, do.
+    """
+    flavor = spec.get("flavor")
+    if flavor == "xgboost":
+        return False
+    if flavor == "sklearn":
+        return bool(spec.get("serialization", PICKLE) != "skops")
+    return True
 
 
 def hash_bytes(data: bytes, algorithm: str = "sha256") -> str:
@@ -111,10 +142,10 @@ def validate_spec(spec: object, file: Path) -> dict[str, Any]:
     missing = [key for key in REQUIRED_KEYS if key not in spec]
     if missing:
         raise ModelError(f"{file} lacks {', '.join(missing)}; re-log the model.")
-    if spec["format_version"] != FORMAT_VERSION:
+    if spec["format_version"] not in READABLE_VERSIONS:
         raise ModelError(
             f"{file} has format_version {spec['format_version']!r}, this gittrack reads "
-            f"{FORMAT_VERSION}; upgrade gittrack or re-log the model."
+            f"{' and '.join(map(str, READABLE_VERSIONS))}; upgrade gittrack or re-log the model."
         )
     return spec
 

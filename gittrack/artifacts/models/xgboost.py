@@ -1,6 +1,8 @@
-"""The xgboost flavor: Booster and sklearn-API models in xgboost's own UBJSON format.
+"""The xgboost flavor: Booster and sklearn-API models in xgboost's own JSON or UBJSON format.
 
-`save_model("model.ubj")` is xgboost's stable, version-portable format (no pickle). The
+`save_model("model.ubj")` is xgboost's stable, version-portable format (no pickle), and the
+one gittrack writes; a model directory whose model.yaml names ``model.json`` (xgboost's text
+JSON) loads too. Neither format can hold code, so these models load from any author. The
 sklearn-API class (xgboost.XGBRegressor, ...) is recorded as model_class so the model loads
 back as the same class. Load with ``gittrack.models.xgboost:load``.
 """
@@ -14,11 +16,12 @@ from typing import Any
 
 from gittrack.artifacts.models import pickled
 from gittrack.artifacts.models.flavors import is_xgboost
-from gittrack.artifacts.models.spec import hash_bytes, read_verified
+from gittrack.artifacts.models.spec import Saved, hash_bytes, read_verified
 from gittrack.core.errors import ModelError
 
 NAME = "xgboost"
 MODEL_FILE = "model.ubj"
+FORMATS = {".ubj": "xgboost-ubj", ".json": "xgboost-json"}  # model file suffix -> serialization
 LIBRARY_MODULES = ("xgboost", "numpy")
 
 
@@ -27,8 +30,8 @@ def accepts(model: object) -> bool:
     return is_xgboost(model)
 
 
-def save(model: Any, directory: Path) -> str:
-    """Save with model.save_model(directory/model.ubj); return the file's hash."""
+def save(model: Any, directory: Path) -> Saved:
+    """Save with model.save_model(directory/model.ubj)."""
     import xgboost
 
     file = directory / MODEL_FILE
@@ -38,7 +41,7 @@ def save(model: Any, directory: Path) -> str:
         raise ModelError(
             f"xgboost could not save the {type(model).__name__} ({_first_line(exc)}); fit the model before saving it."
         ) from exc
-    return hash_bytes(file.read_bytes())
+    return Saved(hash_bytes(file.read_bytes()), MODEL_FILE, FORMATS[".ubj"])
 
 
 def _first_line(exc: BaseException) -> str:
@@ -68,11 +71,17 @@ def resolve_class(name: str) -> type:
     return cls
 
 
-def load(path: str | Path, spec: Mapping[str, Any] | None = None) -> object:
-    """Load the Booster or sklearn-API model, verifying the file's hash first."""
+def load(path: str | Path, spec: Mapping[str, Any] | None = None, *,
+         allow_pickle: bool = True) -> object:
+    """Load the Booster or sklearn-API model from its JSON or UBJSON file, verifying the
+    file's hash first (``allow_pickle`` is accepted for symmetry: nothing is unpickled)."""
     import xgboost
 
     directory, spec = pickled.resolve(path, spec)
+    suffix = Path(str(spec.get("model_file", ""))).suffix.lower()
+    if suffix not in FORMATS:
+        raise ModelError(f"model.yaml in {directory} names model file {spec.get('model_file')!r}; "
+                         "an xgboost model is read only from its own .json or .ubj format.")
     data = bytearray(read_verified(directory, spec))
     model = resolve_class(str(spec.get("model_class") or "xgboost.Booster"))()
     try:

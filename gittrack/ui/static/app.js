@@ -595,6 +595,8 @@ function modelCard(m, ro, flash) {
     h("span", {class: `action action-${e.action}`}, e.action),
     h("span", {class: "strong"}, `v${e.version}`), e.stage ? h("span", {}, ` → ${e.stage}`) : null,
     h("span", {class: "muted"}, ` by ${String(e.actor || "").split(" <")[0]}`),
+    h("span", {class: `sig sig-${e.signature || "unsigned"}`, title: e.signature_detail || "not signed"},
+      e.verified ? " ✓ verified" : e.signature === "unverified" ? " ✗ unverified" : " unsigned"),
     e.note ? h("span", {class: "note"}, ` “${e.note}”`) : null)));
   return h("section", {class: "card model", "data-model": m.name},
     h("div", {class: "model-head"}, h("h2", {}, h("a", {href: `#/models/${encodeURIComponent(m.name)}`}, m.name)),
