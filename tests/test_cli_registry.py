@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import git
 from test_registry import make_run, register_three
 
 import gittrack
@@ -43,6 +44,37 @@ def test_register_promote_rollback_and_list(repo: Path, cli) -> None:  # type: i
     assert resolved["artifact_path"] == "model" and resolved["artifact_md5"].endswith(".dir")
     text = cli("models", "resolve", "forecaster/latest")
     assert "version: 2" in text.out
+
+
+def test_init_writes_stages_and_a_typo_is_refused_with_did_you_mean(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    assert cli("init").code == 0
+    assert "stages: [staging, prod]" in (repo / ".gittrack" / "config.yaml").read_text()
+    register_three()
+    for version in ("v1", "v2"):
+        assert cli("promote", "forecaster", version, "prod").code == 0  # no staging first
+    before = cli("models", "--json").out
+    tags_before = git(repo, "for-each-ref", "refs/tags")
+    refused = cli("promote", "forecaster", "v1", "prdo")
+    assert refused.code == 1
+    assert "did you mean 'prod'?" in refused.err
+    assert "`stages: [staging, prod, prdo]`" in refused.err
+    assert cli("models", "--json").out == before
+    assert git(repo, "for-each-ref", "refs/tags") == tags_before
+    assert cli("rollback", "forecaster", "prod").code == 0  # the stage that exists still works
+    far = cli("promote", "forecaster", "v1", "canary")
+    assert far.code == 1 and "did you mean" not in far.err and "prdo" not in far.err
+
+
+def test_configured_stages_allow_any_order_unless_asked(repo: Path) -> None:
+    from gittrack.core.errors import RegistryError
+
+    (repo / ".gittrack").mkdir(exist_ok=True)
+    (repo / ".gittrack" / "config.yaml").write_text("stages: [staging, prod]\n")
+    register_three()
+    gittrack.promote("forecaster", 3, "prod")
+    with pytest.raises(RegistryError, match="not one of the stages"):
+        gittrack.promote("forecaster", 3, "Staging".lower() + "x")
+    assert gittrack.list_models()[0].stages == {"prod": 3}
 
 
 def test_models_json_lists_versions_and_stages(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]

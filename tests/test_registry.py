@@ -334,7 +334,8 @@ def test_promote_errors(repo: Path) -> None:
 def test_configured_stages_are_enforced_in_order(repo: Path) -> None:
     register_three()
     (repo / ".gittrack").mkdir(exist_ok=True)
-    (repo / ".gittrack" / "config.yaml").write_text("stages: [dev, staging, prod]\n")
+    (repo / ".gittrack" / "config.yaml").write_text(
+        "stages: [dev, staging, prod]\npromote_in_order: true\n")
     with pytest.raises(RegistryError, match="not one of the stages"):
         gittrack.promote("forecaster", 1, "qa")
     with pytest.raises(RegistryError, match="promote it to staging first"):

@@ -15,6 +15,8 @@ CONFIG_TEXT = """\
 format: 1
 # The experiment of runs that name none.
 default_experiment: default
+# The stages a model version may be promoted to (`gittrack promote MODEL vN STAGE`).
+stages: [staging, prod]
 # Where artifacts are pushed: a directory or an fsspec URL such as s3://bucket/prefix.
 artifact_remote: null
 """

@@ -620,32 +620,47 @@ class Registry:
                 f"Model '{model.name}' has no v{number}; the latest is v{max(model.versions)}.")
         return model.versions[number]
 
-    def _stage_order(self) -> list[str] | None:
-        stages = project.config(self.repo).get("stages")
+    def _stage_order(self) -> StageRules | None:
+        config = project.config(self.repo)
+        stages = config.get("stages")
         if stages is None:
             return None
         if not isinstance(stages, list) or not stages:
-            raise RegistryError("The config key 'stages' must be a list such as [dev, staging, prod].")
+            raise RegistryError("The config key 'stages' must be a list such as [staging, prod].")
         try:
-            return [tags.validate_stage(s) for s in stages]
+            allowed = [tags.validate_stage(s) for s in stages]
         except GittrackError as exc:
             raise RegistryError(f"The config key 'stages' is invalid: {exc}") from exc
+        return StageRules(allowed, config.get("promote_in_order") is True)
+
+
+class StageRules(NamedTuple):
+    """The stages of .gittrack/config.yaml: the allowed names, and whether a version must be
+    active in the stage before (``promote_in_order: true``)."""
+
+    stages: list[str]
+    in_order: bool
 
 
 class _AlreadyDone(Exception):
     """A planned demotion that another process already made."""
 
 
-def _check_order(model: Model, number: int, stage: str, order: list[str] | None) -> None:
+def _check_order(model: Model, number: int, stage: str, order: StageRules | None) -> None:
     if order is None:
         return
-    if stage not in order:
+    if stage not in order.stages:
+        close = difflib.get_close_matches(stage, order.stages, n=1, cutoff=0.5)
+        hint = f"did you mean '{close[0]}'? or " if close else ""
         raise RegistryError(
             f"Stage '{stage}' is not one of the stages in .gittrack/config.yaml "
-            f"({', '.join(order)}); use one of them or add it there."
+            f"({', '.join(order.stages)}): {hint}to add it, list it there as "
+            f"`stages: [{', '.join([*order.stages, stage])}]`."
         )
-    index = order.index(stage)
-    previous = order[index - 1] if index else None
+    if not order.in_order:
+        return
+    index = order.stages.index(stage)
+    previous = order.stages[index - 1] if index else None
     if previous is not None and number not in model.active.get(previous, ()):
         raise RegistryError(
             f"{model.name} v{number} is not active in '{previous}', which comes before "
