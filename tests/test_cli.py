@@ -117,13 +117,24 @@ def test_show_resolves_ids_prefixes_and_names(repo: Path, cli) -> None:  # type:
                            "`gittrack models`.\n")
 
 
-def test_show_ambiguous_name(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
+def test_a_shared_name_means_the_newest_run_with_a_note(repo: Path, cli, caplog) -> None:  # type: ignore[no-untyped-def]
+    ids = []
     for exp in ("a", "b"):
-        with gittrack.start_run(experiment=exp, run_name="same"):
-            pass
-    result = cli("show", "same")
-    assert result.code == 1 and "names 2 runs" in result.err and "<experiment>/<name>" in result.err
-    assert cli("show", "a/same").code == 0
+        with gittrack.start_run(experiment=exp, run_name="same") as run:
+            ids.append(run.id)
+    caplog.clear()
+    result = cli("show", "same", "--format", "json")
+    assert result.code == 0 and json.loads(result.out)["run"]["id"] == ids[1]
+    note = caplog.messages[-1]
+    assert note.startswith("'same' names 2 runs; using the newest, " + ids[1][:8])
+    assert "'same~1'" in note and ids[0][:8] in note
+    assert json.loads(cli("show", "same~1", "--format", "json").out)["run"]["id"] == ids[0]
+    caplog.clear()
+    assert json.loads(cli("show", "a/same", "--format", "json").out)["run"]["id"] == ids[0]
+    assert caplog.messages == []  # one run by that <experiment>/<name>: no note
+    assert "the oldest is 'same~1'" in cli("show", "same~2").err
+    typo = cli("show", "smae")
+    assert typo.code == 1 and "did you mean 'same'" in typo.err
 
 
 def test_experiments(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
@@ -160,13 +171,16 @@ def test_unexpected_error_exit_code_and_traceback_flag(repo: Path) -> None:
     assert traced.returncode == 3 and "Traceback (most recent call last)" in traced.stderr
 
 
-def test_ambiguous_experiment_and_name_asks_for_an_id(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(2):
-        with gittrack.start_run(experiment="a", run_name="twin"):
-            pass
-    result = cli("show", "a/twin")
-    assert result.code == 1 and "'a/twin' names 2 runs (" in result.err
-    assert result.err.rstrip().endswith("); use a run id.")
+def test_experiment_and_shared_name_resolve_newest_first(repo: Path, cli, caplog) -> None:  # type: ignore[no-untyped-def]
+    ids = []
+    for _ in range(3):
+        with gittrack.start_run(experiment="a", run_name="twin") as run:
+            ids.append(run.id)
+    for spec, want in (("a/twin", 2), ("a/twin~1", 1), ("a/twin~2", 0), ("twin~2", 0)):
+        result = cli("show", spec, "--format", "json")
+        assert result.code == 0 and json.loads(result.out)["run"]["id"] == ids[want], spec
+    assert "'a/twin~1', 'a/twin~2'" in caplog.messages[0]
+    assert "using the 3rd newest" in caplog.messages[2]
 
 
 def test_version_is_the_package_version(cli) -> None:  # type: ignore[no-untyped-def]
@@ -175,3 +189,5 @@ def test_version_is_the_package_version(cli) -> None:  # type: ignore[no-untyped
     result = cli("--version")
     assert result.code == 0
     assert result.out.strip().endswith(gittrack.__version__) and gittrack.__version__ in result.out
+
+
