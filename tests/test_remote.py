@@ -305,18 +305,6 @@ def test_runs_trash_and_baselines_travel_and_removals_propagate(tmp_path: Path, 
     assert "0 new, 0 updated, 0 removed" in again.out
 
 
-def test_push_without_artifact_remote_names_the_config_key(tmp_path: Path, remote: Path,
-                                                           cli) -> None:  # type: ignore[no-untyped-def]
-    a = project(tmp_path / "a", None, origin=str(remote))
-    log_runs(a, 1)
-    result = cli("--repo", str(a), "push")
-    assert result.code == 1
-    assert "artifact_remote" in result.err and "--no-artifacts" in result.err
-    assert refs(remote, "refs/gittrack") == {}
-    ok(cli, a, "push", "--no-artifacts")
-    assert len(refs(remote, "refs/gittrack")) == 1
-
-
 def test_push_to_a_missing_remote_fails_with_one_sentence(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
     a = project(tmp_path / "a", None)
     result = cli("--repo", str(a), "push", str(tmp_path / "nowhere.git"))

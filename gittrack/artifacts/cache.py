@@ -412,6 +412,18 @@ class Cache:
         finally:
             tmp.unlink(missing_ok=True)
 
+    def put_object(self, oid: str, data: bytes) -> None:
+        """Store one object's bytes (fetched from elsewhere) after checking them against ``oid``."""
+        if hashlib.md5(data, usedforsecurity=False).hexdigest() != oid.removesuffix(".dir"):
+            raise IntegrityError(f"Object {oid} arrived with other content; push it again from "
+                                 "a clone that has it intact.")
+        self._write_object(oid, data)
+
+    def oids(self, pointer: Pointer) -> list[str]:
+        """Every object of the artifact: the file, or a dir's listing and then its files
+        (the listing must be in the store)."""
+        return self._oids(pointer)
+
     def has(self, pointer: Pointer) -> bool:
         """True when every object of the artifact (a dir's listing and files) is in the store."""
         try:

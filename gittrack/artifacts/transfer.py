@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from gittrack.artifacts import gitobjects
 from gittrack.artifacts.cache import Pointer, open_remote
 from gittrack.artifacts.cache import Remote as ArtifactRemote
 from gittrack.artifacts.local import cache_for, cache_lock, read_pointers, stored_inputs
@@ -128,11 +129,16 @@ def fetch_artifacts(store: Store, pointers: Iterable[Pointer],
                     progress: Progress = _quiet) -> list[Pointer]:
     """Fetch what the pointers need from the artifact remote; the pointers still missing.
 
-    The hook behind lazy fetching (:func:`gittrack.artifacts.run_artifacts.ensure_local`); with no
-    artifact remote configured nothing is fetched.
+    The hook behind lazy fetching (:func:`gittrack.artifacts.run_artifacts.ensure_local`). Objects
+    that came through the git remote (gittrack.artifacts.gitobjects) are taken first; with no
+    artifact remote configured nothing else is fetched.
     """
     cache = cache_for(store.repo)
     missing = [p for p in pointers if not cache.has(p)]
+    if not missing:
+        return []
+    with cache_lock(store.repo):  # what `gittrack pull` brought through the git remote
+        missing = gitobjects.restore(store.repo, cache, missing)
     if not missing:
         return []
     found = artifact_remote_url(store.repo)

@@ -259,6 +259,56 @@ class Repo:
         builder.insert(head, pygit2.Oid(hex=subtree), GIT_FILEMODE_TREE)
         return str(builder.write())
 
+    def write_blob_from_file(self, path: str | os.PathLike[str]) -> str:
+        """Store a file's bytes as a blob (streamed by libgit2, no filters applied)."""
+        import pygit2
+
+        try:
+            return str(self.git.create_blob_fromdisk(os.fspath(path)))
+        except (pygit2.GitError, OSError) as exc:
+            raise GitError(f"Cannot store {path} as a git blob: {exc}.") from exc
+
+    def tree_with_blobs(self, base_tree: str | None, files: Mapping[str, str]) -> str:
+        """``base_tree`` plus the blobs ``{relative path: blob id}`` (nested paths make or
+        extend subtrees; an existing entry at a path is replaced)."""
+        import pygit2
+
+        base = self.git[base_tree].peel(pygit2.Tree) if base_tree else None
+        builder = self.git.TreeBuilder(base) if base is not None else self.git.TreeBuilder()
+        children: dict[str, dict[str, str]] = {}
+        for path, oid in files.items():
+            head, _, rest = path.partition("/")
+            if rest:
+                children.setdefault(head, {})[rest] = oid
+            else:
+                builder.insert(head, pygit2.Oid(hex=oid), GIT_FILEMODE_BLOB)
+        for head, sub in children.items():
+            child = base[head] if base is not None and head in base else None
+            child_id = str(child.id) if child is not None and child.type_str == "tree" else None
+            builder.insert(head, pygit2.Oid(hex=self.tree_with_blobs(child_id, sub)),
+                           GIT_FILEMODE_TREE)
+        return str(builder.write())
+
+    def paths_in(self, commit: str | None, paths: Iterable[str]) -> set[str]:
+        """Which of ``paths`` exist in ``commit``'s tree (none when ``commit`` is None)."""
+        import pygit2
+
+        if commit is None:
+            return set()
+        tree = self.git[commit].peel(pygit2.Tree)
+        found = set()
+        for path in paths:
+            try:
+                tree[path]
+            except KeyError:
+                continue
+            found.add(path)
+        return found
+
+    def is_ancestor(self, old: str, new: str) -> bool:
+        """Whether commit ``old`` is an ancestor of (or the same as) ``new``."""
+        return self.run_git("merge-base", "--is-ancestor", old, new, check=False).returncode == 0
+
     def write_commit(self, tree: str, parent: str | None, message: str,
                      more_parents: Iterable[str] = ()) -> str:
         import pygit2

@@ -18,6 +18,8 @@ default_experiment: default
 # The stages a model version may be promoted to (`gittrack promote MODEL vN STAGE`).
 stages: [staging, prod]
 # Where artifacts are pushed: a directory or an fsspec URL such as s3://bucket/prefix.
+# With none, `gittrack push` sends them through the git remote itself, files up to
+# git_artifacts_max_mb (default 50) each (docs/sharing.md).
 artifact_remote: null
 """
 IGNORE_PATH = ".gittrack/.gitignore"

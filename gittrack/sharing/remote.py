@@ -37,7 +37,7 @@ from gittrack.query.baseline import BASELINES_PREFIX
 from gittrack.registry import tags
 from gittrack.registry.renumber import Renamed, renumber
 from gittrack.registry.resolver import TagCache
-from gittrack.sharing import refsync
+from gittrack.sharing import gitobjects, refsync
 
 if TYPE_CHECKING:
     pass
@@ -251,7 +251,7 @@ def push(store: Store, remote: str | None = None, experiment: str | None = None,
         if artifacts:
             commits = [refsync.peel(repo, r, o) for r, o in
                        [*plan.send.items(), *((r, n) for r, (n, _) in plan.force.items())]]
-            result.artifacts += push_artifacts(store, pointers_of(store, commits), progress)
+            result.artifacts += gitobjects.push(store, name, commits, progress)
         result.behind = sorted(set(plan.behind))
         rejected = _send(repo, name, plan, result, progress)
         if not rejected:
@@ -376,6 +376,7 @@ def fetch(store: Store, remote: str | None = None, experiment: str | None = None
     name = resolve_remote(repo, remote)
     there = select(ls_remote(repo, name), experiment, runs)
     result = apply_remote(store, name, there, progress)
+    gitobjects.fetch(store, name)  # artifacts pushed through the git remote itself
     if artifacts:
         commits = [c for r, o in there.items()
                    if refsync.kind_of(r) in ("run", "tag") and repo.has_object(o)
@@ -384,8 +385,8 @@ def fetch(store: Store, remote: str | None = None, experiment: str | None = None
         still = fetch_artifacts(store, pointers_of(store, commits), progress)
         result.artifacts = before - len(still)
         if still:
-            raise RemoteError(f"{len(still)} artifact(s) are not on the artifact remote; push "
-                              "them from the clone that logged them.")
+            raise RemoteError(f"{len(still)} artifact(s) are neither on the artifact remote nor "
+                              f"in {name}'s artifacts; push them from the clone that logged them.")
     return result
 
 
