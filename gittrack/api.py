@@ -412,14 +412,18 @@ def log_table(data: Any, artifact_file: str) -> Pointer:
 
 
 def log_input(source: Any, name: str | None = None, context: str = "training",
-              store: bool = False, profile: bool = True) -> dict[str, Any]:
+              store: bool = False, profile: bool = True,
+              header: bool | None = None) -> dict[str, Any]:
     """Record a dataset (path or DataFrame) the active run read: hash, size, rows, columns,
     schema and, for tables, a data profile (``profile=False`` skips it).
+
+    ``header``: whether a CSV's first line names its columns; by default it is detected (a
+    first line of numbers is data), and a file without one gets columns 0, 1, ...
 
     >>> gittrack.log_input("data/train.csv", context="training")["rows"]
     1000
     """
-    return _current().log_input(source, name, context, store, profile)
+    return _current().log_input(source, name, context, store, profile, header=header)
 
 
 def log_model(model: object, name: str, input_example: object = None,

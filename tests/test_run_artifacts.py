@@ -163,6 +163,7 @@ def test_log_input_csv_records_hash_rows_columns_and_one_byte_changes_the_hash(r
         "size": data.stat().st_size, "rows": 2500, "columns": ["a", "b", "c"],
         "schema": {"a": "int64", "b": "float64", "c": entry["schema"]["c"]},
         "context": "training", "kind": "csv", "profile": f"profiles/{md5}.json",
+        "header": True,
     }
     raw = bytearray(data.read_bytes())
     raw[10] = ord("9") if raw[10] != ord("9") else ord("8")
@@ -180,6 +181,27 @@ def test_log_input_csv_with_quoted_newlines_counts_records(repo: Path) -> None:
     with gittrack.start_run() as run:
         gittrack.log_input(data, name="quoted")
     assert record(repo, run.id, "inputs.yaml")["quoted"]["rows"] == 1500
+
+
+def test_log_input_csv_without_a_header_counts_every_row(repo: Path) -> None:
+    numbers = repo / "hours.csv"  # the case: 400 rows of numbers, no header line
+    numbers.write_text("".join(f"{i},{i * 1.5},{i % 7}\n" for i in range(400)))
+    named = repo / "named.csv"
+    named.write_text("city,hours\n" + "".join(f"c{i},{i}\n" for i in range(400)))
+    words = repo / "words.csv"  # text and numbers, no header: csv.Sniffer's judgement
+    words.write_text("".join(f"{'ab' * (1 + i % 5)},{i * 3}\n" for i in range(400)))
+    with gittrack.start_run() as run:
+        got = {p.name: gittrack.log_input(p) for p in (numbers, named, words)}
+        forced = gittrack.log_input(numbers, name="forced", header=True)
+        cut = gittrack.log_input(named, name="cut", header=False)
+    assert got["hours.csv"]["rows"] == 400 and got["hours.csv"]["header"] is False
+    assert got["hours.csv"]["columns"] == ["0", "1", "2"]
+    assert got["hours.csv"]["schema"] == {"0": "int64", "1": "float64", "2": "int64"}
+    assert got["named.csv"]["rows"] == 400 and got["named.csv"]["columns"] == ["city", "hours"]
+    assert got["words.csv"]["rows"] == 400 and got["words.csv"]["header"] is False
+    assert forced["rows"] == 399 and forced["columns"][0] == "0"
+    assert cut["rows"] == 401 and cut["header"] is False
+    assert record(repo, run.id, "inputs.yaml")["hours.csv"]["rows"] == 400
 
 
 def test_log_input_parquet_reads_the_footer_and_dataframe_hash_is_stable(repo: Path) -> None:

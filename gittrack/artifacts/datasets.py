@@ -7,7 +7,9 @@ from its header and a sample of rows. pandas and pyarrow are imported only when 
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import logging
 import os
@@ -26,15 +28,19 @@ CSV_SUFFIXES = {".csv": ",", ".tsv": "\t"}
 PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
-def describe_path(path: Path) -> dict[str, Any]:
-    """``{md5, size, rows, columns, schema, kind}`` of a file or directory."""
+def describe_path(path: Path, header: bool | None = None) -> dict[str, Any]:
+    """``{md5, size, rows, columns, schema, kind}`` of a file or directory.
+
+    ``header`` says whether a CSV's first line names its columns; None looks (a first line of
+    numbers is data, else csv.Sniffer decides). Without a header the columns are 0, 1, ...
+    """
     if path.is_dir():
         return _describe_dir(path)
     if not path.is_file():
         raise InvalidInputError(f"No file or directory at '{path}' to log as an input; check the path.")
     suffix = path.suffix.lower()
     if suffix in CSV_SUFFIXES:
-        return _describe_csv(path, CSV_SUFFIXES[suffix])
+        return _describe_csv(path, CSV_SUFFIXES[suffix], header)
     md5, size = _md5_stream(path)
     base = {"md5": md5, "size": size, "rows": None, "columns": None, "schema": None, "kind": "file"}
     if suffix in PARQUET_SUFFIXES:
@@ -87,7 +93,7 @@ def _md5_stream(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def _describe_csv(path: Path, sep: str) -> dict[str, Any]:
+def _describe_csv(path: Path, sep: str, header: bool | None) -> dict[str, Any]:
     digest = hashlib.md5(usedforsecurity=False)
     size = newlines = 0
     quoted = False
@@ -101,15 +107,47 @@ def _describe_csv(path: Path, sep: str) -> dict[str, Any]:
             last = chunk[-1:]
     lines = newlines + (1 if size and last != b"\n" else 0)
     out: dict[str, Any] = {"md5": digest.hexdigest(), "size": size, "kind": "csv"}
-    out.update(_csv_shape(path, sep, lines, quoted))
+    if header is None:
+        header = has_header(path, sep)
+    out.update(_csv_shape(path, sep, lines, quoted, header))
     return out
 
 
-def _csv_shape(path: Path, sep: str, lines: int, quoted: bool) -> dict[str, Any]:
+def has_header(path: Path, sep: str) -> bool:
+    """Whether a CSV's first line looks like column names: not when every field of it is a
+    number; otherwise as csv.Sniffer judges it from the first lines (types and lengths of
+    each column against the rest)."""
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            text = fh.read(64 * 1024)
+    except (OSError, UnicodeDecodeError):
+        return True
+    lines = text.splitlines(keepends=True)
+    if len(lines) > 1 and not text.endswith(("\n", "\r")):
+        text = "".join(lines[:-1])  # drop a line cut by the read
+    first = next(csv.reader(io.StringIO(text), delimiter=sep), [])
+    if first and all(_is_number(field) for field in first):
+        return False
+    try:
+        return csv.Sniffer().has_header(text)
+    except csv.Error:
+        return True
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _csv_shape(path: Path, sep: str, lines: int, quoted: bool, header: bool) -> dict[str, Any]:
     import pandas as pd
 
+    head: int | None = 0 if header else None
     try:
-        sample = pd.read_csv(path, sep=sep, nrows=SAMPLE_ROWS)
+        sample = pd.read_csv(path, sep=sep, nrows=SAMPLE_ROWS, header=head)
     except pd.errors.EmptyDataError:
         return {"rows": 0, "columns": [], "schema": {}}
     except (ValueError, UnicodeDecodeError) as exc:
@@ -120,10 +158,10 @@ def _csv_shape(path: Path, sep: str, lines: int, quoted: bool) -> dict[str, Any]
         rows = len(sample)
     elif quoted:  # a quoted field may hold newlines: let the parser count, one column at a time
         rows = sum(len(c) for c in pd.read_csv(path, sep=sep, usecols=[0], dtype=str,
-                                               chunksize=1 << 16))
+                                               header=head, chunksize=1 << 16))
     else:
-        rows = max(lines - 1, 0)
-    return {"rows": int(rows), "columns": list(schema), "schema": schema}
+        rows = max(lines - (1 if header else 0), 0)
+    return {"rows": int(rows), "columns": list(schema), "schema": schema, "header": header}
 
 
 def _parquet_shape(path: Path) -> dict[str, Any]:

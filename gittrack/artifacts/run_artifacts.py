@@ -228,7 +228,7 @@ def _table_bytes(frame: Any, suffix: str) -> bytes:
 
 def log_input(run: ActiveRun, source: Any, name: str | None = None,
               context: str = "training", store: bool = False,
-              profile: bool | Profile = True) -> dict[str, Any]:
+              profile: bool | Profile = True, header: bool | None = None) -> dict[str, Any]:
     """Record a dataset the run read: hash, size, rows, columns, schema (inputs.yaml).
 
     ``source`` is a path (CSV, TSV, Parquet, any file, a directory) or a pandas DataFrame.
@@ -236,12 +236,13 @@ def log_input(run: ActiveRun, source: Any, name: str | None = None,
     With ``profile`` (the default) a table's data profile is stored beside the record as
     ``profiles/<md5>.json`` and named in the entry (gittrack.artifacts.profiles); a
     :class:`Profile` already made of the same data is stored as it is.
+    ``header`` tells whether a CSV's first line names its columns (None: detected).
     """
     add: Callable[[Cache], Pointer]
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         rel = _workspace_relative(run.store.repo, path) if path.exists() else str(path)
-        entry = datasets.entry(datasets.describe_path(path), rel, context)
+        entry = datasets.entry(datasets.describe_path(path, header), rel, context)
         default_name, add = rel, (lambda cache: cache.add(path))
     else:
         entry = datasets.entry(datasets.describe_frame(source), None, context)

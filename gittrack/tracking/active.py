@@ -329,10 +329,12 @@ class ActiveRun:
         return services.artifacts().log_table(self, data, artifact_file)
 
     def log_input(self, source: Any, name: str | None = None, context: str = "training",
-                  store: bool = False, profile: Any = True) -> dict[str, Any]:
-        """Record a dataset the run read (hash, size, rows, columns, schema, data profile)."""
+                  store: bool = False, profile: Any = True,
+                  header: bool | None = None) -> dict[str, Any]:
+        """Record a dataset the run read (hash, size, rows, columns, schema, data profile);
+        ``header`` says whether a CSV's first line names its columns (None: detected)."""
         entry: dict[str, Any] = services.artifacts().log_input(self, source, name, context, store,
-                                                               profile)
+                                                               profile, header=header)
         return entry
 
     def log_model(self, model: object, name: str, input_example: object = None,
