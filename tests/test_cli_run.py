@@ -167,3 +167,17 @@ def test_log_param_and_set_tag_join_the_active_run(repo: Path) -> None:
     assert run.params == {"depth": 4, "name": "forest"}  # typed as YAML reads them
     assert run.tags["team"] == "planning" and run.status == "finished"
     assert "depth: 4" in git(repo, "show", f"{ref}:.gittrack/run/params.yaml")
+
+
+def test_the_script_given_to_gittrack_run_is_captured_even_untracked(repo: Path) -> None:
+    (repo / "fresh.py").write_text("print('fresh')\n")  # never `git add`ed
+    (repo / "notes.txt").write_text("not code\n")
+    proc = gittrack_run(repo, "run", "--", sys.executable, "fresh.py", "--epochs", "3")
+    assert proc.returncode == 0, proc.stderr
+    ref = run_refs(repo)[0]
+    assert git(repo, "show", f"{ref}:fresh.py") == "print('fresh')\n"
+    tree = git(repo, "ls-tree", "-r", "--name-only", ref).split()
+    assert "notes.txt" not in tree
+    info = gittrack.get_run(ref.rpartition("/")[2]).info
+    assert info["untracked"] == ["notes.txt"] and info["dirty"] is True
+    assert git(repo, "status", "--porcelain").splitlines() == ["?? fresh.py", "?? notes.txt"]

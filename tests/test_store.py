@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -91,12 +93,66 @@ def test_untracked_files_are_listed_not_captured(repo: Path,
     assert git(repo, "ls-tree", "-r", "--name-only", run.ref).split().count("secret.env") == 0
     said = [r.getMessage() for r in caplog.records if "untracked" in r.getMessage()]
     assert said == ["1 untracked file(s) are not captured in the run (listed in run.yaml): "
-                    "secret.env"]  # once for a sweep of runs, not once a run
+                    "secret.env; `git add` the ones that are code, or list them in .gitignore."]
     (repo / "other.csv").write_text("x\n")
     with caplog.at_level("WARNING", logger="gittrack"):
         with gittrack.start_run():
             pass
-    assert sum("untracked" in r.getMessage() for r in caplog.records) == 2  # a new set: again
+    assert sum("untracked" in r.getMessage() for r in caplog.records) == 1  # once a process
+
+
+def test_the_warning_counts_right_and_leaves_out_what_the_run_logged(
+        repo: Path, caplog: pytest.LogCaptureFixture) -> None:
+    for i in range(7):
+        (repo / f"f{i}.txt").write_text(f"{i}\n")
+    (repo / "out").mkdir()
+    (repo / "out" / "plot.png").write_bytes(b"png")
+    (repo / "data.csv").write_text("a\n1\n")
+    with caplog.at_level("WARNING", logger="gittrack"):
+        with gittrack.start_run() as run:
+            gittrack.log_artifact(str(repo / "f0.txt"))
+            gittrack.log_artifacts(str(repo / "out"))
+            gittrack.log_input(str(repo / "data.csv"))
+    said = [r.getMessage() for r in caplog.records if "untracked" in r.getMessage()]
+    assert said == ["6 untracked file(s) are not captured in the run (listed in run.yaml): "
+                    "f1.txt, f2.txt, f3.txt, f4.txt, f5.txt and 1 more; `git add` the ones that "
+                    "are code, or list them in .gitignore."]
+    assert gittrack.get_run(run.id).info["untracked_count"] == 9  # the record lists them all
+
+
+TRAIN = """\
+import sys
+import gittrack
+with gittrack.start_run(run_name="fresh") as run:
+    sys.path.insert(0, ".")
+    import features  # imported after the run started: still code that ran
+    gittrack.log_metric("n", features.N)
+print(run.id)
+"""
+
+
+def test_untracked_code_that_ran_is_captured_and_data_is_not(repo: Path) -> None:
+    (repo / "train.py").write_text(TRAIN)  # tracked in the fixture; now modified
+    (repo / "new_train.py").write_text(TRAIN)  # never `git add`ed
+    (repo / "features.py").write_text("N = 3\n")
+    (repo / "data.csv").write_text("a\n1\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        filter(None, [str(Path(gittrack.__file__).parents[1]), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.run([sys.executable, "new_train.py"], cwd=repo, capture_output=True,
+                          text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    run_id = proc.stdout.split()[-1]
+    ref = git(repo, "for-each-ref", "--format=%(refname)", f"refs/gittrack/runs/default/{run_id}").strip()
+    tree = git(repo, "ls-tree", "-r", "--name-only", ref).split()
+    assert {"new_train.py", "features.py", "train.py"} <= set(tree) and "data.csv" not in tree
+    assert git(repo, "show", f"{ref}:new_train.py") == TRAIN
+    info = gittrack.get_run(run_id).info
+    assert info["untracked"] == ["data.csv"] and info["untracked_count"] == 1
+    assert info["dirty"] is True
+    warned = [line for line in proc.stderr.splitlines() if "untracked" in line]
+    assert len(warned) == 1 and "1 untracked file(s)" in warned[0] and ": data.csv;" in warned[0]
+    assert git(repo, "status", "--porcelain", "--untracked-files=all").splitlines() == \
+        [" M train.py", "?? data.csv", "?? features.py", "?? new_train.py"]  # nothing staged
 
 
 def test_run_commit_parent_is_the_baseline_and_message_is_for_humans(repo: Path) -> None:

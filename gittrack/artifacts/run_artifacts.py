@@ -135,6 +135,7 @@ def log_artifact(run: ActiveRun, path: str | os.PathLike[str],
         raise InvalidInputError(f"No file or directory at '{src}' to log; check the path.")
     logical = f"{artifact_path.rstrip('/')}/{src.resolve().name}" if artifact_path \
         else _workspace_relative(run.store.repo, src)
+    run.logged_paths.append(src.absolute())
     return _add_artifact(run, logical, lambda cache: cache.add(src))
 
 
@@ -145,6 +146,7 @@ def log_artifacts(run: ActiveRun, local_dir: str | os.PathLike[str],
     if not src.is_dir():
         raise InvalidInputError(f"'{src}' is not a directory; log a single file with log_artifact.")
     logical = artifact_path or _workspace_relative(run.store.repo, src)
+    run.logged_paths.append(src.absolute())
     return _add_artifact(run, logical, lambda cache: cache.add(src, kind="dir"))
 
 
@@ -243,6 +245,7 @@ def log_input(run: ActiveRun, source: Any, name: str | None = None,
         path = Path(source)
         rel = _workspace_relative(run.store.repo, path) if path.exists() else str(path)
         entry = datasets.entry(datasets.describe_path(path, header), rel, context)
+        run.logged_paths.append(path.absolute())
         default_name, add = rel, (lambda cache: cache.add(path))
     else:
         entry = datasets.entry(datasets.describe_frame(source), None, context)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shlex
 import shutil
@@ -87,6 +88,7 @@ def _one_run(experiment: str | None, name: str | None, logged: dict[str, Any],
         if group is not None:
             run.set_tags({GROUP_TAG: group, SEED_TAG: str(seed)})
             extra["GITTRACK_SEED"] = str(seed)
+        run.capture_code(script_of(command))
         status, code = supervise(run, list(command), extra)
         run.set_tag("gittrack.exit_code", str(code))
     finally:
@@ -94,6 +96,20 @@ def _one_run(experiment: str | None, name: str | None, logged: dict[str, Any],
     click.echo(f"gittrack: run {run.id} ({run.experiment}/{run.name}) {status}, exit code {code}.",
                err=True)
     return code
+
+
+INTERPRETERS = re.compile(r"(python|pypy)[0-9.]*|bash|sh|dash|zsh|Rscript|node|julia|perl|ruby")
+
+
+def script_of(argv: tuple[str, ...]) -> list[str]:
+    """The script a command runs: after an interpreter (``python train.py``), its first
+    argument that is not an option; else the program itself (``./train.sh``); when a file."""
+    if not argv:
+        return []
+    script: str | None = argv[0]
+    if INTERPRETERS.fullmatch(os.path.basename(argv[0])):
+        script = next((a for a in argv[1:] if not a.startswith("-")), None)
+    return [script] if script and os.path.isfile(script) else []
 
 
 # ---------------------------------------------------------------- params

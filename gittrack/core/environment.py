@@ -15,6 +15,7 @@ import platform
 import socket
 import sys
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
 from gittrack.core.secrets import redact_argv
@@ -104,3 +105,26 @@ def _path_key() -> str:
         except OSError:
             parts.append(entry)
     return hashlib.sha1("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def executed_files(workdir: Path, candidates: Iterable[str]) -> list[str]:
+    """Which of ``candidates`` (paths relative to ``workdir``) this process executed or
+    imported: its ``__main__`` script and every module in ``sys.modules``.
+
+    Plain string comparison of absolute paths, no file system calls per module, so it costs
+    about a millisecond with a thousand modules loaded.
+    """
+    wanted = {os.path.normpath(os.path.join(workdir, rel)): rel for rel in candidates}
+    if not wanted:
+        return []
+    real = os.path.realpath(workdir)
+    if real != os.fspath(workdir):  # modules may name the work tree through a symlink
+        wanted.update({os.path.normpath(os.path.join(real, rel)): rel for rel in candidates})
+    found = set()
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if isinstance(path, str):
+            rel = wanted.get(os.path.abspath(path))
+            if rel is not None:
+                found.add(rel)
+    return sorted(found)

@@ -192,6 +192,11 @@ class Repo:
         tree = self._tree_with_edits(base_tree, changed)
         return Snapshot(baseline, self.branch(), tree, tree != base_tree, untracked)
 
+    def tree_with_workdir_files(self, base_tree: str | None, paths: Iterable[str]) -> str:
+        """``base_tree`` with ``paths`` (relative to the work tree) as they are on disk,
+        through git's filters and with their modes, as ``git add`` would stage them."""
+        return self._tree_with_edits(base_tree, paths)
+
     def _tree_with_edits(self, base_tree: str | None, paths: Iterable[str]) -> str:
         # A standalone index, so the user's .git/index is never read-modified-written.
         import pygit2

@@ -12,7 +12,8 @@ import numbers
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -22,7 +23,7 @@ from gittrack.core.gitio import Repo
 from gittrack.core.journal import Journal
 from gittrack.core.records import TERMINAL, RunInfo, flatten, now_iso, parse_tsv, plain
 from gittrack.core.store import Store
-from gittrack.tracking import services, sides, stack
+from gittrack.tracking import code, services, sides, stack
 from gittrack.tracking.state import MAX_TAG_CHARS, RunState
 
 log = logging.getLogger("gittrack")
@@ -60,6 +61,7 @@ class ActiveRun:
         self._journal = journal
         self._writer = Store(Repo(store.repo.git_dir))
         self._sides: Any = None  # gittrack.tracking.sides.SideJournals, made on first merge
+        self.logged_paths: list[Path] = []  # files and directories logged as artifacts or inputs
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"gittrack-{self.id}",
                                         daemon=True)
@@ -264,12 +266,32 @@ class ActiveRun:
         self.state.info["status"] = status
         self.state.info["end_time"] = now_iso()
         self.state.info["packages"] = environment.imported_packages(self.store.repo.state_dir)
+        self.capture_code()  # modules imported since the run started
         self.flush()
         self.merge_side_journals()
         services.run_ended(self.store.repo, *self._commit(final=True))
+        code.warn_left_out(self.store.repo, self.state.info.get("untracked") or [],
+                           int(self.state.info.get("untracked_count") or 0), self.logged_paths)
         self._sides.remove()
         self._journal.close(remove=True)
         maintenance.keep_healthy(self.store.repo)
+
+    def capture_code(self, paths: Iterable[str | os.PathLike[str]] = ()) -> list[str]:
+        """Put into the run's code tree the untracked files of the work tree that this process
+        executed or imported, and ``paths`` (a script it ran); the files taken."""
+        listed = [str(n) for n in self.state.info.get("untracked") or []]
+        taken = code.executed(self.store.repo, listed, paths)
+        if not taken:
+            return []
+        with self._git_lock:
+            self._code_tree = self._writer.repo.tree_with_workdir_files(self._code_tree, taken)
+        with self._lock:
+            info = self.state.info
+            info["untracked"] = [n for n in listed if n not in taken]
+            info["untracked_count"] = max(int(info.get("untracked_count") or 0) - len(taken), 0)
+            info["dirty"] = True
+            self._dirty = True
+        return taken
 
     def merge_side_journals(self) -> None:
         """Apply what child processes appended to this run's side journals (gittrack.tracking.sides)."""

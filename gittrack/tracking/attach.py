@@ -20,6 +20,7 @@ import logging
 import os
 import threading
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from gittrack.core import journal, names
@@ -73,6 +74,7 @@ class AttachedRun(ActiveRun):
         self._dirty = False
         self._journal = side  # type: ignore[assignment]  # same append/close interface
         self._sides = None
+        self.logged_paths: list[Path] = []
 
     def __repr__(self) -> str:
         return f"<AttachedRun {self.id} {self.experiment}/{self.name}>"

@@ -13,31 +13,40 @@ from gittrack.core.errors import GitError, RunStateError
 from gittrack.core.records import FORMAT_VERSION, now_iso, plain
 from gittrack.core.gitio import Snapshot
 from gittrack.core.store import Store
-from gittrack.tracking import kernel, notebook
+from gittrack.tracking import code, kernel, notebook
 from gittrack.tracking.active import ActiveRun
 from gittrack.tracking.notebook import NotebookCapture
 from gittrack.tracking.state import RunState
 
 log = logging.getLogger("gittrack")
 MAX_UNTRACKED_NAMES = 100
-_warned: dict[str, tuple[str, ...]] = {}  # git dir -> the untracked files last warned about
 
 
 def create_run(store: Store, experiment: str, name: str | None = None,
                tags: Mapping[str, Any] | None = None, description: str | None = None,
                parent: str | None = None) -> ActiveRun:
-    """Record a new run (status ``running``) and return it live."""
+    """Record a new run (status ``running``) and return it live.
+
+    Untracked files that ran (gittrack.tracking.code) go into the code tree; the others are
+    listed, and warned about when the run ends.
+    """
     names.validate_name("experiment", experiment)
     name = names.validate_name("run", name) if name is not None else names.generate_run_name()
     snap = store.repo.snapshot()
+    tree, untracked = snap.tree, snap.untracked
+    ran = code.executed(store.repo, untracked)
+    if ran:  # untracked code that ran goes in like tracked code
+        tree = store.repo.tree_with_workdir_files(snap.tree, ran)
+        untracked = tuple(u for u in untracked if u not in ran)
     info = run_info(store, snap, experiment, name, parent, description)
     capture = _notebook(store, info)
     # a notebook's code is in .gittrack/notebook/ even when git does not track the file
-    _warn_untracked(store, tuple(p for p in snap.untracked
-                                 if capture is None or p != capture.shown))
+    untracked = tuple(p for p in untracked if capture is None or p != capture.shown)
+    info.update(dirty=snap.dirty or bool(ran), untracked=list(untracked[:MAX_UNTRACKED_NAMES]),
+                untracked_count=len(untracked))
     for _attempt in range(5):
         info["id"] = names.new_run_id()
-        run = _claim(store, info, tags, snap.baseline, snap.tree, capture)
+        run = _claim(store, info, tags, snap.baseline, tree, capture)
         if run is not None:
             return run
     raise GitError("Could not claim a unique run id after 5 tries; check the repository refs.")
@@ -56,14 +65,6 @@ def run_info(store: Store, snap: Snapshot, experiment: str, name: str, parent: s
         "packages": environment.imported_packages(store.repo.state_dir),
         "parent": parent, "description": description, "tags": {},
     }
-
-
-def _warn_untracked(store: Store, untracked: tuple[str, ...]) -> None:
-    if untracked and untracked != _warned.get(str(store.repo.git_dir)):
-        # once per set of files and repository in a process, not for every run of a sweep
-        _warned[str(store.repo.git_dir)] = untracked
-        log.warning("%d untracked file(s) are not captured in the run (listed in run.yaml): %s",
-                    len(untracked), ", ".join(untracked[:5]))
 
 
 def _notebook(store: Store, info: dict[str, Any]) -> NotebookCapture | None:
