@@ -352,3 +352,64 @@ def test_an_inline_script_in_the_ui_fails_the_browser_check(tmp_path: Path, brow
     assert any("inline script" in m for m in page.csp), page.csp
     with pytest.raises(AssertionError):
         assert_clean(page)
+
+
+FILL = """(sel) => Array.from(document.querySelectorAll(sel)).map(svg => {
+  const card = svg.closest('.card'), style = getComputedStyle(card);
+  const inner = card.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+  return svg.getBoundingClientRect().width / inner;
+})"""
+DRAWN = """() => { const all = Array.from(document.querySelectorAll('.chart > svg'));
+  return all.length > 0 && all.every(s =>
+    s.getAttribute('width') === String(Math.floor(s.parentElement.clientWidth))); }"""
+LABELS = """() => Array.from(document.querySelectorAll('svg.parcoords text')).map(t => {
+  const r = t.getBoundingClientRect();
+  return [r.height, r.left, r.right];
+})"""
+
+
+def test_compare_and_run_page_charts_fill_their_panels(demo: tuple[Server, dict[str, str]],
+                                                       page: Any) -> None:
+    server, ids = demo
+    chosen = ",".join(ids[n] for n in ("rf-6-1", "rf-12-2", "xgb-4-3"))
+    page.goto(server.url + f"/#/compare?runs={chosen}")
+    sync_api.expect(page.locator("svg.parcoords")).to_be_visible()
+    page.wait_for_function(DRAWN)
+    parallel = page.evaluate(FILL, "svg.parcoords")
+    assert len(parallel) == 1 and parallel[0] > 0.97, parallel
+    curves = page.evaluate(FILL, "svg.chart-line")
+    assert len(curves) == 2 and all(0.45 < w <= 0.5 for w in curves), curves  # side by side
+    labels = page.evaluate(LABELS)
+    assert labels and max(h for h, _l, _r in labels) <= 18, labels  # 12 px text, not scaled up
+    box = page.locator("svg.parcoords").bounding_box()
+    assert all(box["x"] - 1 <= left and right <= box["x"] + box["width"] + 1
+               for _h, left, right in labels)  # no label cut at the edges
+    assert page.locator("svg.parcoords rect.pc-plate").count() > 0  # values sit above lines
+    page.goto(server.url + f"/#/r/{ids['rf-6-1']}")
+    sync_api.expect(page.locator(".curves svg.chart-line")).to_have_count(2)
+    page.wait_for_function(DRAWN)
+    run_curves = page.evaluate(FILL, ".curves svg.chart-line")
+    assert all(0.45 < w <= 0.5 for w in run_curves), run_curves
+
+
+TRAIN_ARGS = """\
+import sys, gittrack
+with gittrack.start_run(experiment="cmd", run_name="argv"):
+    gittrack.log_params({"n": int(sys.argv[1]), "lr": float(sys.argv[2]), "mode": sys.argv[3]})
+"""
+
+
+def test_run_page_shows_the_command_as_a_shell_line(tmp_path: Path, page: Any) -> None:
+    repo = make_repo(tmp_path / "cmd")
+    (repo / "train.py").write_text(TRAIN_ARGS)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        filter(None, [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")]))}
+    argv = [sys.executable, "train.py", "500", "0.3", "fast mode"]
+    subprocess.run(argv, cwd=repo, check=True, env=env, timeout=120)
+    run_id = subprocess.run(["git", "for-each-ref", "--format=%(refname:lstrip=-1)",
+                             "refs/gittrack/runs/cmd"], cwd=repo, capture_output=True,
+                            text=True, check=True).stdout.strip()
+    with Server(repo) as server:
+        page.goto(server.url + f"/#/r/{run_id}")
+        command = page.locator(".meta code.command")
+        sync_api.expect(command).to_have_text(f"{sys.executable} train.py 500 0.3 'fast mode'")

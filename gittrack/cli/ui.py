@@ -1,7 +1,8 @@
-"""``gittrack ui``: the local web UI (needs the ``ui`` extra: starlette and uvicorn)."""
+"""``gittrack ui``: the local web UI (starlette on uvicorn, both in the default install)."""
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 
@@ -48,8 +49,8 @@ def command(repo: str | None, port: int, host: str, allow_hosts: tuple[str, ...]
             new_token,
         )
     except ImportError as exc:
-        raise GittrackError(f"The web UI needs the 'ui' extra ({exc.name} is missing); "
-                            "install it with `pip install 'gittrack[ui]'`.") from exc
+        raise GittrackError(f"The web UI needs starlette and uvicorn ({exc.name} is missing); "
+                            "reinstall gittrack with `pip install gittrack`.") from exc
     from gittrack import api  # lazy: the web stack loads only for `gittrack ui`
     from gittrack.core.store import repo_from_env  # lazy: as above
     from gittrack.query import uilink  # lazy: as above
@@ -97,7 +98,8 @@ def _listen(host: str, port: int) -> socket.socket:
         sock.listen(2048)
     except OSError as exc:
         sock.close()
-        raise GittrackError(f"Cannot listen on {host}:{port} ({exc.strerror}); choose another "
-                            "port with --port.") from exc
+        taken = "is already in use" if exc.errno == errno.EADDRINUSE else f"fails ({exc.strerror})"
+        raise GittrackError(f"Port {port} on {host} {taken}; stop what uses it or pick another "
+                            f"with `gittrack ui --port {port + 1 if port else 0}`.") from exc
     sock.set_inheritable(True)
     return sock

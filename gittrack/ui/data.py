@@ -16,7 +16,7 @@ from gittrack.core import journal
 from gittrack.core.errors import InvalidInputError
 from gittrack.core.records import Run, flatten, ms_from_iso
 from gittrack.core.store import Store
-from gittrack.query import baseline, diff, search
+from gittrack.query import baseline, diff, direction, search
 from gittrack.query.index import ATTRIBUTES, Index, Table
 from gittrack.query.series import jsonable, many_series, metric_series  # noqa: F401 - the UI's payloads
 
@@ -76,6 +76,8 @@ def runs_page(store: Store, experiment: str, where: str = "", order: str = "",
         "baseline": None if base is None else {"id": base["id"], "name": base["name"],
                                                "commit": base["commit"]},
         "rows": [table_row(s, shown, base) for s in page],
+        "better": {f"metrics.{k}": v for k, v in direction.directions(
+            store.repo, [c.partition(".")[2] for c in shown if c.startswith("metrics.")]).items()},
     }))
 
 

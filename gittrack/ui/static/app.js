@@ -281,14 +281,14 @@ async function runsPage(main, exp, query) {
           if (ev.target.checked) selected.add(r.id); else selected.delete(r.id);
           updateCompare();
         }})),
-      page.columns.map(col => runCell(r, col))));
+      page.columns.map(col => runCell(r, col, page.better))));
     if (!page.rows.length) {
       return h("p", {class: "empty"}, page.where ? "No run matches this filter." : "No runs.");
     }
     return h("table", {class: "grid-table runs"}, h("thead", {}, head), h("tbody", {}, body));
   }
 
-  function runCell(r, col) {
+  function runCell(r, col, better) {
     const v = r.values[col];
     if (col === "name") {
       return h("td", {class: "name"}, h("a", {href: `#/r/${r.id}`}, r.name),
@@ -301,8 +301,19 @@ async function runsPage(main, exp, query) {
     const d = r.delta[col];
     const isNum = typeof v === "number";
     return h("td", {class: isNum ? "num" : ""}, fmt(v),
-      typeof d === "number" ? h("span", {class: `delta ${d > 0 ? "up" : d < 0 ? "down" : ""}`,
-        title: "difference to the baseline"}, `${d > 0 ? "+" : ""}${C.fmt(d)}`) : null);
+      typeof d === "number" ? deltaBadge(d, (better || {})[col]) : null);
+  }
+
+  // A difference to the baseline, green when it is an improvement and red when it is worse
+  // (by the metric's direction: from its name or metric_directions in the config), grey when
+  // the direction is unknown.
+  function deltaBadge(d, direction) {
+    const good = direction === "higher" ? d > 0 : direction === "lower" ? d < 0 : null;
+    const verdict = d === 0 || good === null ? "" : good ? "better" : "worse";
+    const says = direction ? ` (${direction} is better)` : "";
+    return h("span", {class: `delta ${d > 0 ? "up" : d < 0 ? "down" : ""} ${verdict}`.trim(),
+                      title: `difference to the baseline${says}`},
+             `${d > 0 ? "+" : ""}${C.fmt(d)}`);
   }
 
   function pager(page) {
@@ -320,6 +331,15 @@ async function runsPage(main, exp, query) {
 }
 
 // -- one run --------------------------------------------------------------------------
+// Arguments joined as a shell would read them back: spaces between, quotes where needed.
+function shellJoin(args) {
+  if (!Array.isArray(args)) return String(args);
+  return args.map(a => {
+    const s = String(a);
+    return s !== "" && /^[A-Za-z0-9_@%+=:,.\/-]+$/.test(s) ? s : `'${s.replace(/'/g, `'"'"'`)}'`;
+  }).join(" ");
+}
+
 function kvTable(obj, empty) {
   const keys = Object.keys(obj || {});
   if (!keys.length) return h("p", {class: "empty"}, empty);
@@ -362,7 +382,7 @@ async function runPage(main, id) {
     h("div", {class: "meta"},
       meta("id", h("code", {}, run.id)), meta("commit", h("code", {}, run.commit.slice(0, 12))),
       meta("started", fmtTime(info.start_time)), meta("duration", fmtDuration(run.duration)),
-      info.user ? meta("user", info.user) : null, info.command ? meta("command", h("code", {}, info.command)) : null,
+      info.user ? meta("user", info.user) : null, info.command ? meta("command", h("code", {class: "command"}, shellJoin(info.command))) : null,
       info.baseline ? meta("code baseline", h("code", {}, info.baseline.slice(0, 12))) : null,
       info.dirty ? meta("working tree", "uncommitted edits captured") : null),
     h("div", {class: "two"},

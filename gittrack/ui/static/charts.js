@@ -71,13 +71,44 @@
     return box;
   }
 
+  // Draw with draw(W) at the chart's own width, and again when that width changes, so one
+  // SVG unit is one pixel: the chart fills its panel and text keeps its CSS size (a fixed
+  // viewBox scaled to the panel blew labels up on wide screens and shrank charts on others).
+  function responsive(wrap, draw, initial) {
+    let current = draw(initial), width = 0;
+    wrap.append(current);
+    if (typeof ResizeObserver === "function") {
+      new ResizeObserver(() => {
+        const w = Math.floor(wrap.clientWidth);
+        if (w > 0 && Math.abs(w - width) > 1) {
+          width = w;
+          const next = draw(w);
+          current.replaceWith(next);
+          current = next;
+        }
+      }).observe(wrap);
+    }
+  }
+
   // series: [{name, color, points: [[x, y], ...]}]
   function line(opts) {
-    const W = opts.width || 560, H = opts.height || 260;
-    const m = {l: 56, r: 14, t: 12, b: 34};
+    const H = opts.height || 260;
     const wrap = html("div", "chart");
     if (opts.title) wrap.append(html("div", "chart-title", opts.title));
-    const svg = el("svg", {viewBox: `0 0 ${W} ${H}`, class: "chart-line",
+    const tip = html("div", "tooltip");
+    tip.hidden = true;
+    responsive(wrap, W => lineSvg(opts, W, H, tip), opts.width || 560);
+    wrap.append(tip);
+    if (opts.legend !== false && opts.series.length > 1) {
+      wrap.append(legend(opts.series.map((s, i) => ({name: s.name,
+        color: s.color || PALETTE[i % PALETTE.length]}))));
+    }
+    return wrap;
+  }
+
+  function lineSvg(opts, W, H, tip) {
+    const m = {l: 56, r: 14, t: 12, b: 34};
+    const svg = el("svg", {viewBox: `0 0 ${W} ${H}`, width: W, height: H, class: "chart-line",
                            role: "img", "data-series": opts.series.length});
     const xs = [], ys = [];
     for (const s of opts.series) for (const [x, y] of s.points) { xs.push(x); ys.push(y); }
@@ -88,7 +119,7 @@
       grid.append(el("line", {x1: m.l, x2: W - m.r, y1: Y(t), y2: Y(t)}));
       grid.append(el("text", {x: m.l - 6, y: Y(t) + 4, "text-anchor": "end"}, fmt(t)));
     }
-    for (const t of niceTicks(x0, x1, 6)) {
+    for (const t of niceTicks(x0, x1, Math.max(2, Math.min(10, Math.floor(W / 90))))) {
       grid.append(el("text", {x: X(t), y: H - m.b + 16, "text-anchor": "middle"}, fmt(t)));
     }
     grid.append(el("line", {class: "axis", x1: m.l, x2: W - m.r, y1: H - m.b, y2: H - m.b}));
@@ -121,10 +152,6 @@
     });
     const guide = el("line", {class: "guide", y1: m.t, y2: H - m.b, visibility: "hidden"});
     svg.append(guide);
-    wrap.append(svg);
-    const tip = html("div", "tooltip");
-    tip.hidden = true;
-    wrap.append(tip);
     svg.addEventListener("mousemove", ev => {
       const box = svg.getBoundingClientRect();
       const px = (ev.clientX - box.left) * W / box.width;
@@ -155,11 +182,7 @@
     svg.addEventListener("mouseleave", () => {
       guide.setAttribute("visibility", "hidden"); tip.hidden = true;
     });
-    if (opts.legend !== false && opts.series.length > 1) {
-      wrap.append(legend(opts.series.map((s, i) => ({name: s.name,
-        color: s.color || PALETTE[i % PALETTE.length]}))));
-    }
-    return wrap;
+    return svg;
   }
 
   // A numeric or categorical axis over values (null: missing).
@@ -181,13 +204,27 @@
 
   // dims: [{label, values: [one per run]}]; runs: [{name, color}]
   function parcoords(opts) {
-    const dims = opts.dims, runs = opts.runs;
-    const W = opts.width || Math.max(560, dims.length * 120), H = opts.height || 300;
-    const m = {l: 50, r: 50, t: 34, b: 24};
     const wrap = html("div", "chart");
-    const svg = el("svg", {viewBox: `0 0 ${W} ${H}`, class: "parcoords", role: "img",
-                           "data-axes": dims.length});
+    responsive(wrap, W => parcoordsSvg(opts, W, opts.height || 300),
+               opts.width || Math.max(560, opts.dims.length * 120));
+    wrap.append(legend(opts.runs));
+    return wrap;
+  }
+
+  function clip(text, chars) {
+    const s = String(text);
+    return s.length > chars ? s.slice(0, Math.max(1, chars - 1)) + "…" : s;
+  }
+
+  function parcoordsSvg(opts, W, H) {
+    const dims = opts.dims, runs = opts.runs;
+    const half = d => d ? String(d.label).length * 3.6 + 4 : 0;  // ~7.2 px a character at 12 px
+    const m = {l: Math.min(120, Math.max(30, half(dims[0]))),
+               r: Math.min(120, Math.max(60, half(dims[dims.length - 1]))), t: 30, b: 24};
+    const svg = el("svg", {viewBox: `0 0 ${W} ${H}`, width: W, height: H, class: "parcoords",
+                           role: "img", "data-axes": dims.length});
     const gap = dims.length > 1 ? (W - m.l - m.r) / (dims.length - 1) : 0;
+    const chars = Math.max(4, Math.floor((gap || W) / 7.2));
     const axes = dims.map((d, i) => {
       const ax = axisOf(d.values, H - m.b, m.t);
       ax.x = m.l + i * gap;
@@ -201,29 +238,39 @@
       path.append(el("title", {}, run.name));
       svg.append(path);
     });
+    // Axes and their labels after the lines, each label on a white halo (style.css), so no
+    // line runs over a value or a name.
     axes.forEach((ax, i) => {
       const g = el("g", {class: "pc-axis"});
       g.append(el("line", {x1: ax.x, x2: ax.x, y1: m.t, y2: H - m.b}));
-      g.append(el("text", {class: "pc-label", x: ax.x, y: m.t - 14, "text-anchor": "middle"},
-                  dims[i].label));
+      const label = el("text", {class: "pc-label", x: ax.x, y: m.t - 12, "text-anchor": "middle"},
+                       clip(dims[i].label, chars));
+      label.append(el("title", {}, dims[i].label));
+      g.append(label);
       const ticks = ax.num ? ax.ticks : ax.ticks.slice(0, 12);
-      for (const [v, label] of ticks) {
+      for (const [v, text] of ticks) {
         const y = ax.num ? ax.pos(v) : ax.at.get(v);
-        g.append(el("text", {x: ax.x + 5, y: y + 4}, label));
+        const shown = clip(text, chars - 1);  // on a plate, so lines pass behind it
+        g.append(el("rect", {class: "pc-plate", x: ax.x + 3, y: y - 7, rx: 2, height: 14,
+                             width: shown.length * 6.4 + 4}));
+        g.append(el("text", {class: "pc-tick", x: ax.x + 5, y: y + 4}, shown));
       }
       svg.append(g);
     });
-    wrap.append(svg);
-    wrap.append(legend(runs));
-    return wrap;
+    return svg;
   }
 
   // points: [{x, y, label, color}]
   function scatter(opts) {
-    const W = opts.width || 560, H = opts.height || 300;
+    const wrap = html("div", "chart chart-scatter");
+    responsive(wrap, W => scatterSvg(opts, W, opts.height || 300), opts.width || 560);
+    return wrap;
+  }
+
+  function scatterSvg(opts, W, H) {
     const m = {l: 60, r: 20, t: 14, b: 40};
-    const wrap = html("div", "chart");
-    const svg = el("svg", {viewBox: `0 0 ${W} ${H}`, class: "scatter", role: "img"});
+    const svg = el("svg", {viewBox: `0 0 ${W} ${H}`, width: W, height: H, class: "scatter",
+                           role: "img"});
     const xa = axisOf(opts.points.map(p => p.x), m.l + 10, W - m.r - 10);
     const [ylo, yhi] = extent(opts.points.map(p => p.y));
     const pad = (yhi - ylo) * 0.08;
@@ -253,8 +300,7 @@
       c.append(el("title", {}, `${p.label}: ${p.x}, ${fmt(p.y)}`));
       svg.append(c);
     }
-    wrap.append(svg);
-    return wrap;
+    return svg;
   }
 
   // Overlaid shares of two distributions. opts: {title, labels | edges, reference, current}
