@@ -1,7 +1,7 @@
 """gittrack quickstart: the beginner workflow of MLflow's guides, on synthetic data.
 
 A cost-center team forecasts monthly production hours. We train a linear baseline and a
-random forest with two settings, log each run's params and RMSE/MAE, then list the runs.
+random forest with two settings, log each run's params, RMSE/MAE and model, then list the runs.
 
     python examples/quickstart.py [DIR]
 
@@ -95,6 +95,7 @@ def main() -> None:
             run.log_params({**params, "train_rows": int(split.sum())})
             scores = evaluate(model, *data)
             run.log_metrics(scores)
+            run.log_model(model, "model", input_example=data[2][:5])  # to register and serve
             print(f"{name:16s} rmse={scores['rmse']:8.2f}  mae={scores['mae']:8.2f}  run {run.id}")
 
     print(f"\nThe runs, as `cd {shown} && gittrack log` shows them:\n")

@@ -34,6 +34,17 @@ for var in ("GITTRACK_REPO", "GITTRACK_EXPERIMENT", "GITTRACK_RUN_ID", "GIT_DIR"
     os.environ.pop(var, None)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Inside the suite that test_readme.py's fresh-venv test runs, leave that test out
+    (it would start the suite again)."""
+    if not os.environ.get("GITTRACK_README_NESTED"):
+        return
+    nested = [i for i in items if i.name == "test_readme_commands_in_a_fresh_venv"]
+    if nested:
+        config.hook.pytest_deselected(items=nested)
+        items[:] = [i for i in items if i not in nested]
+
+
 def git(cwd: Path | str, *args: str, check: bool = True) -> str:
     """Run the plain git CLI and return its stdout."""
     proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
