@@ -98,3 +98,33 @@ def subprocess_ok(cmd: list[str], cwd: Path) -> bool:
     import subprocess
 
     return subprocess.run(cmd, cwd=cwd, capture_output=True).returncode == 0
+
+
+def test_a_push_that_raced_another_clone_builds_on_its_artifacts(
+        tmp_path: Path, remote: Path, cli, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from gittrack.sharing import gitobjects
+
+    a = project(tmp_path / "a", None, origin=str(remote))
+    b = clone(str(remote), tmp_path / "b")
+    from_a = log_runs(a, 1, tag="a")
+    assert cli("--repo", str(a), "push").code == 0
+    from_b = log_runs(b, 1, tag="b")
+    real = gitobjects.remote_tip
+    seen: list[str | None] = []
+
+    def stale_once(repo, name):  # type: ignore[no-untyped-def]
+        # B read the remote before A's push landed: its first commit does not extend A's.
+        seen.append(None if not seen else real(repo, name))
+        return seen[-1]
+
+    monkeypatch.setattr(gitobjects, "remote_tip", stale_once)
+    pushed = cli("--repo", str(b), "push")
+    assert pushed.code == 0, pushed.err
+    assert len(seen) == 2  # rejected once (not a fast-forward), then built on A's value
+    tip = git(remote, "rev-parse", ARTIFACTS_REF).strip()
+    assert len(git(remote, "rev-list", tip).split()) == 2  # A's commit, then B's on top
+    monkeypatch.undo()
+    assert cli("--repo", str(a), "pull").code == 0
+    for run_id, tag in ((from_a[0], "a"), (from_b[0], "b")):
+        assert cli("--repo", str(a), "checkout", run_id, "--force").code == 0
+        assert (a / "out" / f"{tag}{run_id}.txt").is_file()
