@@ -89,20 +89,21 @@ def test_the_installed_wheel_runs_the_quickstart(fresh_venv: Path, tmp_path: Pat
 
 def test_a_dependency_missing_from_pyproject_fails_the_check(fresh_venv: Path, tmp_path: Path) -> None:
     """The check above would catch a runtime dependency left out of pyproject.toml: the same
-    package built with `click` deleted from its dependencies fails it."""
+    package built with `pygit2` deleted from its dependencies fails it (nothing else brings
+    pygit2; click, say, now comes with uvicorn)."""
     source = tmp_path / "source"
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
         ".git", "__pycache__", "*.egg-info", "build", "dist", ".ci", "gittrack-quickstart"))
     pyproject = source / "pyproject.toml"
     text = pyproject.read_text()
-    assert '    "click>=8.1",\n' in text
-    pyproject.write_text(text.replace('    "click>=8.1",\n', ""))
+    assert '    "pygit2>=1.14",\n' in text
+    pyproject.write_text(text.replace('    "pygit2>=1.14",\n', ""))
     out = tmp_path / "wheel"
     out.mkdir()
     broken = tmp_path / "broken"
     installed = isolated_venv(broken, build_wheel(source, out), "[ml]")
     assert installed.returncode == 0, installed.stderr[-3000:]
-    with pytest.raises(AssertionError, match="click"):
+    with pytest.raises(AssertionError, match="pygit2"):
         check_installed(broken, make_repo(tmp_path / "user"))
 
 
