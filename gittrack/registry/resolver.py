@@ -545,6 +545,13 @@ class Registry:
             done.append(self._demote(name, number, stage, note, sign))
         return done
 
+    def demote(self, name: str, version: int | str, stage: str, note: str | None = None,
+               sign: bool | None = None) -> Event:
+        """Demote ``version`` from ``stage`` (MLflow's stage transitions need one version out
+        without a rollback target)."""
+        return self._demote(name, tags.parse_version(version), tags.validate_stage(stage), note,
+                            sign)
+
     def _demote(self, name: str, number: int, stage: str, note: str | None,
                 sign: bool | None) -> Event:
         def plan(model: Model) -> tuple[Event, TagName]:
