@@ -209,7 +209,12 @@ def get_run(run_id: str) -> Run:
     if not isinstance(run_id, str) or not run_id:
         raise InvalidInputError(f"get_run takes a run id; got {run_id!r}.")
     store = api.open_store()
-    return entities.from_record(query.get(store, resolve_run_id(store, run_id)), root(store))
+    wanted = resolve_run_id(store, run_id)
+    for live in list(stack.runs):
+        if live.id == wanted and hasattr(live, "commit"):
+            live.flush()  # MLflow's stores show what was logged at once
+            live.commit()
+    return entities.from_record(query.get(store, wanted), root(store))
 
 
 @contextlib.contextmanager
