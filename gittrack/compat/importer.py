@@ -93,7 +93,16 @@ def import_mlflow(store: Store, tracking_uri: str, experiment_names: Sequence[st
         if progress:
             progress("runs", done, len(runs))
     imported_runs = {r.info.run_id for _e, r in runs}
-    _import_registry(store, client, imported_runs, report, progress)
+    import mlflow
+
+    before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    mlflow.set_tracking_uri(tracking_uri)  # MLflow's model loading reads the global URIs
+    mlflow.set_registry_uri(tracking_uri)
+    try:
+        _import_registry(store, client, imported_runs, report, progress)
+    finally:
+        mlflow.set_tracking_uri(before[0])
+        mlflow.set_registry_uri(before[1])
     return report
 
 
