@@ -64,8 +64,12 @@ def test_mlflow_style_info_and_data(repo: Path, cli) -> None:  # type: ignore[no
     assert got.info.status == "FINISHED" and got.info["status"] == "finished"
     assert got.info.user_id == got.info["user"]
     assert 0 < got.info.start_time <= got.info.end_time <= time.time() * 1000
-    assert got.data.params == {"model.depth": 3, "lr": 0.1}
-    assert got.data.metrics == {"rmse": 1.5} and got.data.tags == {"team": "ml"}
+    # run.data is MLflow's view: params as strings, MLflow's system tags with the run's own;
+    # run.params keeps the typed values
+    assert got.data.params == {"model.depth": "3", "lr": "0.1"}
+    assert got.params == {"model": {"depth": 3}, "lr": 0.1}
+    assert got.data.metrics == {"rmse": 1.5} and got.data.tags["team"] == "ml"
+    assert got.data.tags["mlflow.runName"] == "forest"
     shown = cli("show", run.id)  # the record still prints as plain YAML
     assert shown.code == 0 and "id: " + run.id in shown.out
     assert yaml.safe_load(yaml.safe_dump(got.info)) == dict(got.info)

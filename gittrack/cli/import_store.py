@@ -39,8 +39,8 @@ def mlflow_command(tracking_uri: str, experiments: tuple[str, ...], as_json: boo
     Example:
       gittrack import mlflow --tracking-uri sqlite:///mlflow.db --experiment forecast
     """
-    from gittrack import api
-    from gittrack.compat.importer import import_mlflow
+    from gittrack import api  # lazy: the CLI loads commands on use
+    from gittrack.compat.importer import import_mlflow  # lazy: the CLI loads commands on use
 
     bar = _ProgressBar() if sys.stderr.isatty() or not as_json else None
     report = import_mlflow(api.open_store(), tracking_uri, experiments,

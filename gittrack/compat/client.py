@@ -107,7 +107,7 @@ class MlflowClient:
     def create_run(self, experiment_id: str, start_time: int | None = None,
                    tags: dict[str, Any] | None = None, run_name: str | None = None) -> Run:
         """Start a run that stays open until :meth:`set_terminated` (not the active run)."""
-        from gittrack.tracking.lifecycle import create_run
+        from gittrack.tracking.lifecycle import create_run  # lazy: on use
 
         store = api.open_store()
         run = create_run(store, fluent._name_of(store, experiment_id), run_name, tags)
@@ -165,7 +165,7 @@ class MlflowClient:
             run.end(fluent._status(status or "FINISHED"))
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
-        from gittrack import query
+        from gittrack import query  # lazy: loaded only by the calls that need it
 
         store = api.open_store()
         ref, commit = query.resolve(store, fluent.resolve_run_id(store, run_id))
@@ -175,8 +175,8 @@ class MlflowClient:
 
     # -- artifacts ------------------------------------------------------------------------
     def _pointers(self, run_id: str) -> tuple[Any, dict[str, Any]]:
-        from gittrack import query
-        from gittrack.artifacts.local import read_pointers
+        from gittrack import query  # lazy: loaded only by the calls that need it
+        from gittrack.artifacts.local import read_pointers  # lazy: on use
 
         store = api.open_store()
         _ref, commit = query.resolve(store, fluent.resolve_run_id(store, run_id))
@@ -184,14 +184,14 @@ class MlflowClient:
 
     def _files(self, run_id: str) -> tuple[Any, dict[str, tuple[Any, str | None, int]]]:
         """``{path: (pointer, path inside it, size)}`` of every file of the run."""
-        from gittrack.artifacts.local import cache_for
+        from gittrack.artifacts.local import cache_for  # lazy: on use
 
         store, pointers = self._pointers(run_id)
         files: dict[str, tuple[Any, str | None, int]] = {}
         cache = cache_for(store.repo)
         for logical, pointer in pointers.items():
             if pointer.isdir:
-                from gittrack.artifacts.run_artifacts import ensure_local
+                from gittrack.artifacts.run_artifacts import ensure_local  # lazy: on use
 
                 ensure_local(store, [pointer])
                 for rel, _md5, size in cache.list_files(pointer):
@@ -215,7 +215,7 @@ class MlflowClient:
 
     def download_artifacts(self, run_id: str, path: str, dst_path: str | None = None) -> str:
         """Copy an artifact file or directory out of the cache; returns the local path."""
-        from gittrack.artifacts.local import cache_for
+        from gittrack.artifacts.local import cache_for  # lazy: on use
 
         store, files = self._files(run_id)
         path = path.strip("/")
@@ -249,7 +249,7 @@ class MlflowClient:
 
     # -- the registry ---------------------------------------------------------------------
     def _registry(self) -> Any:
-        from gittrack.registry.resolver import Registry
+        from gittrack.registry.resolver import Registry  # lazy: on use
 
         return Registry(api.open_store())
 
@@ -260,7 +260,7 @@ class MlflowClient:
     def create_registered_model(self, name: str, tags: dict[str, Any] | None = None,
                                 description: str | None = None) -> RegisteredModel:
         """A model exists in gittrack once it has a version; this only checks the name."""
-        from gittrack.registry import tags as grammar
+        from gittrack.registry import tags as grammar  # lazy: loaded only by the calls that need it
 
         grammar.validate_model(name)
         return RegisteredModel(name, None, None, [], {}, description, dict(tags or {}))
@@ -288,7 +288,7 @@ class MlflowClient:
                              description: str | None = None, **_: Any) -> ModelVersion:
         """Register ``source`` (``runs:/<run>/<path>``, or ``run_id`` with the path) as the
         next version of ``name``."""
-        from gittrack.compat.models import translate_uri
+        from gittrack.compat.models import translate_uri  # lazy: on use
 
         spec = translate_uri(source) if source.startswith("runs:/") else \
             f"runs:/{run_id}/{source.strip('/').rpartition('/artifacts/')[2] or source}"
@@ -297,7 +297,7 @@ class MlflowClient:
 
     def get_model_version(self, name: str, version: str | int) -> ModelVersion:
         model = self._model(name)
-        from gittrack.registry import tags as grammar
+        from gittrack.registry import tags as grammar  # lazy: loaded only by the calls that need it
 
         number = grammar.parse_version(version)
         if number not in model.versions:

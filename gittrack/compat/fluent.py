@@ -82,7 +82,7 @@ def set_experiment(experiment_name: str | None = None,
 def create_experiment(name: str, artifact_location: str | None = None,
                       tags: Mapping[str, Any] | None = None) -> str:
     """Create an experiment with tags; returns its id (its name)."""
-    from gittrack.core import names
+    from gittrack.core import names  # lazy: loaded only by the calls that need it
 
     store = api.open_store()
     names.validate_name("experiment", name)
@@ -192,7 +192,7 @@ def last_active_run() -> Run | None:
 def resolve_run_id(store: Store, run_id: str) -> str:
     """gittrack's id of a run named by its id (or prefix, or name) or by the MLflow run id
     it was imported with."""
-    from gittrack import query
+    from gittrack import query  # lazy: loaded only by the calls that need it
 
     if isinstance(run_id, str) and _MLFLOW_ID.fullmatch(run_id):
         hit = store.resolve_id(run_id[:16])
@@ -204,7 +204,7 @@ def resolve_run_id(store: Store, run_id: str) -> str:
 def get_run(run_id: str) -> Run:
     """MLflow's ``Run`` (``info``, ``data`` with string params, ``inputs``); the gittrack record
     is ``run.record``."""
-    from gittrack import query
+    from gittrack import query  # lazy: loaded only by the calls that need it
 
     if not isinstance(run_id, str) or not run_id:
         raise InvalidInputError(f"get_run takes a run id; got {run_id!r}.")
@@ -229,8 +229,8 @@ def logging_to(run_id: str | None) -> Iterator[ActiveRun]:
     if current is not None and current.id == wanted:
         yield current
         return
-    from gittrack import query
-    from gittrack.tracking.lifecycle import resume_run
+    from gittrack import query  # lazy: loaded only by the calls that need it
+    from gittrack.tracking.lifecycle import resume_run  # lazy: on use
 
     ref, commit = query.resolve(store, wanted)
     status = store.read_run(commit).status
@@ -381,15 +381,7 @@ def search_runs(experiment_ids: list[str] | str | None = None, filter_string: st
         names = []  # removed runs live in the trash (`gittrack restore`), not in searches
     found = mlsearch.search(store, names, filter_string, order_by, max_results, root(store))
     if output_format == "list":
-        from gittrack import query
+        from gittrack import query  # lazy: loaded only by the calls that need it
 
         return [entities.from_record(query.get(store, r.run_id), root(store)) for r in found]
     return mlsearch.frame(found)
-
-
-def find_runs_by_ids(store: Store, ids: Sequence[str]) -> list[str]:
-    return [resolve_run_id(store, i) for i in ids]
-
-
-def _not_found(run_id: str) -> RunNotFoundError:
-    return RunNotFoundError(f"No run '{run_id}' in this repository; list runs with `gittrack log`.")

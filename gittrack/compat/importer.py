@@ -130,7 +130,7 @@ def _import_experiment(store: Store, exp: Any, report: ImportReport) -> None:
 
 def _import_run(store: Store, client: Any, experiment: str, run: Any,
                 report: ImportReport) -> None:
-    from gittrack.tracking.state import RunState
+    from gittrack.tracking.state import RunState  # lazy: loaded only by the calls that need it
 
     tags = dict(run.data.tags)
     parent = tags.get("mlflow.parentRunId")
@@ -170,7 +170,7 @@ def _import_run(store: Store, client: Any, experiment: str, run: Any,
 
 def _import_artifacts(store: Store, client: Any, run_id: str, state: Any,
                       report: ImportReport) -> int:
-    from gittrack.artifacts.local import cache_for, cache_lock
+    from gittrack.artifacts.local import cache_for, cache_lock  # lazy: on use
 
     paths = list(_artifact_files(client, run_id, None))
     if not paths:
@@ -197,7 +197,7 @@ def _artifact_files(client: Any, run_id: str, path: str | None) -> Iterable[str]
 # -- the registry ------------------------------------------------------------------------
 def _import_registry(store: Store, client: Any, imported_runs: set[str], report: ImportReport,
                      progress: Progress | None) -> None:
-    from gittrack.registry.resolver import Registry
+    from gittrack.registry.resolver import Registry  # lazy: loaded only by the calls that need it
 
     registry = Registry(store)
     models = list(client.search_registered_models(max_results=1000))
@@ -245,10 +245,10 @@ def _model_artifact(store: Store, mv: Any, report: ImportReport) -> str | None:
     run (``registered/<name>/v<N>``); the artifact path, or None when it cannot be loaded."""
     import mlflow
 
-    from gittrack import query
-    from gittrack.artifacts.local import cache_for, cache_lock
-    from gittrack.artifacts.models import save_model
-    from gittrack.tracking.state import RunState
+    from gittrack import query  # lazy: loaded only by the calls that need it
+    from gittrack.artifacts.local import cache_for, cache_lock  # lazy: on use
+    from gittrack.artifacts.models import save_model  # lazy: loaded only by the calls that need it
+    from gittrack.tracking.state import RunState  # lazy: loaded only by the calls that need it
 
     path = f"registered/{mv.name}/v{mv.version}"
     ref, commit = query.resolve(store, mv.run_id[:16])

@@ -58,7 +58,7 @@ def translate_uri(uri: str) -> str:
         return f"models:/{m[1]}{m[2]}{stage_name(m[3])}{m[4] or ''}"
     m = re.fullmatch(r"runs:/([0-9a-f]{32})(/.*)", uri)
     if m:
-        from gittrack.compat.fluent import resolve_run_id
+        from gittrack.compat.fluent import resolve_run_id  # lazy: on use
 
         return f"runs:/{resolve_run_id(api.open_store(), m[1])}{m[2]}"
     return uri
@@ -91,9 +91,9 @@ def _register_pending(repo: Repo, commit: str, files: Mapping[str, bytes | str])
     """Register the models logged with registered_model_name once their run has ended."""
     if not _pending:
         return
-    from gittrack.core.records import load_yaml
-    from gittrack.core.store import Store
-    from gittrack.registry.resolver import Registry
+    from gittrack.core.records import load_yaml  # lazy: loaded only by the calls that need it
+    from gittrack.core.store import Store  # lazy: loaded only by the calls that need it
+    from gittrack.registry.resolver import Registry  # lazy: loaded only by the calls that need it
 
     info = files.get("run.yaml")
     run_id = str((load_yaml(info) or {}).get("id")) if isinstance(info, bytes) else None
@@ -110,7 +110,7 @@ def save_model(model: object, path: str | os.PathLike[str], *, signature: Any = 
                input_example: Any = None, pip_requirements: Sequence[str] | None = None,
                **mlflow_only: Any) -> None:
     """Save ``model`` into the directory ``path`` with model.yaml (no run needed)."""
-    from gittrack.artifacts.models import save_model as save
+    from gittrack.artifacts.models import save_model as save  # lazy: on use
 
     save(model, Path(path), input_example=input_example,
          signature=signature if isinstance(signature, Mapping) else None,
@@ -133,7 +133,7 @@ def autolog(log_input_examples: bool = False, log_model_signatures: bool = True,
             silent: bool = False, max_tuning_runs: int | None = 5, **mlflow_only: Any) -> None:
     """MLflow's ``mlflow.sklearn.autolog`` / ``mlflow.xgboost.autolog``: one call patches
     scikit-learn and XGBoost (see docs/autolog.md)."""
-    from gittrack.compat import autolog as auto
+    from gittrack.compat import autolog as auto  # lazy: loaded only by the calls that need it
 
     auto.autolog(disable=disable, log_models=log_models, log_datasets=log_datasets,
                  max_tuning_runs=max_tuning_runs)

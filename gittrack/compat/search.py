@@ -382,8 +382,8 @@ def matches(store: Store, row: Row, clause: Clause) -> bool:
         if key in ("start_time", "end_time") and isinstance(value, float):
             return _compare(comparator, float(lhs), value)
         return _compare(comparator, lhs, value)
-    source: dict[str, Any] = {"metric": row.metrics, "parameter": row.params,
-                              "tag": row.tags}[kind]
+    source: dict[str, Any] = row.metrics if kind == "metric" else \
+        row.params if kind == "parameter" else row.tags
     if comparator == "IS NULL":
         return key not in source
     if comparator == "IS NOT NULL":
@@ -434,7 +434,7 @@ def _sorted_by(found: list[Row], kind: str, key: str, ascending: bool) -> list[R
             groups[1].append((0.0, row))  # MLflow keeps NaN as 0 with a NaN flag
         else:
             groups[0].append((v, row))
-    out = []
+    out: list[Row] = []
     for rank in (0, 1, 2):
         group = groups[rank]
         if rank == 0 or (rank == 1 and kind == "metric"):
