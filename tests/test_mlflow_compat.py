@@ -411,3 +411,84 @@ def test_import_mlflow_store_agrees_and_reruns_add_nothing(tmp_path: Path) -> No
         == (0, 0, 0, 0) and second["skipped_runs"] == 61
     assert subprocess.run(["git", "-C", str(repo), "for-each-ref"], capture_output=True,
                           text=True).stdout == refs
+
+
+# -- the MLflow-named API on its own ----------------------------------------------------------
+def test_mlflow_signatures_and_shapes(repo: Path) -> None:
+    from gittrack.entities import Experiment, RunStatus, ViewType
+    from gittrack.tracking import MlflowClient
+
+    assert MlflowClient is gittrack.MlflowClient is gittrack.client.MlflowClient
+    exp_id = gittrack.create_experiment("compat", tags={"team": "ml"})
+    exp = gittrack.set_experiment("compat")
+    assert isinstance(exp, Experiment) and exp.experiment_id == exp_id and exp.tags == {"team": "ml"}
+    assert gittrack.get_experiment_by_name("compat") == gittrack.get_experiment(exp_id)
+    assert gittrack.get_experiment_by_name("nope") is None
+    with gittrack.start_run(experiment_id=exp_id, run_name="parent") as parent:
+        gittrack.log_metric("loss", float("inf"), synchronous=True, step=3)
+        gittrack.log_param("alpha", None)
+        with gittrack.start_run(nested=True, run_name="child") as child:
+            gittrack.log_metrics({"acc": 0.5}, synchronous=False)
+        assert gittrack.get_artifact_uri("model").endswith(f"/runs/{parent.id}/artifacts/model")
+    gittrack.start_run(run_name="bad")
+    gittrack.end_run(status="FAILED")
+    assert gittrack.last_active_run().info.status == "FAILED"
+    frame = gittrack.search_runs(order_by=["attributes.run_name"])
+    assert list(frame["tags.mlflow.runName"]) == ["bad", "child", "parent"]
+    assert list(frame["status"]) == ["FAILED", "FINISHED", "FINISHED"]
+    row = frame.set_index("tags.mlflow.runName").loc["parent"]
+    assert row["params.alpha"] == "None" and row["metrics.loss"] == 1.7976931348623157e308
+    assert frame.set_index("run_id").loc[child.id, "tags.mlflow.parentRunId"] == parent.id
+    assert gittrack.search_runs(filter_string="params.alpha = 'None'")["run_id"].tolist() == [parent.id]
+    assert len(gittrack.search_runs(run_view_type=ViewType.ALL)) == 3
+    assert gittrack.search_runs(output_format="list")[0].info.run_name == "bad"
+    assert RunStatus.to_string(RunStatus.FINISHED) == "FINISHED"
+    names = [e.name for e in gittrack.search_experiments(filter_string="name LIKE 'comp%'")]
+    assert names == ["compat"]
+    client = MlflowClient()
+    run = client.create_run(exp_id, run_name="by-client")
+    client.log_metric(run.info.run_id, "m", 1.0, step=0)
+    client.log_param(run.info.run_id, "p", 2)
+    client.set_terminated(run.info.run_id, "KILLED")
+    got = client.get_run(run.info.run_id)
+    assert (got.info.status, got.data.params, got.data.metrics) == ("KILLED", {"p": "2"}, {"m": 1.0})
+    with pytest.raises(GittrackError, match="git repository"):
+        gittrack.set_tracking_uri("sqlite:///mlflow.db")
+
+
+def test_stages_and_aliases_map_onto_stage_tags(repo: Path) -> None:
+    from sklearn.linear_model import LinearRegression
+
+    import gittrack.sklearn
+
+    x = [[1.0], [2.0], [3.0]]
+    with gittrack.start_run(run_name="fit"):
+        info = gittrack.sklearn.log_model(LinearRegression().fit(x, [2.0, 4.0, 6.0]), "model",
+                                          registered_model_name="doubler")
+    assert info.model_uri.endswith("/model")
+    client = gittrack.MlflowClient()
+    assert client.get_model_version("doubler", "1").current_stage == "None"
+    client.transition_model_version_stage("doubler", "1", "Production")
+    client.set_registered_model_alias("doubler", "Champion", "1")
+    mv = client.get_model_version_by_alias("doubler", "champion")
+    assert (mv.version, mv.current_stage, mv.aliases) == ("1", "Production", ["champion"])
+    assert list(gittrack.load_model("models:/doubler/Production").predict([[5.0]])) == \
+        pytest.approx([10.0])
+    assert gittrack.sklearn.load_model("models:/doubler@champion").coef_[0] == pytest.approx(2.0)
+    assert [e.tag for e in gittrack.list_models()[0].history][-2:] == \
+        ["doubler/prod/v1", "doubler/champion/v1"]
+    client.transition_model_version_stage("doubler", "1", "Archived")
+    assert client.get_model_version("doubler", "1").current_stage == "Archived"
+    assert client.get_latest_versions("doubler", ["Production"]) == []
+
+
+def test_import_command_help_and_errors(repo: Path, cli: Any, tmp_path: Path) -> None:
+    shown = cli("import", "mlflow", "--help")
+    assert shown.code == 0 and "Example:" in shown.out and "--tracking-uri" in shown.out
+    assert cli("import", "mlflow").code == 2  # --tracking-uri is required
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path}/empty.db"
+    MlflowClient(uri).search_experiments()
+    missing = cli("import", "mlflow", "--tracking-uri", uri, "--experiment", "nope")
+    assert missing.code == 1 and "no experiment 'nope'" in missing.err
