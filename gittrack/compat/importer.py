@@ -93,16 +93,7 @@ def import_mlflow(store: Store, tracking_uri: str, experiment_names: Sequence[st
         if progress:
             progress("runs", done, len(runs))
     imported_runs = {r.info.run_id for _e, r in runs}
-    import mlflow
-
-    before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
-    mlflow.set_tracking_uri(tracking_uri)  # MLflow's model loading reads the global URIs
-    mlflow.set_registry_uri(tracking_uri)
-    try:
-        _import_registry(store, client, imported_runs, report, progress)
-    finally:
-        mlflow.set_tracking_uri(before[0])
-        mlflow.set_registry_uri(before[1])
+    _import_registry(store, client, imported_runs, report, progress)
     return report
 
 
@@ -231,7 +222,7 @@ def _import_version(store: Store, client: Any, registry: Any, name: str, mv: Any
     for v in existing.versions.values():
         if v.note == note:
             return int(v.version)
-    path = _model_artifact(store, mv, report)
+    path = _model_artifact(store, client, mv, report)
     if path is None:
         return None
     with registry.recorded_as(mv.user_id or "mlflow", _iso(mv.creation_timestamp)):
@@ -240,11 +231,9 @@ def _import_version(store: Store, client: Any, registry: Any, name: str, mv: Any
     return int(version.version)
 
 
-def _model_artifact(store: Store, mv: Any, report: ImportReport) -> str | None:
+def _model_artifact(store: Store, client: Any, mv: Any, report: ImportReport) -> str | None:
     """Load the version's model with MLflow and save it as a gittrack model artifact of its
     run (``registered/<name>/v<N>``); the artifact path, or None when it cannot be loaded."""
-    import mlflow
-
     from gittrack import query  # lazy: loaded only by the calls that need it
     from gittrack.artifacts.local import cache_for, cache_lock  # lazy: on use
     from gittrack.artifacts.models import save_model  # lazy: loaded only by the calls that need it
@@ -255,12 +244,8 @@ def _model_artifact(store: Store, mv: Any, report: ImportReport) -> str | None:
     state = RunState.from_commit(store, commit)
     if path in state.artifacts:
         return path
-    uri = f"models:/{mv.name}/{mv.version}"
     try:
-        flavors = mlflow.models.get_model_info(uri).flavors
-        loader = mlflow.xgboost if "xgboost" in flavors else mlflow.sklearn \
-            if "sklearn" in flavors else None
-        model = loader.load_model(uri) if loader is not None else mlflow.pyfunc.load_model(uri)
+        model = _load_version(client, mv)
     except Exception as exc:  # noqa: BLE001 - MLflow raises anything; the version is skipped
         report.warnings.append(f"{mv.name} version {mv.version}: model not loadable ({exc}); "
                                "not registered")
@@ -273,6 +258,23 @@ def _model_artifact(store: Store, mv: Any, report: ImportReport) -> str | None:
                              state.files(store), state.message())
     store.repo.set_ref(ref, new)
     return path
+
+
+def _load_version(client: Any, mv: Any) -> Any:
+    """The version's model, loaded from its files with the flavor's loader (no MLflow global
+    state: the files are found through this client's store)."""
+    import mlflow
+
+    model_id = getattr(mv, "model_id", None)
+    location = client.get_logged_model(model_id).artifact_location if model_id else \
+        client.get_model_version_download_uri(mv.name, mv.version)
+    with tempfile.TemporaryDirectory(prefix="gittrack-import-") as tmp:
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=location, dst_path=tmp, tracking_uri=client.tracking_uri)
+        flavors = mlflow.models.Model.load(local).flavors
+        loader = mlflow.xgboost if "xgboost" in flavors else mlflow.sklearn \
+            if "sklearn" in flavors else mlflow.pyfunc
+        return loader.load_model(local)
 
 
 def _promote(registry: Any, name: str, number: int, stage: str, user: str | None,
