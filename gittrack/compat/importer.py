@@ -153,34 +153,38 @@ def _import_run(store: Store, client: Any, experiment: str, run: Any,
             "path": ds.dataset.source, "md5": ds.dataset.digest, "size": None, "rows": None,
             "columns": None, "schema": ds.dataset.schema, "context": context,
             "kind": f"mlflow:{ds.dataset.source_type}"}
-    report.artifacts += _import_artifacts(store, client, run.info.run_id, state, report)
+    report.artifacts += _import_artifacts(store, client, run, state, report)
     commit = store.write_commit(None, None, state.files(store), state.message())
     store.repo.create_ref(names.run_ref(experiment, info["id"]), commit)
     report.runs += 1
 
 
-def _import_artifacts(store: Store, client: Any, run_id: str, state: Any,
+def _import_artifacts(store: Store, client: Any, run: Any, state: Any,
                       report: ImportReport) -> int:
     from gittrack.artifacts.local import cache_for, cache_lock  # lazy: on use
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
-    paths = list(_artifact_files(client, run_id, None))
+    # the run's artifact repository directly: MlflowClient.list_artifacts reads the whole run
+    # from the store on every call (half of the import's time, measured)
+    artifacts: Any = get_artifact_repository(run.info.artifact_uri)
+    paths = list(_artifact_files(artifacts, None))
     if not paths:
         return 0
     with tempfile.TemporaryDirectory(prefix="gittrack-import-") as tmp, cache_lock(store.repo):
-        local = Path(client.download_artifacts(run_id, "", tmp))
+        local = Path(artifacts.download_artifacts("", tmp))
         cache = cache_for(store.repo)
         for path in paths:
             try:
                 state.artifacts[path] = cache.add(local / path).to_dict()
             except (GittrackError, OSError) as exc:
-                report.warnings.append(f"run {run_id}: artifact {path} not imported: {exc}")
+                report.warnings.append(f"run {run.info.run_id}: artifact {path} not imported: {exc}")
     return len(paths)
 
 
-def _artifact_files(client: Any, run_id: str, path: str | None) -> Iterable[str]:
-    for item in client.list_artifacts(run_id, path):
+def _artifact_files(artifacts: Any, path: str | None) -> Iterable[str]:
+    for item in artifacts.list_artifacts(path):
         if item.is_dir:
-            yield from _artifact_files(client, run_id, item.path)
+            yield from _artifact_files(artifacts, item.path)
         else:
             yield item.path
 
