@@ -26,7 +26,7 @@ GITTRACK = str(Path(sys.executable).parent / "gittrack")
 BASE_MS = 1_700_000_000_000
 
 
-def build_store(uri: str, runs: int) -> None:
+def build_store(uri: str, runs: int, artifacts: Path) -> None:
     import numpy as np
     from mlflow import MlflowClient
     from mlflow.entities import Metric, Param, RunTag
@@ -35,7 +35,7 @@ def build_store(uri: str, runs: int) -> None:
     import mlflow
 
     client = MlflowClient(uri)
-    exp = client.create_experiment("bench")
+    exp = client.create_experiment("bench", artifact_location=artifacts.as_uri())
     ids: list[str] = []
     for i in range(runs):
         rid = client.create_run(exp, start_time=BASE_MS + 1000 * i, run_name=f"r{i}").info.run_id
@@ -75,7 +75,7 @@ def main() -> None:
     root = Path(opts.dir or tempfile.mkdtemp(prefix="gittrack-mlflow-import-"))
     uri = f"sqlite:///{root}/mlflow.db"
     start = time.perf_counter()
-    build_store(uri, opts.runs)
+    build_store(uri, opts.runs, root / "artifacts")
     print(f"built the MLflow store ({opts.runs} runs + registry): {time.perf_counter() - start:.1f} s")
     repo = root / "repo"
     subprocess.run(["git", "init", "-q", str(repo)], check=True)

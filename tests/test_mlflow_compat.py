@@ -90,13 +90,14 @@ def test_examples_log_what_mlflow_logs(tmp_path: Path) -> None:
 
 
 # -- one MLflow store and its import, shared by the search tests --------------------------
-def _fill_store(uri: str) -> dict[str, Any]:
+def _fill_store(uri: str, artifacts: Path) -> dict[str, Any]:
     from mlflow import MlflowClient
     from mlflow.entities import Metric, Param, RunTag
 
     client = MlflowClient(uri)
-    exp = client.create_experiment("search", tags={"team": "ml"})
-    other = client.create_experiment("other")
+    exp = client.create_experiment("search", tags={"team": "ml"},
+                                   artifact_location=(artifacts / "search").as_uri())
+    other = client.create_experiment("other", artifact_location=(artifacts / "other").as_uri())
     strings = ["a", "b", "A", "ab", "abc", "None", "0.5", "10", "9", "x y", "%", "_"]
     ids = []
     for i in range(36):
@@ -131,7 +132,7 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """(MLflow store URI, the MLflow experiment id, the imported gittrack repository)."""
     root = tmp_path_factory.mktemp("mlflow-search")
     uri = f"sqlite:///{root}/mlflow.db"
-    filled = _fill_store(uri)
+    filled = _fill_store(uri, root / "artifacts")
     repo = root / "repo"
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
     from gittrack.compat.importer import import_mlflow
@@ -312,7 +313,7 @@ def test_default_search_is_the_active_experiment(both: Any) -> None:
 
 
 # -- importing a whole MLflow store ---------------------------------------------------------
-def _fill_registry_store(uri: str, runs: int) -> dict[str, Any]:
+def _fill_registry_store(uri: str, runs: int, artifacts: Path) -> dict[str, Any]:
     """``runs`` runs with metric histories, artifacts and nested runs (log_batch, fast), and
     a registered model with two versions, stage transitions and an alias."""
     import numpy as np
@@ -321,7 +322,7 @@ def _fill_registry_store(uri: str, runs: int) -> dict[str, Any]:
     from sklearn.linear_model import LinearRegression
 
     client = MlflowClient(uri)
-    exp = client.create_experiment("history")
+    exp = client.create_experiment("history", artifact_location=artifacts.as_uri())
     ids: list[str] = []
     for i in range(runs):
         tags = [RunTag("mlflow.parentRunId", ids[i - 1])] if i % 10 == 9 else []
@@ -351,7 +352,7 @@ def _fill_registry_store(uri: str, runs: int) -> dict[str, Any]:
 def test_import_mlflow_store_agrees_and_reruns_add_nothing(tmp_path: Path) -> None:
     """(tests import 60 runs; benchmarks/mlflow_import.py does the 1,000-run store.)"""
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    filled = _fill_registry_store(uri, runs=60)
+    filled = _fill_registry_store(uri, runs=60, artifacts=tmp_path / "artifacts")
     repo = tmp_path / "repo"
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
     cli = [str(Path(sys.executable).parent / "gittrack"), "--repo", str(repo)]
