@@ -47,7 +47,7 @@ SEARCH = """
 import sys, time
 started = time.perf_counter()
 import gittrack
-df = gittrack.search_runs({names})
+df = gittrack.query_runs({names})
 print(time.perf_counter() - started, len(df), len(df.columns))
 """
 
@@ -101,7 +101,7 @@ def bench_mlflow(path: Path, python: str, experiment: str, limit: int | None = N
     """The runs of ``experiment`` in MLflow's SQLite store, searched by both tools."""
     export = """
 import json, sys, gittrack
-df = gittrack.search_runs([sys.argv[1]], max_results=int(sys.argv[2]) if sys.argv[2] else None)
+df = gittrack.query_runs([sys.argv[1]], max_results=int(sys.argv[2]) if sys.argv[2] else None)
 out = []
 for row in df.to_dict("records"):
     out.append({"name": row["name"], "start": int(row["start_time"].timestamp() * 1000),

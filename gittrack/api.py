@@ -81,7 +81,8 @@ def get_experiment() -> str:
 
 def start_run(run_name: str | None = None, experiment: str | None = None,
               tags: Mapping[str, Any] | None = None, description: str | None = None,
-              nested: bool = False, run_id: str | None = None) -> ActiveRun:
+              nested: bool = False, run_id: str | None = None,
+              parent_run_id: str | None = None) -> ActiveRun:
     """Start (or with ``run_id`` resume) a run; use it as a context manager.
 
     In a child of ``gittrack run`` ($GITTRACK_RUN_ID set) this joins the parent's run instead
@@ -113,6 +114,8 @@ def start_run(run_name: str | None = None, experiment: str | None = None,
 
         store = open_store()
         parent = stack.runs[-1].id if stack.runs else None
+        if parent_run_id is not None:  # MLflow's explicit parent (a run id or name)
+            parent = query.resolve(store, parent_run_id)[0].rpartition("/")[2]
         if run_id is not None:
             ref, commit = query.resolve(store, run_id)
             run = resume_run(store, ref, commit)

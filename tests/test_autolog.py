@@ -47,7 +47,7 @@ def test_script_with_only_autolog_records_forest_and_xgboost(repo: Path) -> None
     )
     proc = run_python(script, repo)
     assert proc.returncode == 0, proc.stderr
-    runs = gittrack.search_runs()
+    runs = gittrack.query_runs()
     assert len(runs) == 2 and set(runs["status"]) == {"finished"}
     by_name = {r: gittrack.get_run(i) for r, i in zip(runs["tags.estimator_name"], runs["run_id"])}
     forest, booster = by_name["RandomForestRegressor"], by_name["XGBRegressor"]
@@ -77,7 +77,7 @@ def test_metrics_match_sklearn_and_signature_has_columns(repo: Path, autolog: No
 
     x, y = frame()
     model = LinearRegression().fit(x, y)
-    run = gittrack.get_run(gittrack.search_runs()["run_id"][0])
+    run = gittrack.get_run(gittrack.query_runs()["run_id"][0])
     mse = mean_squared_error(y, model.predict(x))
     assert run.metrics["training_mean_squared_error"].value == pytest.approx(mse)
     assert run.metrics["training_root_mean_squared_error"].value == pytest.approx(mse ** 0.5)
@@ -94,7 +94,7 @@ def test_classifier_metrics(repo: Path, autolog: None) -> None:
 
     x, y = frame()
     LogisticRegression().fit(x, (y > 0).astype(int))
-    run = gittrack.get_run(gittrack.search_runs()["run_id"][0])
+    run = gittrack.get_run(gittrack.query_runs()["run_id"][0])
     assert {"training_accuracy_score", "training_precision_score", "training_recall_score",
             "training_f1_score", "training_log_loss", "training_roc_auc",
             "training_score"} <= set(run.metrics)
@@ -109,7 +109,7 @@ def test_nested_fits_log_only_the_outermost(repo: Path, autolog: None) -> None:
     x, y = frame()
     make_pipeline(StandardScaler(), RandomForestRegressor(n_estimators=3)).fit(x, y)
     GridSearchCV(RandomForestRegressor(n_estimators=3), {"max_depth": [2, 3]}, cv=2).fit(x, y)
-    runs = gittrack.search_runs()
+    runs = gittrack.query_runs()
     top = runs[runs["parent_run_id"].isna()]  # the two candidates are child runs (below)
     assert sorted(top["tags.estimator_name"]) == ["GridSearchCV", "Pipeline"]
     search = gittrack.get_run(runs[runs["tags.estimator_name"] == "GridSearchCV"]["run_id"].iloc[0])
@@ -134,7 +134,7 @@ def test_a_search_gets_a_child_run_for_each_best_candidate(repo: Path) -> None:
             gittrack.autolog(max_tuning_runs=-1)
     finally:
         gittrack.autolog(disable=True)
-    runs = gittrack.search_runs(order_by=["start_time ASC"])
+    runs = gittrack.query_runs(order_by=["start_time ASC"])
     parents = runs[runs["parent_run_id"].isna()]
     assert list(parents["tags.estimator_name"]) == ["GridSearchCV"] * 3
     children = [runs[runs["parent_run_id"] == p] for p in parents["run_id"]]
@@ -160,7 +160,7 @@ def test_active_run_is_used_and_kept_open(repo: Path, autolog: None) -> None:
     with gittrack.start_run(run_name="mine") as run:
         DecisionTreeRegressor(max_depth=2).fit(x, y)
         assert gittrack.active_run() is run
-    assert len(gittrack.search_runs()) == 1
+    assert len(gittrack.query_runs()) == 1
     assert gittrack.get_run("mine").params["max_depth"] == 2
 
 
@@ -169,7 +169,7 @@ def test_failing_fit_ends_its_run_failed(repo: Path, autolog: None) -> None:
 
     with pytest.raises(ValueError):
         LinearRegression().fit(np.zeros((3, 2)), np.zeros(4))
-    assert list(gittrack.search_runs()["status"]) == ["failed"]
+    assert list(gittrack.query_runs()["status"]) == ["failed"]
     assert gittrack.active_run() is None
 
 
@@ -183,7 +183,7 @@ def test_disable_unpatches(repo: Path) -> None:
     gittrack.autolog(disable=True)
     assert BaseForest.fit is original and not autolog_module.is_enabled()
     RandomForestRegressor(n_estimators=2).fit(*frame())
-    assert len(gittrack.search_runs()) == 0
+    assert len(gittrack.query_runs()) == 0
 
 
 def test_classes_defined_after_autolog_are_patched(repo: Path, autolog: None) -> None:
@@ -195,7 +195,7 @@ def test_classes_defined_after_autolog_are_patched(repo: Path, autolog: None) ->
 
     Shifted.__module__ = "sklearn.custom"
     Shifted().fit(*frame())
-    assert list(gittrack.search_runs()["tags.estimator_name"]) == ["Shifted"]
+    assert list(gittrack.query_runs()["tags.estimator_name"]) == ["Shifted"]
 
 
 def test_xgboost_train_logs_per_iteration_metrics(repo: Path, autolog: None) -> None:
@@ -205,7 +205,7 @@ def test_xgboost_train_logs_per_iteration_metrics(repo: Path, autolog: None) -> 
     data = xgboost.DMatrix(x, label=y)
     xgboost.train({"max_depth": 2, "eta": 0.3}, data, 4, evals=[(data, "train")],
                   verbose_eval=False)
-    run = gittrack.get_run(gittrack.search_runs()["run_id"][0])
+    run = gittrack.get_run(gittrack.query_runs()["run_id"][0])
     assert run.params == {"max_depth": 2, "eta": 0.3, "num_boost_round": 4}
     assert run.metrics["train-rmse"].step == 3
     assert run.inputs["training_data"]["kind"] == "dmatrix"

@@ -67,7 +67,7 @@ def test_thousands_of_runs_in_one_pack_read_with_plain_git(repo: Path, cli) -> N
     assert row["name"] == "r42" and row["metrics"]["rmse"] == 58.0 and row["status"] == "finished"
     git(repo, "gc", "--prune=now", "--quiet")
     assert len(git(repo, "for-each-ref", "refs/gittrack/runs/bulk/").splitlines()) == 3000
-    frame = gittrack.search_runs("bulk", "metrics.rmse < 52")
+    frame = gittrack.query_runs("bulk", "metrics.rmse < 52")
     assert sorted(frame["params.i"]) == sorted(i for i in range(3000) if 100 - i % 50 < 52)
 
 

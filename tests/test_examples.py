@@ -28,7 +28,7 @@ def test_forecasting_story_end_to_end(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     gittrack.set_tracking_repo(repo)
-    runs = gittrack.search_runs(["cost_center_forecasting"])
+    runs = gittrack.query_runs(["cost_center_forecasting"])
     assert len(runs) >= 9 and set(runs["params.model"]) == {"linear", "forest", "xgboost"}
     assert set(runs["status"]) == {"finished"}
     baseline = gittrack.get_baseline("cost_center_forecasting")
@@ -88,4 +88,4 @@ def test_notebook_executes(tmp_path: Path) -> None:
     # the run recorded the cells it ran, shown by the last cell
     assert "# %% execution_count=" in outputs and "gittrack.start_run(run_name=name)" in outputs
     gittrack.set_tracking_repo(repo)
-    assert len(gittrack.search_runs(["notebook"])) == 3
+    assert len(gittrack.query_runs(["notebook"])) == 3

@@ -178,7 +178,7 @@ def test_jupyter_server_session_records_the_notebook_path_and_shutdown_ends_the_
     server.request("DELETE", f"/api/sessions/{session['id']}")  # shuts the kernel down
 
     gittrack.set_tracking_repo(repo)
-    [run] = gittrack.search_runs(output_format="list")
+    [run] = gittrack.query_runs(output_format="list")
     assert run.status == "finished" and run.metrics["acc"].value == 0.91
     assert run.info["notebook"]["path"] == "sub/train.ipynb"
     assert run.info["notebook"]["found_by"] == "JPY_SESSION_NAME"
@@ -214,7 +214,7 @@ def test_kernel_shut_down_while_busy_ends_the_run_killed_with_its_metrics(tmp_pa
     finally:
         kc.stop_channels()
     gittrack.set_tracking_repo(repo)
-    [run] = gittrack.search_runs(output_format="list")
+    [run] = gittrack.query_runs(output_format="list")
     assert run.status == "killed" and run.metrics["seen"].value == 3.0
     assert run.info["notebook"]["ended_by"] == "kernel shutdown"
 
@@ -242,7 +242,7 @@ def test_vscode_notebook_path_and_kernel_restart_ending_an_idle_run_finished(tmp
         kc.stop_channels()
         km.shutdown_kernel(now=True)
     gittrack.set_tracking_repo(repo)
-    [run] = gittrack.search_runs(output_format="list")
+    [run] = gittrack.query_runs(output_format="list")
     assert run.status == "finished" and run.metrics["acc"].value == 0.5
     assert run.info["notebook"]["ended_by"] == "kernel restart"
     assert run.info["notebook"]["path"] == "nb/vs.ipynb"

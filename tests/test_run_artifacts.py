@@ -334,7 +334,7 @@ def test_module_level_log_artifacts_stores_a_directory_that_checks_out(repo: Pat
     for rel, data in files.items():
         (repo / rel).write_bytes(data)
     with gittrack.start_run() as run:
-        pointer = gittrack.log_artifacts(str(repo / "plots"))
+        pointer = run.log_artifacts(str(repo / "plots"))  # gittrack.log_artifacts: MLflow layout
     assert pointer.nfiles == 2 and pointer.isdir
     record = gittrack.get_run(run.id)
     assert record.artifacts["plots"]["kind"] == "dir" and record.artifacts["plots"]["nfiles"] == 2

@@ -157,7 +157,7 @@ def test_corpus_covers_thirty_filters() -> None:
 
 @pytest.mark.parametrize("expr,ref", CASES, ids=[c[0] or "<empty>" for c in CASES])
 def test_search_runs_matches_pandas_reference(runs: pd.DataFrame, expr: str, ref: Ref) -> None:
-    found = gittrack.search_runs(filter_string=expr)
+    found = gittrack.query_runs(filter_string=expr)
     assert set(found["run_id"]) == expected_ids(runs, ref)
     assert len(found) == len(set(found["run_id"]))
 
@@ -169,11 +169,11 @@ def test_log_where_agrees_with_search_runs(runs: pd.DataFrame, cli: Any, expr: s
     assert result.code == 0, result.err
     ids = [r["run_id"] for r in csv.DictReader(io.StringIO(result.out))]
     assert set(ids) == expected_ids(runs, ref)
-    assert ids == list(gittrack.search_runs(filter_string=expr)["run_id"])
+    assert ids == list(gittrack.query_runs(filter_string=expr)["run_id"])
 
 
 def test_frame_columns_and_types(runs: pd.DataFrame) -> None:
-    found = gittrack.search_runs()
+    found = gittrack.query_runs()
     assert list(found.columns[:10]) == [
         "run_id", "experiment", "name", "status", "start_time", "end_time", "user",
         "baseline_commit", "parent_run_id", "commit"]
@@ -188,11 +188,11 @@ def test_frame_columns_and_types(runs: pd.DataFrame) -> None:
 
 
 def test_experiment_names_and_max_results(runs: pd.DataFrame) -> None:
-    only_b = gittrack.search_runs(["b"])
+    only_b = gittrack.query_runs(["b"])
     assert set(only_b["run_id"]) == set(runs.loc[runs["experiment"] == "b", "run_id"])
-    assert len(gittrack.search_runs(max_results=5)) == 5
-    assert len(gittrack.search_runs("a", max_results=0)) == 0
-    assert gittrack.search_runs(["nope"]).empty
+    assert len(gittrack.query_runs(max_results=5)) == 5
+    assert len(gittrack.query_runs("a", max_results=0)) == 0
+    assert gittrack.query_runs(["nope"]).empty
 
 
 @pytest.mark.parametrize("order_by,key,ascending", [
@@ -204,7 +204,7 @@ def test_experiment_names_and_max_results(runs: pd.DataFrame) -> None:
 ])
 def test_order_by_like_mlflow(runs: pd.DataFrame, order_by: list[str], key: str,
                               ascending: bool) -> None:
-    found = gittrack.search_runs(order_by=order_by)
+    found = gittrack.query_runs(order_by=order_by)
     values = list(found[key])
     present = [v for v in values if not _null(v)]
     assert present == sorted(present, reverse=not ascending)
@@ -212,7 +212,7 @@ def test_order_by_like_mlflow(runs: pd.DataFrame, order_by: list[str], key: str,
 
 
 def test_order_by_two_keys_breaks_ties(runs: pd.DataFrame) -> None:
-    found = gittrack.search_runs(order_by=["params.model", "metrics.rmse DESC"])
+    found = gittrack.query_runs(order_by=["params.model", "metrics.rmse DESC"])
     expected = runs.sort_values(["params.model", "metrics.rmse"], ascending=[True, False])
     assert list(found["params.model"]) == list(expected["params.model"])
     assert list(found["metrics.rmse"]) == list(expected["metrics.rmse"])
@@ -230,37 +230,37 @@ def test_child_runs_are_found_by_their_parent(repo: Path, cli: Any) -> None:
     children = {"parent_run_id = '%s'", "tags.mlflow.parentRunId = '%s'",
                 "attributes.parent_run_id = '%s' AND tags.mlflow.runName LIKE 'trial-%%'"}
     for form in children:
-        found = gittrack.search_runs(filter_string=form % parent.id)
+        found = gittrack.query_runs(filter_string=form % parent.id)
         assert sorted(found["name"]) == ["trial-0", "trial-1", "trial-2"], form
         shown = cli("log", "--where", form % parent.id, "--format", "json")
         assert sorted(r["name"] for r in json.loads(shown.out)) == ["trial-0", "trial-1",
                                                                     "trial-2"], form
-    top = gittrack.search_runs(filter_string="parent_run_id IS NULL")
+    top = gittrack.query_runs(filter_string="parent_run_id IS NULL")
     assert list(top["name"]) == ["sweep"]
 
 
 def test_mlflow_arguments_experiment_ids_and_list_output(runs: pd.DataFrame) -> None:
-    frame = gittrack.search_runs(["a"], "metrics.rmse < 0.5", order_by=["metrics.rmse ASC"])
-    by_ids = gittrack.search_runs(experiment_ids="a", filter_string="metrics.rmse < 0.5",
+    frame = gittrack.query_runs(["a"], "metrics.rmse < 0.5", order_by=["metrics.rmse ASC"])
+    by_ids = gittrack.query_runs(experiment_ids="a", filter_string="metrics.rmse < 0.5",
                                   order_by=["metrics.rmse ASC"])
     pd.testing.assert_frame_equal(frame, by_ids)
-    listed = gittrack.search_runs(experiment_ids=["a"], filter_string="metrics.rmse < 0.5",
+    listed = gittrack.query_runs(experiment_ids=["a"], filter_string="metrics.rmse < 0.5",
                                   order_by=["metrics.rmse ASC"], output_format="list")
     assert [r.info.run_id for r in listed] == list(frame["run_id"])
     assert [r.data.metrics["rmse"] for r in listed] == list(frame["metrics.rmse"])
     with pytest.raises(InvalidInputError, match="output_format"):
-        gittrack.search_runs(output_format="json")
+        gittrack.query_runs(output_format="json")
     with pytest.raises(InvalidInputError, match="not both"):
-        gittrack.search_runs(["a"], experiment_ids=["a"])
+        gittrack.query_runs(["a"], experiment_ids=["a"])
 
 
 def test_bad_filter_and_order_raise_gittrack_errors(runs: pd.DataFrame) -> None:
     with pytest.raises(FilterError):
-        gittrack.search_runs(filter_string="metrics.rmse <")
+        gittrack.query_runs(filter_string="metrics.rmse <")
     with pytest.raises(InvalidInputError):
-        gittrack.search_runs(order_by=[""])
+        gittrack.query_runs(order_by=[""])
     with pytest.raises(InvalidInputError):
-        gittrack.search_runs(max_results=-1)
+        gittrack.query_runs(max_results=-1)
 
 
 def test_metric_history_is_long_and_complete(runs: pd.DataFrame) -> None:
@@ -271,7 +271,7 @@ def test_metric_history_is_long_and_complete(runs: pd.DataFrame) -> None:
     first = hist[(hist["run_id"] == ids[0]) & (hist["key"] == "rmse")]
     assert list(first["step"]) == [0, 1, 2]
     assert list(first["value"]) == [2.5, 1.5, 0.5]
-    only = gittrack.metric_history(gittrack.search_runs(max_results=3), keys="rmse")
+    only = gittrack.metric_history(gittrack.query_runs(max_results=3), keys="rmse")
     assert set(only["key"]) == {"rmse"} and len(only) == 9
     by_name = gittrack.metric_history("b/run-0", ["rmse"])
     assert list(by_name["run_id"]) == [ids[0]] * 3

@@ -64,8 +64,12 @@ def test_mlflow_style_info_and_data(repo: Path, cli) -> None:  # type: ignore[no
     assert got.info.status == "FINISHED" and got.info["status"] == "finished"
     assert got.info.user_id == got.info["user"]
     assert 0 < got.info.start_time <= got.info.end_time <= time.time() * 1000
-    assert got.data.params == {"model.depth": 3, "lr": 0.1}
-    assert got.data.metrics == {"rmse": 1.5} and got.data.tags == {"team": "ml"}
+    # run.data is MLflow's view: params as strings, MLflow's system tags with the run's own;
+    # run.params keeps the typed values
+    assert got.data.params == {"model.depth": "3", "lr": "0.1"}
+    assert got.params == {"model": {"depth": 3}, "lr": 0.1}
+    assert got.data.metrics == {"rmse": 1.5} and got.data.tags["team"] == "ml"
+    assert got.data.tags["mlflow.runName"] == "forest"
     shown = cli("show", run.id)  # the record still prints as plain YAML
     assert shown.code == 0 and "id: " + run.id in shown.out
     assert yaml.safe_load(yaml.safe_dump(got.info)) == dict(got.info)
@@ -352,16 +356,16 @@ def test_eight_processes_write_two_hundred_runs(repo: Path) -> None:
 def test_tracking_repo_and_experiment_from_api_and_environment(repo: Path, tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     assert Path(gittrack.get_tracking_repo()) == repo / ".git"
-    assert gittrack.get_experiment() == "default"
+    assert gittrack.current_experiment() == "default"
     monkeypatch.setenv("GITTRACK_EXPERIMENT", "from-env")
-    assert gittrack.get_experiment() == "from-env"
+    assert gittrack.current_experiment() == "from-env"
     with gittrack.start_run() as run:
         run.log_metric("m", 1.0)
     assert gittrack.get_run(run.id).experiment == "from-env"
     assert git(repo, "for-each-ref", "--format=%(refname)",
                "refs/gittrack/runs/from-env/").strip() == f"refs/gittrack/runs/from-env/{run.id}"
     gittrack.set_experiment("explicit")  # the API's choice wins over the environment
-    assert gittrack.get_experiment() == "explicit"
+    assert gittrack.current_experiment() == "explicit"
     other = make_repo(tmp_path / "other")
     gittrack.set_tracking_repo(str(other))
     assert Path(gittrack.get_tracking_repo()) == other / ".git"

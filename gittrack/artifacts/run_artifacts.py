@@ -139,6 +139,14 @@ def log_artifact(run: ActiveRun, path: str | os.PathLike[str],
     return _add_artifact(run, logical, lambda cache: cache.add(src))
 
 
+def log_file_at(run: ActiveRun, path: str | os.PathLike[str], logical: str) -> Pointer:
+    """Store one file as the artifact at exactly ``logical`` (MLflow's layout)."""
+    src = Path(path)
+    if not src.is_file():
+        raise InvalidInputError(f"No file at '{src}' to log; check the path.")
+    return _add_artifact(run, logical, lambda cache: cache.add(src))
+
+
 def log_artifacts(run: ActiveRun, local_dir: str | os.PathLike[str],
                   artifact_path: str | None = None) -> Pointer:
     """Store a directory as one artifact, at ``artifact_path`` or its work-tree relative path."""

@@ -27,6 +27,7 @@ COMMANDS = {
     "bundle": "bundle", "install-hooks": "install_hooks", "hook": "install_hooks:hook_command",
     "ui": "ui", "plot": "plot", "gate": "gate", "verify": "verify",
     "profile": "profile", "drift": "drift", "monitor": "monitor",
+    "import": "import_store",
 }
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_BUG, EXIT_INTERRUPT = 0, 1, 2, 3, 130

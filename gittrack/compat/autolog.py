@@ -231,6 +231,8 @@ def _log_estimator_fit(run: Any, original: Callable[..., Any], args: tuple[Any, 
     _attempt("tags", lambda: run.set_tags({"estimator_name": cls.__name__,
                                            "estimator_class": f"{cls.__module__}.{cls.__qualname__}"}))
     _attempt("training metrics", lambda: run.log_metrics(training_metrics(est, x, y, weight)))
+    _attempt("estimator.html", lambda: run.log_text(_html(est), "estimator.html"))
+    _attempt("training plots", lambda: _log_plots(run, est, x, y, weight))
     _attempt("eval metrics", lambda: _log_xgboost_evals(run, getattr(est, "evals_result_", None)))
     if hasattr(est, "best_params_"):
         _attempt("search results", lambda: _log_search(run, est))
@@ -240,6 +242,12 @@ def _log_estimator_fit(run: Any, original: Callable[..., Any], args: tuple[Any, 
         _attempt("feature importance", lambda: _log_importance(run, est.get_booster()))
     if _config["log_models"]:
         _attempt("model", lambda: log_fitted_model(run, est, example_rows(x)))
+
+
+def _html(est: Any) -> str:
+    from sklearn.utils import estimator_html_repr
+
+    return str(estimator_html_repr(est))
 
 
 def fit_data(original: Callable[..., Any], args: tuple[Any, ...],
@@ -255,8 +263,38 @@ def fit_data(original: Callable[..., Any], args: tuple[Any, ...],
 
 
 def estimator_params(est: Any) -> dict[str, Any]:
-    """``get_params(deep=False)`` as loggable values (objects as their text, shortened)."""
-    return {str(k): param_value(v) for k, v in est.get_params(deep=False).items()}
+    """``get_params()`` as loggable values (objects as their text, shortened): deep, so a
+    Pipeline logs its steps' params as ``lr__alpha``, except for a hyperparameter search,
+    whose own params are logged (MLflow's rule)."""
+    deep = not is_search(est)
+    return {str(k): param_value(v) for k, v in est.get_params(deep=deep).items()}
+
+
+def is_search(est: Any) -> bool:
+    """GridSearchCV, RandomizedSearchCV and the other searches over an estimator's params."""
+    return hasattr(est, "estimator") and any(
+        hasattr(est, a) for a in ("param_grid", "param_distributions"))
+
+
+def _log_plots(run: Any, est: Any, x: Any, y: Any, weight: Any) -> None:
+    """A classifier's confusion matrix (and ROC / precision-recall curves when binary)."""
+    from sklearn import base, metrics
+
+    if x is None or y is None or not base.is_classifier(est):
+        return
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    plots = [("training_confusion_matrix.png", metrics.ConfusionMatrixDisplay)]
+    if len(getattr(est, "classes_", ())) == 2:
+        plots += [("training_roc_curve.png", metrics.RocCurveDisplay),
+                  ("training_precision_recall_curve.png", metrics.PrecisionRecallDisplay)]
+    for name, display in plots:
+        shown = display.from_estimator(est, x, y, sample_weight=weight)
+        run.log_figure(shown.figure_, name)
+        plt.close(shown.figure_)
 
 
 def param_value(value: Any) -> Any:
@@ -377,10 +415,20 @@ def _log_candidates(run: Any, est: Any, limit: int | None) -> None:
                     metrics[key] = value
         with api.start_run(run_name=f"{run.name}-candidate-{i}", experiment=run.experiment,
                            nested=True) as child:
-            child.log_params({str(k): param_value(v) for k, v in results["params"][i].items()})
+            child.log_params(_candidate_params(base, results["params"][i]))
             child.log_metrics(metrics)
             child.set_tags({"estimator_name": cls.__name__,
                             "estimator_class": f"{cls.__module__}.{cls.__qualname__}"})
+
+
+def _candidate_params(base: Any, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The base estimator's params with the candidate's set, as MLflow logs a child run."""
+    try:
+        from sklearn.base import clone
+
+        return estimator_params(clone(base).set_params(**params))
+    except Exception:  # noqa: BLE001 - an estimator clone refuses: the candidate's own params
+        return {str(k): param_value(v) for k, v in params.items()}
 
 
 # ---------------------------------------------------------------- data, model

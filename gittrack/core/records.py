@@ -149,6 +149,38 @@ def same_value(a: Any, b: Any) -> bool:
     return type(a) is type(b) and bool(a == b)
 
 
+MAX_FLOAT = 1.7976931348623157e308  # MLflow stores +-inf as the largest finite double
+
+
+def mlflow_float(value: float) -> float:
+    """A metric value as MLflow's stores give it back: infinities become +-1.797e308."""
+    if value == math.inf:
+        return MAX_FLOAT
+    if value == -math.inf:
+        return -MAX_FLOAT
+    return value
+
+
+def system_tags(info: Mapping[str, Any]) -> dict[str, str]:
+    """MLflow's system tags of a run, derived from ``run.yaml``."""
+    import os
+
+    tags = {"mlflow.runName": str(info.get("name") or "")}
+    if info.get("user"):
+        tags["mlflow.user"] = str(info["user"])
+    command = info.get("command") or []
+    if len(command) > 1:
+        tags["mlflow.source.name"] = os.path.basename(str(command[1]))
+        tags["mlflow.source.type"] = "LOCAL"
+    if info.get("baseline"):
+        tags["mlflow.source.git.commit"] = str(info["baseline"])
+    if info.get("parent"):
+        tags["mlflow.parentRunId"] = str(info["parent"])
+    if info.get("description"):
+        tags["mlflow.note.content"] = str(info["description"])
+    return tags
+
+
 @dataclass(frozen=True)
 class Metric:
     """The latest point of one metric."""
@@ -221,9 +253,13 @@ class Run:
 
     @property
     def data(self) -> RunData:
-        """MLflow's ``run.data`` view: flattened params, latest metric values, tags."""
-        return RunData(flatten(self.params), {k: m.value for k, m in self.metrics.items()},
-                       dict(self.tags))
+        """MLflow's ``run.data`` view: params as MLflow stores them (flattened, ``str(value)``),
+        latest metric values (infinities as +-1.797e308, as MLflow's stores), and the tags with
+        MLflow's system tags (``mlflow.runName``, ``mlflow.user``, ...). ``run.params`` keeps
+        the typed values."""
+        return RunData({k: v if isinstance(v, str) else str(v) for k, v in flatten(self.params).items()},
+                       {k: mlflow_float(m.value) for k, m in self.metrics.items()},
+                       {**system_tags(self.info), **self.tags})
 
     @property
     def start_time(self) -> str | None:

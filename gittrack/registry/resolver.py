@@ -11,11 +11,12 @@ with a :class:`RegistryWarning`, never an error (one bad tag breaks every read i
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import re
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import astuple, dataclass, field, replace
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -367,6 +368,21 @@ class Registry:
         self.repo = store.repo
         self.cache = TagCache(self.repo)
         self.facts_cache = LineCache(self.repo.state_dir / "registry" / "runs-v1.jsonl")
+        # History imported from another registry (gittrack import mlflow) keeps its own
+        # actor and time in the annotation: set with recorded_as().
+        self._as: tuple[str, str] | None = None
+
+    @contextlib.contextmanager
+    def recorded_as(self, actor: str, time: str) -> Iterator[None]:
+        """Write the events made inside with this actor and time (ISO 8601, UTC)."""
+        self._as = (actor, time)
+        try:
+            yield
+        finally:
+            self._as = None
+
+    def _who_when(self) -> tuple[str, str]:
+        return self._as if self._as is not None else (self.repo.actor(), tags.now())
 
     def facts(self, commits: Iterable[str]) -> dict[str, RunFacts]:
         """:class:`RunFacts` of registered run commits, from the cache or read once."""
@@ -482,8 +498,7 @@ class Registry:
             while f"{name}/v{number}" in model.names:  # a foreign tag holds the name
                 number += 1
             event = Event("register", name, number, None, run.id, run.experiment, path, md5,
-                          self.repo.actor(), tags.now(), model.next_seq, note,
-                          commit=run.commit)
+                          *self._who_when(), model.next_seq, note, commit=run.commit)
             return event, tags.name_of(event)
 
         event = self._write(name, plan, sign)
@@ -545,6 +560,13 @@ class Registry:
             done.append(self._demote(name, number, stage, note, sign))
         return done
 
+    def demote(self, name: str, version: int | str, stage: str, note: str | None = None,
+               sign: bool | None = None) -> Event:
+        """Demote ``version`` from ``stage`` (MLflow's stage transitions need one version out
+        without a rollback target)."""
+        return self._demote(name, tags.parse_version(version), tags.validate_stage(stage), note,
+                            sign)
+
     def _demote(self, name: str, number: int, stage: str, note: str | None,
                 sign: bool | None) -> Event:
         def plan(model: Model) -> tuple[Event, TagName]:
@@ -562,7 +584,7 @@ class Registry:
                      note: str | None, gate: dict[str, Any] | None = None
                      ) -> tuple[Event, TagName]:
         event = Event(action, model.name, origin.version, stage, origin.run, origin.experiment,
-                      origin.artifact, origin.artifact_md5, self.repo.actor(), tags.now(),
+                      origin.artifact, origin.artifact_md5, *self._who_when(),
                       model.next_seq, note, gate, commit=origin.commit)
         occurrence = 1
         while tags.format_tag(tags.name_of(event, occurrence)) in model.names:

@@ -85,6 +85,10 @@ class ActiveRun:
         """``run.yaml`` so far, a dict that also answers MLflow's ``run.info.run_id`` etc."""
         return RunInfo(self.state.info)
 
+    @property
+    def _info(self) -> RunInfo:  # MLflow's examples read run._info.run_id
+        return self.info
+
     def __repr__(self) -> str:
         return f"<ActiveRun {self.id} {self.experiment}/{self.name}>"
 

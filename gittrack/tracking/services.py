@@ -31,6 +31,12 @@ def provide(artifacts: ArtifactsLoader, ended: EndedHook) -> None:
         _ended.append(ended)
 
 
+def on_ended(hook: EndedHook) -> None:
+    """Also tell ``hook`` of each ended run (idempotent)."""
+    if hook not in _ended:
+        _ended.append(hook)
+
+
 def artifacts() -> Any:
     """The module whose ``log_artifact(run, ...)`` and friends store a run's artifacts."""
     if _artifacts is None:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 lock = threading.RLock()
 runs: list[ActiveRun] = []
+last: ActiveRun | None = None  # the run pushed last (MLflow's last_active_run)
 _exit_status: str | None = None
 _hooks_installed = False
 
@@ -39,8 +40,10 @@ def status_for(exc: BaseException | None) -> str:
 
 def push(run: ActiveRun) -> None:
     """Make ``run`` the innermost open run, with the process hooks in place."""
+    global last
     with lock:
         runs.append(run)
+        last = run
     install_hooks()
 
 
