@@ -18,7 +18,7 @@ _API = (
     "resolve_model_uri",
     "search_runs", "metric_history", "diff_runs", "set_baseline", "get_baseline",
     "log_artifact", "log_artifacts", "log_text", "log_dict", "log_figure", "log_table",
-    "log_input", "log_model", "load_model", "push", "pull", "log_runs",
+    "log_input", "log_model", "load_model", "push", "pull", "log_runs", "flush",
 )
 _OPTIONAL: dict[str, str] = {"autolog": "gittrack.compat.autolog",
                              "monitor": "gittrack.monitoring"}
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from gittrack.api import (  # noqa: F401
         active_run,
         end_run,
+        flush,
         get_experiment,
         get_run,
         get_tracking_repo,
