@@ -1,9 +1,11 @@
 """Benchmark of sharing: push 10,000 runs (refs + objects, no artifacts) to a local bare
 remote, then an incremental push of 100 more; fetch of all of them into a fresh clone.
 
-Runs are generated with benchmarks/make_runs.py (one `git fast-import` stream). The floor is
-plain `git push <bare> 'refs/gittrack/*:refs/gittrack/*'` of the same refs, which is what
-gittrack's transport runs underneath (plus ls-remote, the merge rules and the artifact scan).
+Runs are generated with benchmarks/make_runs.py (the bulk path, gittrack.log_runs). The floor
+is plain `git push <bare> 'refs/gittrack/*:refs/gittrack/*'` of the same refs to another bare
+remote in the same run, which is what gittrack's transport runs underneath (plus ls-remote,
+the merge rules and the artifact scan). Then a fetch of one experiment (of 10) into a fresh
+clone: only that experiment's refs and objects come.
 
     python benchmarks/bench_remote.py --runs 10000 --more 100
 """
@@ -11,8 +13,6 @@ gittrack's transport runs underneath (plus ls-remote, the merge rules and the ar
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import random
 import subprocess
 import sys
 import tempfile
@@ -23,35 +23,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import make_runs  # noqa: E402
 
-from gittrack.core import names  # noqa: E402
 from gittrack.core.gitio import Repo  # noqa: E402
 from gittrack.core.store import Store  # noqa: E402
-from gittrack.sharing import remote
-
-
-def add_runs(path: Path, count: int, seed: int) -> None:
-    """``count`` more generated runs in an existing repository (experiment ``more``)."""
-    baseline = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], check=True,
-                              capture_output=True, text=True).stdout.strip()
-    rng = random.Random(seed)
-    t0 = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
-    proc = subprocess.Popen(["git", "-C", str(path), "fast-import", "--quiet", "--done"],
-                            stdin=subprocess.PIPE)
-    assert proc.stdin is not None
-    for i in range(count):
-        run_id, files, message = make_runs.run_record(i, rng, "more", baseline, t0)
-        msg = message.encode()
-        parts = [f"commit {names.run_ref('more', run_id)}\n".encode(),
-                 f"committer bench <bench@localhost> {int(t0.timestamp()) + i} +0000\n".encode(),
-                 f"data {len(msg)}\n".encode(), msg, f"from {baseline}\n".encode()]
-        for rel, data in files.items():
-            parts += [f"M 100644 inline {names.RECORD_DIR}/{rel}\n".encode(),
-                      f"data {len(data)}\n".encode(), data, b"\n"]
-        proc.stdin.write(b"".join(parts) + b"\n")
-    proc.stdin.write(b"done\n")
-    proc.stdin.close()
-    if proc.wait() != 0:
-        raise SystemExit("git fast-import failed")
+from gittrack.sharing import remote  # noqa: E402
 
 
 def timed(label: str, func: object) -> float:
@@ -80,20 +54,25 @@ def main(argv: list[str] | None = None) -> int:
         store = Store(Repo(source))
 
         floor = bare(root / "floor.git")
-        timed(f"floor: git push refs/gittrack/* ({args.runs})", lambda: subprocess.run(
-            ["git", "-C", str(source), "push", "-q", floor, "refs/gittrack/*:refs/gittrack/*"],
-            check=True).returncode)
+        glob = ["git", "-C", str(source), "push", "-q", floor, "refs/gittrack/*:refs/gittrack/*"]
+        base = timed(f"floor: git push refs/gittrack/* ({args.runs})",
+                     lambda: subprocess.run(glob, check=True).returncode)
 
         target = bare(root / "remote.git")
         push = lambda: _summary(remote.push(store, target))  # noqa: E731
-        timed(f"gittrack push, {args.runs} runs", push)
+        ours = timed(f"gittrack push, {args.runs} runs", push)
+        print(f"{'ratio to the floor':<44} {ours / base:7.2f}x")
         timed("gittrack push again (nothing to send)", push)
-        add_runs(source, args.more, seed=12)
+        make_runs.add_runs(source, args.more, 1, seed=12, offset=args.runs, prefix="more")
+        timed(f"floor: git push, {args.more} more runs", lambda: subprocess.run(
+            glob, check=True).returncode)
         timed(f"gittrack push, {args.more} more runs", push)
 
         subprocess.run(["git", "clone", "-q", target, str(root / "clone")], check=True)
         clone = Store(Repo(root / "clone"))
-        timed(f"gittrack fetch, {args.runs + args.more} runs (fresh clone)",
+        timed("gittrack fetch --experiment exp-3 (fresh clone)",
+              lambda: _fetched(remote.fetch(clone, "origin", experiment="exp-3")))
+        timed(f"gittrack fetch, {args.runs + args.more} runs (the rest)",
               lambda: _fetched(remote.fetch(clone, "origin")))
         timed("gittrack fetch again (nothing new)", lambda: _fetched(remote.fetch(clone, "origin")))
     return 0

@@ -1,9 +1,10 @@
 """Write N synthetic finished runs (10 params, 10 metrics each) into a git repository, fast.
 
-Live runs cost ~130 ms a process and ~1.5 ms a run in one process (NOTES); 100,000 runs
-through them would take minutes. This writes the same records (the YAML that
-gittrack.tracking.state renders, the same tree layout and ref names) as one `git fast-import` stream,
-which packs as it goes, then packs the refs. Deterministic for a given --seed.
+Live runs cost ~10 ms each in one process (benchmarks/bench_scale.py); 100,000 runs through
+them would take many minutes. This writes them with the bulk path, `gittrack.log_runs`, which
+writes exactly the records the tracking API writes for the same values (tests/test_bulk.py
+proves it byte for byte), as one pack and one packed-refs update per 5,000 runs.
+Deterministic for a given --seed (run ids, names, values; not the commit times).
 
     python benchmarks/make_runs.py --runs 100000 --path /tmp/gittrack-bench-100000
 """
@@ -12,18 +13,18 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import random
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from gittrack.core import names
-from gittrack.core.records import FORMAT_VERSION, TSV_HEADER, tsv_row
 
 MODELS = ("rf", "xgb", "linear", "mlp", "svm")
-PACKAGES = {"numpy": "2.1.0", "pandas": "3.1.1", "scikit-learn": "1.6.1"}
 
 
 def make_repo(path: Path) -> str:
@@ -34,48 +35,15 @@ def make_repo(path: Path) -> str:
     (path / "train.py").write_text("print('training')\n")
     subprocess.run(["git", "-C", str(path), "add", "train.py"], check=True)
     subprocess.run(["git", "-C", str(path), *env, "commit", "-q", "-m", "initial"], check=True)
+    for key, value in (("user.name", "bench"), ("user.email", "bench@localhost")):
+        subprocess.run(["git", "-C", str(path), "config", key, value], check=True)
     out = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], check=True,
                          capture_output=True, text=True)
     return out.stdout.strip()
 
 
-def yaml_text(data: dict[str, Any], indent: str = "") -> str:
-    """Block YAML of plain data (PyYAML's representer costs ~5 ms a document; this ~30 us).
-
-    Strings are single-quoted (as PyYAML quotes strings that would read as something else);
-    floats are written the way PyYAML writes them, so YAML 1.1 reads them back as floats.
-    """
-    lines = []
-    for key, value in data.items():
-        if isinstance(value, dict) and value:
-            lines.append(f"{indent}{key}:\n{yaml_text(value, indent + '  ')}")
-        elif isinstance(value, list) and value:  # block style, as gittrack writes lists
-            lines.append(f"{indent}{key}:\n" + "".join(f"{indent}- {_scalar(v)}\n" for v in value))
-        else:
-            lines.append(f"{indent}{key}: {_scalar(value)}\n")
-    return "".join(lines)
-
-
-def _scalar(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        text = repr(value).lower()
-        return text.replace("e", ".0e", 1) if "." not in text and "e" in text else text
-    if isinstance(value, dict):
-        return "{}"
-    if isinstance(value, list):
-        return "[]"
-    return "'" + str(value).replace("'", "''") + "'"
-
-
-def run_record(i: int, rng: random.Random, experiment: str, baseline: str,
-               t0: dt.datetime) -> tuple[str, dict[str, bytes], str]:
-    """(run id, {path below .gittrack/run: content}, commit message) of run ``i``."""
+def run_record(i: int, rng: random.Random, experiment: str, t0: dt.datetime) -> dict[str, Any]:
+    """The `gittrack.log_runs` record of synthetic run ``i``."""
     run_id = f"{rng.getrandbits(64):016x}"
     start = t0 + dt.timedelta(seconds=i * 7, microseconds=rng.randrange(1_000_000))
     end = start + dt.timedelta(seconds=rng.randrange(1, 3600))
@@ -87,63 +55,44 @@ def run_record(i: int, rng: random.Random, experiment: str, baseline: str,
         "features": rng.choice(("all", "top10", "top50")),
     }
     ms = int(end.timestamp() * 1000)
-    metrics = {f"m{k}": rng.random() for k in range(8)}
-    metrics.update(rmse=rng.uniform(100, 1000), mae=rng.uniform(50, 900))
-    name = names.generate_run_name(rng)
-    info = {
-        "format": FORMAT_VERSION, "id": run_id, "name": name, "experiment": experiment,
-        "status": rng.choice(("finished",) * 18 + ("failed", "killed")),
-        "start_time": start.isoformat(), "end_time": end.isoformat(), "user": "bench",
-        "host": "bench-host", "pid": 1000 + i, "command": ["python", "train.py"],
-        "cwd": "/work", "python": "3.11.9", "platform": "Linux", "baseline": baseline,
-        "branch": "main", "dirty": False, "untracked": [], "untracked_count": 0,
-        "packages": PACKAGES, "parent": None, "description": None,
-        "tags": {"team": rng.choice(("ml", "data", "ops")), "stage": f"s{i % 7}"},
-    }
-    files = {
-        "run.yaml": yaml_text(info).encode(),
-        "params.yaml": yaml_text(dict(sorted(params.items()))).encode(),
-        "metrics.yaml": yaml_text({k: {"value": v, "step": 9, "timestamp": ms}
-                                   for k, v in sorted(metrics.items())}).encode(),
-    }
-    for key in ("rmse", "mae"):
-        files[f"metrics/{key}.tsv"] = (TSV_HEADER + "".join(
-            tsv_row(step, ms - 1000 * (9 - step), metrics[key] + 9 - step)
-            for step in range(10))).encode()
-    shown = " ".join(f"{k}={v:.6g}" for k, v in list(sorted(metrics.items()))[:5])
-    message = f"run {name} ({info['status']}): {shown}\n\nexperiment: {experiment}\nrun: {run_id}\n"
-    return run_id, files, message
+    metrics: dict[str, Any] = {f"m{k}": [(9, ms, rng.random())] for k in range(8)}
+    for key, low, high in (("rmse", 100, 1000), ("mae", 50, 900)):
+        value = rng.uniform(low, high)
+        metrics[key] = [(step, ms - 1000 * (9 - step), value + 9 - step) for step in range(10)]
+    return {"id": run_id, "name": names.generate_run_name(rng), "experiment": experiment,
+            "status": rng.choice(("finished",) * 18 + ("failed", "killed")),
+            "start_time": start.isoformat(), "end_time": end.isoformat(), "user": "bench",
+            "params": params, "metrics": metrics,
+            "tags": {"team": rng.choice(("ml", "data", "ops")), "stage": f"s{i % 7}"}}
+
+
+def records(runs: int, experiments: int, seed: int, offset: int = 0,
+            prefix: str = "exp") -> Iterator[dict[str, Any]]:
+    rng = random.Random(seed)
+    t0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+    for i in range(offset, offset + runs):
+        yield run_record(i, rng, f"{prefix}-{i % experiments}", t0)
 
 
 def write_runs(path: Path, runs: int, experiments: int, seed: int) -> None:
-    baseline = make_repo(path)
-    rng = random.Random(seed)
-    t0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
-    proc = subprocess.Popen(["git", "-C", str(path), "fast-import", "--quiet",
-                             "--done"], stdin=subprocess.PIPE)
-    assert proc.stdin is not None
-    out: IO[bytes] = proc.stdin
-    stamp = int(t0.timestamp())
-    for i in range(runs):
-        experiment = f"exp-{i % experiments}"
-        run_id, files, message = run_record(i, rng, experiment, baseline, t0)
-        msg = message.encode()
-        parts = [
-            f"commit {names.run_ref(experiment, run_id)}\n".encode(),
-            f"committer bench <bench@localhost> {stamp + i} +0000\n".encode(),
-            f"data {len(msg)}\n".encode(), msg, f"from {baseline}\n".encode(),
-        ]
-        for rel, data in files.items():
-            parts += [f"M 100644 inline {names.RECORD_DIR}/{rel}\n".encode(),
-                      f"data {len(data)}\n".encode(), data, b"\n"]
-        parts.append(b"\n")
-        out.write(b"".join(parts))
-    out.write(b"done\n")
-    out.close()
-    if proc.wait() != 0:
-        raise SystemExit("git fast-import failed")
-    subprocess.run(["git", "-C", str(path), "pack-refs", "--all"], check=True)
-    subprocess.run(["git", "-C", str(path), "repack", "-d", "-q"], check=True)
+    """A new repository at ``path`` holding ``runs`` runs in ``experiments`` experiments."""
+    make_repo(path)
+    add_runs(path, runs, experiments, seed)
+
+
+def add_runs(path: Path, runs: int, experiments: int, seed: int, offset: int = 0,
+             prefix: str = "exp") -> None:
+    """``runs`` more runs in the repository at ``path``, through `gittrack.log_runs`."""
+    import gittrack
+
+    cwd = os.getcwd()
+    os.chdir(path)
+    try:
+        gittrack.set_tracking_repo(path)
+        gittrack.log_runs(records(runs, experiments, seed, offset, prefix))
+    finally:
+        gittrack.set_tracking_repo(None)
+        os.chdir(cwd)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     started = time.perf_counter()
     write_runs(path, args.runs, args.experiments, args.seed)
-    print(f"wrote {args.runs} runs to {path} in {time.perf_counter() - started:.1f} s")
+    took = time.perf_counter() - started
+    print(f"wrote {args.runs} runs to {path} in {took:.1f} s ({args.runs / took:,.0f} runs/s)")
     return 0
 
 

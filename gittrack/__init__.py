@@ -20,7 +20,7 @@ _API = (
     "resolve_model_uri",
     "metric_history", "diff_runs", "set_baseline", "get_baseline",
     "log_text", "log_dict", "log_figure", "log_table",
-    "log_input", "log_model", "push", "pull", "log_runs",
+    "log_input", "log_model", "push", "pull", "log_runs", "flush",
 )
 # gittrack's own names for views the MLflow-named functions no longer give
 _RENAMED = {"query_runs": "search_runs", "current_experiment": "get_experiment"}
@@ -43,6 +43,7 @@ __all__ = [*_API, *_RENAMED, *_FLUENT, *_OPTIONAL, "GittrackError", "__version__
 if TYPE_CHECKING:
     from gittrack.api import (  # noqa: F401
         active_run,
+        flush,
         get_run,
         get_tracking_repo,
         set_tracking_repo,

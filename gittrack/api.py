@@ -31,10 +31,10 @@ def _run_artifacts() -> ModuleType:
     return run_artifacts
 
 
-def _note_ended(repo: Repo, commit: str, files: Mapping[str, bytes | str]) -> None:
+def _note_ended(repo: Repo, ended: Sequence[services.Ended]) -> None:
     from gittrack.query import index  # lazy: only an ending run notes its summary
 
-    index.note_run(repo, commit, files)
+    index.note_runs(repo, ended)
 
 
 def _card(obj: object) -> str | None:
@@ -62,10 +62,28 @@ def _store() -> Store:
 
 
 def open_store() -> Store:
-    """The store of the tracking repository, with dead live runs recovered first."""
+    """The store of the tracking repository, with dead live runs recovered first and the
+    final commits of the runs this process ended written."""
+    stack.wait_all()
+    return _writing_store()
+
+
+def _writing_store() -> Store:
+    # A new run needs no other run's final commit: it starts while they are written.
     store = _store()
     recover_dead_runs(store)
     return store
+
+
+def flush() -> None:
+    """Wait until every run this process ended is committed to its ref.
+
+    ``end_run`` returns once the end is in the run's journal (safe from a crash) and the
+    run's thread writes the final commit right after; gittrack's own reads wait for it, and
+    so does the exit of the process. Call this before reading the runs with other tools
+    (the git CLI) in the same process.
+    """
+    stack.wait_all()
 
 
 def set_experiment(name: str) -> str:
@@ -94,6 +112,7 @@ def start_run(run_name: str | None = None, experiment: str | None = None,
     """
     with stack.lock:
         if run_id is None and os.environ.get("GITTRACK_RUN_ID"):
+            stack.wait_all()  # a run this process ended is not live once its commit is in
             from gittrack.tracking import attach  # lazy: a child of `gittrack run` joins that run
 
             if not stack.runs:
@@ -112,7 +131,8 @@ def start_run(run_name: str | None = None, experiment: str | None = None,
             resume_run,
         )
 
-        store = open_store()
+        # resuming reads the run's last commit; a new run needs no other run's final commit
+        store = _writing_store() if run_id is None else open_store()
         parent = stack.runs[-1].id if stack.runs else None
         if parent_run_id is not None:  # MLflow's explicit parent (a run id or name)
             parent = query.resolve(store, parent_run_id)[0].rpartition("/")[2]

@@ -46,7 +46,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def git(cwd: Path | str, *args: str, check: bool = True) -> str:
-    """Run the plain git CLI and return its stdout."""
+    """Run the plain git CLI and return its stdout.
+
+    Runs this process ended are committed first (``gittrack.flush()``): their final commits
+    are written by each run's thread, and docs/format.md asks exactly this of a program
+    reading its runs with other tools.
+    """
+    import gittrack
+
+    gittrack.flush()
     proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
     if check and proc.returncode != 0:
         raise AssertionError(f"git {' '.join(args)} failed: {proc.stderr}")

@@ -119,6 +119,23 @@ def test_same_big_file_added_100_times_is_stored_once(cache: Cache, tmp_path: Pa
     assert pointers.pop().size == 50 * MB
 
 
+def test_a_small_file_is_stored_as_dvc_data_stores_it(cache: Cache, tmp_path: Path) -> None:
+    # Files up to SMALL_FILE bypass dvc-data (speed); the object, its place and its mode are
+    # what dvc-data's build and transfer make of the same file, one byte over the limit.
+    from gittrack.artifacts.cache import SMALL_FILE
+
+    small, big = tmp_path / "small.bin", tmp_path / "big.bin"
+    data = os.urandom(SMALL_FILE)
+    small.write_bytes(data)
+    big.write_bytes(data + b"x")
+    fast, slow = cache.add(small), cache.add(big)
+    assert fast == Pointer(hashlib.md5(data).hexdigest(), SMALL_FILE, 1, "file")
+    for pointer, content in ((fast, data), (slow, data + b"x")):
+        path = cache.object_path(pointer.md5)
+        assert path.read_bytes() == content and oct(path.stat().st_mode & 0o777) == "0o444"
+    assert cache.add(small) == fast  # identical content: the same object, stored once
+
+
 def test_cache_never_shares_an_inode_with_the_source(cache: Cache, tmp_path: Path) -> None:
     src = tmp_path / "a.txt"
     src.write_bytes(b"hello")

@@ -25,6 +25,7 @@ def test_a_bulk_run_holds_the_bytes_the_tracking_api_writes(repo: Path) -> None:
         for step in range(20):
             run.log_metrics({"loss": 1 / (step + 1), "acc": step / 20}, step=step)
         run.set_tag("note", "first")
+    gittrack.flush()  # the final commit, before reading it with plain git
     ref = f"refs/gittrack/runs/default/{run.id}"
     live = record_blobs(repo, ref)
     recorded = gittrack.get_run(run.id)

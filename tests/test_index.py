@@ -35,6 +35,7 @@ def log_runs(count: int, start: int = 0) -> list[str]:
             run.log_metrics({"rmse": 1 / (i + 1), "nan": math.nan})
             run.set_tag("team", "ml" if i % 3 else "ops")
             ids.append(run.id)
+    gittrack.flush()  # final commits and noted summaries written
     return ids
 
 
@@ -182,6 +183,7 @@ def test_writers_note_the_summary_that_git_would_give(repo: Path, cli: Any,
         run.log_metric("inf", math.inf, step=3)
         run.set_tags({"note": "it's", "empty": ""})
     ids.append(run.id)
+    gittrack.flush()  # the run's thread notes the summary with the final commit
     noted = list(index_dir(repo).glob(f"{index.NOTED_PREFIX}*.jsonl"))
     lines = [line for p in noted for line in p.read_bytes().splitlines()]
     assert len(lines) == 6

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -42,16 +43,33 @@ def test_many_runs_stay_below_gc_auto(repo: Path) -> None:
 
 
 def test_keep_healthy_packs_loose_objects_and_refs(repo: Path) -> None:
-    for _ in range(30):
+    for _ in range(10):
         with gittrack.start_run() as run:
             run.log_metric("m", 1)
-    before = _count_objects(repo)["count"]
-    assert before > 100
+    for i in range(150):  # loose objects another writer left
+        subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=repo, input=f"loose {i}\n",
+                       text=True, capture_output=True, check=True)
+    before = _count_objects(repo)
+    assert before["count"] >= 150 and before["packs"] >= 2  # each run commit is one small pack
     assert maintenance.keep_healthy(Repo(repo), force=True)
     after = _count_objects(repo)
-    assert after["count"] == 0 and after["in-pack"] >= before
+    assert after["count"] == 0 and after["in-pack"] >= before["count"]
+    assert after["packs"] <= 2
     assert not list((repo / ".git" / "refs" / "gittrack").rglob("*/*/*"))
-    assert len(git(repo, "for-each-ref", "refs/gittrack/runs").splitlines()) == 30
+    assert len(git(repo, "for-each-ref", "refs/gittrack/runs").splitlines()) == 10
+    git(repo, "fsck", "--strict", "--no-progress")
+
+
+def test_small_packs_roll_geometrically(repo: Path) -> None:
+    sizes = [100, 120, 130, 1000, 5000, 100_000]
+    paths = []
+    for i, size in enumerate(sizes):
+        path = repo / f"p{i}.pack"
+        path.write_bytes(b"x" * size)
+        paths.append(path)
+    # the three small ones roll into one of 350 bytes; the ones left grow at least twofold
+    assert maintenance.geometric(paths) == paths[:3]
+    assert maintenance.geometric(paths[4:]) == paths[4:]  # always at least two
 
 
 def test_failed_housekeeping_never_fails_the_run(repo: Path,

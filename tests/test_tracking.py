@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal
@@ -297,6 +298,47 @@ def test_sigkill_loses_only_what_was_not_yet_flushed(repo: Path, cli) -> None:  
     assert steps == list(range(len(steps))) and len(steps) > 300
     assert [v for _s, _t, v in history[:301]] == [1.0 / (s + 1) for s in range(301)]
     assert not list((repo / ".git" / "gittrack" / "journal").glob("*.jsonl"))
+
+
+END_THEN_DIE = """
+import json, os, signal, gittrack
+from gittrack.tracking.active import ActiveRun
+ActiveRun._finish = lambda self: None  # the run's thread never gets to its final commit
+run = gittrack.start_run(run_name="ended")
+run.log_params({"lr": 0.1})
+run.log_metric("loss", 0.5, step=3)
+gittrack.end_run("failed")
+print(json.dumps([run.id, run.info["end_time"]]), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_run_killed_after_end_run_returned_keeps_its_end(repo: Path) -> None:
+    # end_run returns once the end is journaled; the final commit follows in the run's
+    # thread. A process dying in between loses nothing: recovery commits the run with the
+    # status and end time it ended with, not as crashed.
+    proc = subprocess.run([sys.executable, "-c", END_THEN_DIE], cwd=repo, capture_output=True,
+                          text=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    run_id, end_time = json.loads(proc.stdout)
+    ref = f"refs/gittrack/runs/default/{run_id}"
+    before = yaml.safe_load(git(repo, "show", f"{ref}:.gittrack/run/run.yaml"))
+    assert before["status"] == "running"  # the final commit was never written
+    run = gittrack.get_run(run_id)  # any gittrack command recovers dead runs first
+    assert (run.status, run.info["end_time"]) == ("failed", end_time)
+    assert run.params == {"lr": 0.1} and run.metrics["loss"].step == 3
+    assert not list((repo / ".git" / "gittrack" / "journal").glob("*.jsonl"))
+
+
+def test_end_run_returns_before_the_final_commit_and_reads_wait_for_it(repo: Path) -> None:
+    with gittrack.start_run() as run:
+        run.log_metric("m", 1.0)
+    gittrack.flush()
+    ref = f"refs/gittrack/runs/default/{run.id}"
+    assert "status: finished" in git(repo, "show", f"{ref}:.gittrack/run/run.yaml")
+    with gittrack.start_run() as second:
+        second.set_tag("t", "x")
+    assert gittrack.get_run(second.id).status == "finished"  # a read waits for it
 
 
 def test_sigterm_ends_the_run_killed(repo: Path) -> None:

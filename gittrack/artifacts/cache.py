@@ -17,6 +17,7 @@ import os
 import posixpath
 import re
 import shutil
+import stat
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 KINDS = ("file", "dir", "model")
 LINKS = ("copy", "reflink", "hardlink")
 _CHUNK = 4 << 20
+SMALL_FILE = 1 << 20  # files up to this size are stored without dvc-data (Cache._add_small)
 _OID = re.compile(r"[0-9a-f]{32}(\.dir)?")
 _DRIVE = re.compile(r"[A-Za-z]:")
 # What dvc-data raises underneath; anything else is a bug and should surface as such.
@@ -347,6 +349,10 @@ class Cache:
         stored as a link, one that leads out of it is refused (InvalidInputError).
         """
         path = Path(src).absolute()
+        if kind in (None, "file"):
+            small = self._add_small(path)
+            if small is not None:
+                return small
         kind = _pick_kind(path, kind)
         links = directory_links(path) if path.is_dir() else {}
         before = _snapshot(path)
@@ -392,9 +398,32 @@ class Cache:
         self._listing(oid)  # the checks every reader applies, before a pointer names it
         return oid, size, len(entries)
 
+    def _add_small(self, path: Path) -> Pointer | None:
+        """A small regular file stored without dvc-data (None for anything else).
+
+        Read, hashed and written in one go, the object exactly where dvc-data puts it
+        (read-only, renamed into place): a 10 KB file in ~0.2 ms instead of ~5 ms through
+        dvc-data's build and transfer, whose State memo only pays for big files.
+        """
+        try:
+            before = os.stat(path)
+            if not stat.S_ISREG(before.st_mode) or before.st_size > SMALL_FILE:
+                return None
+            data = path.read_bytes()
+            after = os.stat(path)
+        except OSError:
+            return None  # dvc-data says what is wrong
+        if (after.st_ino, after.st_mtime_ns, after.st_size) != \
+                (before.st_ino, before.st_mtime_ns, len(data)):
+            raise ArtifactError(f"'{path}' changed while it was being stored; log it again once it is written.")
+        return self._store_bytes(data)
+
     def add_bytes(self, data: bytes, name: str) -> Pointer:
         """Store small in-memory content (log_text, log_dict) as a file artifact."""
         validate_artifact_path(name)
+        return self._store_bytes(data)
+
+    def _store_bytes(self, data: bytes) -> Pointer:
         oid = hashlib.md5(data, usedforsecurity=False).hexdigest()
         self._write_object(oid, data)
         return Pointer(md5=oid, size=len(data), nfiles=1, kind="file")

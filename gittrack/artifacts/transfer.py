@@ -20,6 +20,8 @@ from gittrack.artifacts.local import cache_for, cache_lock, read_pointers, store
 from gittrack.core import project
 from gittrack.core.errors import GittrackError, RemoteError
 from gittrack.core.gitio import Repo
+from gittrack.core.names import RECORD_DIR
+from gittrack.core.records import load_yaml
 from gittrack.core.store import Store
 
 Progress = Callable[[str, int, int], None]
@@ -63,15 +65,34 @@ def open_artifact_remote(repo: Repo) -> ArtifactRemote | None:
 
 def pointers_of(store: Store, commits: Iterable[str]) -> list[Pointer]:
     """Every distinct artifact pointer (artifacts.yaml and stored inputs) of the commits."""
+    commits = list(dict.fromkeys(commits))
+    records = _Records(store.repo, {name: store.repo.read_blobs(commits, f"{RECORD_DIR}/{name}")
+                                    for name in ("artifacts.yaml", "inputs.yaml")})
     seen: dict[str, Pointer] = {}
-    for commit in dict.fromkeys(commits):
+    for commit in records.commits():
         try:
-            found = [*read_pointers(store, commit).values(), *stored_inputs(store, commit).values()]
+            found = [*read_pointers(records, commit).values(),
+                     *stored_inputs(records, commit).values()]
         except GittrackError:
             continue  # not a run commit, or a damaged record: nothing to carry
         for pointer in found:
             seen.setdefault(pointer.md5, pointer)
     return list(seen.values())
+
+
+class _Records(Store):
+    """Record files read for many commits at once (Repo.read_blobs), read as Store reads them."""
+
+    def __init__(self, repo: Repo, files: dict[str, dict[str, bytes]]) -> None:
+        super().__init__(repo)
+        self.files = files
+
+    def commits(self) -> list[str]:
+        return list(dict.fromkeys(c for by_commit in self.files.values() for c in by_commit))
+
+    def read_file(self, commit: str, name: str) -> Any:
+        data = self.files.get(name, {}).get(commit)
+        return None if data is None else load_yaml(data)
 
 
 @contextmanager

@@ -21,7 +21,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from gittrack.core import provenance
+from gittrack.core import packs, provenance
 from gittrack.core.errors import GitError, NotARepositoryError
 
 GIT_FILEMODE_BLOB = 0o100644
@@ -138,6 +138,33 @@ class Repo:
         if not isinstance(obj, pygit2.Blob):
             return None
         return obj.data
+
+    def read_blobs(self, commits: Iterable[str], path: str) -> dict[str, bytes]:
+        """``{commit: content of path}`` for the commits that hold a blob at ``path``.
+
+        One ``git cat-file --batch`` for all of them: at thousands of commits (a push's
+        runs) ~10x faster than a libgit2 lookup each from Python.
+        """
+        wanted = list(dict.fromkeys(commits))
+        if not wanted:
+            return {}
+        request = "".join(f"{c}:{path}\n" for c in wanted).encode()
+        proc = subprocess.run(["git", f"--git-dir={self.git_dir}", "cat-file", "--batch"],
+                              input=request, capture_output=True, check=False)
+        if proc.returncode != 0:
+            raise GitError(f"`git cat-file --batch` failed: {proc.stderr.decode(errors='replace').strip()}.")
+        out, data, at = {}, proc.stdout, 0
+        for commit in wanted:
+            end = data.index(b"\n", at)
+            header = data[at:end].split()
+            at = end + 1
+            if len(header) == 3 and header[1] == b"blob":
+                size = int(header[2])
+                out[commit] = data[at:at + size]
+                at += size + 1
+            elif len(header) == 3:
+                at += int(header[2]) + 1  # a tree or other object at that path: not a file
+        return out
 
     def list_tree(self, commit: str, path: str) -> list[tuple[str, str, bool]]:
         """Entries below ``path`` of a commit, recursively: (relative path, blob id, is_tree)."""
@@ -359,6 +386,8 @@ class Repo:
             return False
         except (pygit2.GitError, ValueError) as exc:
             raise GitError(f"Cannot create ref {name}: {exc}.") from exc
+        finally:
+            packs.settle_thread()  # the packs this thread wrote may be rolled from now on
         return True
 
     def set_ref(self, name: str, oid: str) -> None:
@@ -368,6 +397,8 @@ class Repo:
             self.git.references.create(name, pygit2.Oid(hex=oid), force=True)
         except (pygit2.GitError, ValueError) as exc:
             raise GitError(f"Cannot update ref {name}: {exc}.") from exc
+        finally:
+            packs.settle_thread()
 
     def delete_ref(self, name: str) -> None:
         import pygit2

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import struct
 import subprocess
+import threading
 import time
 import zlib
 from collections.abc import Iterable, Mapping
@@ -78,6 +80,143 @@ class PackBuilder:
                            f"({proc.stderr.decode(errors='replace').strip()}); check the disk.")
         self.known.update(self._objects)
         self._objects.clear()
+
+
+    def write_pack(self, git_dir: Path) -> None:
+        """Write the objects as one pack and its index from Python; forget them.
+
+        For a live run's commit (a few dozen objects): no subprocess, two files instead of a
+        loose file per object. The pack holds whole objects only (no deltas), so
+        :func:`roll_up` can merge such packs by copying their entries.
+        """
+        if not self._objects:
+            return
+        name = write_pack_files(git_dir / "objects" / "pack", self._objects)
+        with _LOCK:
+            OWN.add(f"pack-{name}.pack")
+            _UNSETTLED.setdefault(threading.get_ident(), set()).add(f"pack-{name}.pack")
+        self.known.update(self._objects)
+        self._objects.clear()
+
+
+# Packs this process wrote, and those whose ref its writing thread has not written yet. A
+# pack is rolled (roll_up deletes it) only once settled: libgit2 looks up the target of a new
+# ref, and one whose pack vanished between its write and that lookup would not be found.
+OWN: set[str] = set()
+_UNSETTLED: dict[int, set[str]] = {}
+_LOCK = threading.Lock()
+
+
+def settle_thread() -> None:
+    """The current thread has written the ref to the objects of the packs it wrote."""
+    with _LOCK:
+        _UNSETTLED.pop(threading.get_ident(), None)
+
+
+def unsettled() -> set[str]:
+    """Names (``pack-<sha>.pack``) of this process's packs not yet settled."""
+    with _LOCK:
+        return {name for names in _UNSETTLED.values() for name in names}
+
+
+def write_pack_files(pack_dir: Path, objects: Mapping[str, bytes]) -> str:
+    """``pack-<sha>.pack`` and ``.idx`` (version 2) holding ``{id: pack entry}``; the sha.
+
+    The pack is renamed into place before its index, as git does, so a reader that sees the
+    index finds the pack; the files are read-only, as git makes them.
+    """
+    head = b"PACK" + (2).to_bytes(4, "big") + len(objects).to_bytes(4, "big")
+    offsets: dict[str, int] = {}
+    crcs: dict[str, int] = {}
+    at = len(head)
+    for oid, entry in objects.items():
+        offsets[oid] = at
+        crcs[oid] = zlib.crc32(entry)
+        at += len(entry)
+    body = b"".join([head, *objects.values()])
+    checksum = hashlib.sha1(body, usedforsecurity=False).digest()
+    name = checksum.hex()
+    ids = sorted(objects)
+    if at >= 1 << 31:
+        raise GitError("A pack over 2 GB cannot be written this way; write fewer runs at once.")
+    fanout = [0] * 256
+    for oid in ids:
+        fanout[int(oid[:2], 16)] += 1
+    total = 0
+    for i in range(256):
+        total += fanout[i]
+        fanout[i] = total
+    idx = b"".join([b"\377tOc", struct.pack(">I", 2), struct.pack(">256I", *fanout),
+                    bytes.fromhex("".join(ids)), struct.pack(f">{len(ids)}I", *(crcs[o] for o in ids)),
+                    struct.pack(f">{len(ids)}I", *(offsets[o] for o in ids)), checksum])
+    idx += hashlib.sha1(idx, usedforsecurity=False).digest()
+    pack_dir.mkdir(parents=True, exist_ok=True)
+    for suffix, data in (("pack", body + checksum), ("idx", idx)):
+        final = pack_dir / f"pack-{name}.{suffix}"
+        if final.exists():
+            continue  # the same objects written before: the same pack
+        tmp = pack_dir / f"tmp_gittrack_{os.getpid()}_{threading.get_ident()}.{suffix}"
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, final)
+    return name
+
+
+def read_index(idx_path: Path) -> list[tuple[int, str, int]]:
+    """``(offset, id, crc32)`` of every object of a version-2 pack index, by offset."""
+    data = idx_path.read_bytes()
+    if data[:8] != b"\377tOc\x00\x00\x00\x02":
+        raise ValueError(f"{idx_path} is not a version 2 pack index")
+    count = struct.unpack_from(">I", data, 8 + 255 * 4)[0]
+    base = 8 + 256 * 4
+    ids = data[base : base + 20 * count]
+    crcs = struct.unpack_from(f">{count}I", data, base + 20 * count)
+    offsets = struct.unpack_from(f">{count}I", data, base + 24 * count)
+    if any(off & 0x80000000 for off in offsets):
+        raise ValueError(f"{idx_path} indexes a pack over 2 GB")
+    return sorted((offsets[i], ids[20 * i : 20 * i + 20].hex(), crcs[i]) for i in range(count))
+
+
+def roll_up(pack_dir: Path, paths: list[Path]) -> list[Path]:
+    """Merge the packs ``paths`` (``.pack`` files holding whole objects only) into one pack,
+    then delete them; returns the packs left out because they hold deltas.
+
+    Entries are copied as they are (a whole object's entry is position-independent). A pack
+    holding a delta (one git wrote) is left out; objects are written before any pack is
+    deleted, so every object stays readable throughout.
+    """
+    objects: dict[str, bytes] = {}
+    merged, deltas = [], []
+    for path in paths:
+        try:
+            data = path.read_bytes()
+            entries = read_index(path.with_suffix(".idx"))
+        except (OSError, ValueError):
+            continue  # gone (another process rolled it) or not ours to read
+        ends = [off for off, _oid, _crc in entries[1:]] + [len(data) - 20]
+        found: dict[str, bytes] = {}
+        for (off, oid, crc), end in zip(entries, ends):
+            entry = data[off:end]
+            if (entry[0] >> 4) & 7 not in _TYPES.values() or zlib.crc32(entry) != crc:
+                found = {}
+                deltas.append(path)
+                break  # a delta, or a damaged pack: leave this pack as it is
+            found[oid] = entry
+        if found:
+            objects.update(found)
+            merged.append(path)
+    if len(merged) < 2:
+        return deltas
+    name = write_pack_files(pack_dir, objects)
+    with _LOCK:
+        OWN.add(f"pack-{name}.pack")
+    for path in merged:
+        if path.stem == f"pack-{name}":
+            continue
+        for suffix in (".idx", ".pack", ".rev"):
+            path.with_suffix(suffix).unlink(missing_ok=True)
+    return deltas
 
 
 def _entry_header(kind: int, size: int) -> bytes:

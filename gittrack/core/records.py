@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -74,12 +75,108 @@ def _yaml() -> tuple[ModuleType, Any, Any]:
 
 def dump_yaml(data: Any, *, sort_keys: bool = True) -> bytes:
     """YAML text of plain data, block style, UTF-8."""
+    fast = fast_dump_yaml(data, sort_keys=sort_keys)
+    if fast is not None:
+        return fast
     yaml, _loader, dumper = _yaml()
     text: str = yaml.dump(
         data, Dumper=dumper, sort_keys=sort_keys, allow_unicode=True, default_flow_style=False,
         width=1000,
     )
     return text.encode("utf-8")
+
+
+# -- the fast emitter -------------------------------------------------------------------
+# PyYAML's representer costs ~100 us a small document, most of a bulk write (gittrack.log_runs)
+# and of a run's final commit. Records are mostly plain mappings of numbers and short ASCII
+# words, for which libyaml's output is simple to state; this writes exactly that text and
+# gives up (to the real dumper) on anything else: other types, non-ASCII, spaces, quotes,
+# a trailing colon, indicators, long keys (libyaml writes keys over 128 characters as "? key").
+# tests/test_records.py checks it against the real dumper byte for byte.
+_WORD = re.compile(r"(?:[A-Za-z0-9_/]|-(?=.))[A-Za-z0-9_./+:\-]*(?<!:)\Z")
+_MAX_KEY = 100
+
+
+class _NotFast(Exception):
+    pass
+
+
+def fast_dump_yaml(data: Any, *, sort_keys: bool = True) -> bytes | None:
+    """:func:`dump_yaml` of a mapping of plain words and numbers, or None for anything else.
+
+    What it writes reads back (:func:`load_yaml`) as exactly ``data``: every string it writes
+    plain, PyYAML's own resolvers read as a string.
+    """
+    if type(data) is not dict and type(data) is not RunInfo:
+        return None
+    try:
+        return _fast_mapping(data, sort_keys, "", []).encode("utf-8") if data else b"{}\n"
+    except _NotFast:
+        return None
+
+
+@functools.cache
+def _implicit() -> dict[str, list[tuple[str, Any]]]:
+    yaml = _yaml()[0]
+    resolvers: dict[str, list[tuple[str, Any]]] = yaml.resolver.Resolver.yaml_implicit_resolvers
+    return resolvers
+
+
+def _fast_str(text: str) -> str:
+    if not _WORD.match(text):
+        raise _NotFast
+    for tag, regexp in _implicit().get(text[0], ()):
+        if regexp.match(text):  # would read back as a number, bool, date...: quote it
+            return f"'{text}'" if tag != "tag:yaml.org,2002:str" else text
+    return text
+
+
+def _fast_scalar(value: Any) -> str:
+    kind = type(value)
+    if kind is str:
+        return _fast_str(value) if value else "''"
+    if kind is float:
+        if value != value:
+            return ".nan"
+        if value in (math.inf, -math.inf):
+            return ".inf" if value > 0 else "-.inf"
+        text = repr(value).lower()
+        return text.replace("e", ".0e", 1) if "." not in text and "e" in text else text
+    if kind is int:
+        return str(value)
+    if kind is bool:
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    raise _NotFast
+
+
+def _fast_mapping(data: Mapping[str, Any], sort_keys: bool, indent: str,
+                  out: list[str]) -> str:
+    for key, value in (sorted(data.items()) if sort_keys else data.items()):
+        if type(key) is not str or len(key) > _MAX_KEY:
+            raise _NotFast
+        name = _fast_str(key) if key else "''"
+        kind = type(value)
+        if kind is dict and value:
+            out.append(f"{indent}{name}:\n")
+            _fast_mapping(value, sort_keys, indent + "  ", out)
+        elif kind is list and value:
+            out.append(f"{indent}{name}:\n")
+            out.extend([f"{indent}- {_fast_item(v)}\n" for v in value])
+        elif kind is dict:
+            out.append(f"{indent}{name}: {{}}\n")
+        elif kind is list:
+            out.append(f"{indent}{name}: []\n")
+        else:
+            out.append(f"{indent}{name}: {_fast_scalar(value)}\n")
+    return "".join(out)
+
+
+def _fast_item(value: Any) -> str:
+    if type(value) in (dict, list):
+        raise _NotFast
+    return _fast_scalar(value)
 
 
 def load_yaml(data: bytes | str) -> Any:

@@ -8,12 +8,13 @@ a run writes a new commit with the same parent and moves the run's ref.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from gittrack.core import names
+from gittrack.core import names, provenance
 from gittrack.core.errors import AmbiguousRunError, GitError, RunNotFoundError
 from gittrack.core.gitio import Repo
+from gittrack.core.packs import MODE_BLOB, MODE_TREE, PackBuilder
 from gittrack.core.records import Metric, Run, RunInfo, load_yaml, parse_tsv
 
 RECORD_FILES = ("run.yaml", "params.yaml", "metrics.yaml", "artifacts.yaml", "inputs.yaml")
@@ -32,6 +33,33 @@ class Store:
         record_tree = self.repo.write_tree(blobs)
         tree = self.repo.graft(code_tree, names.RECORD_DIR, record_tree)
         return self.repo.write_commit(tree, parent, message)
+
+    def write_record(self, code_tree: str | None, parent: str | None,
+                     files: Mapping[str, bytes | str], message: str) -> tuple[str, dict[str, str]]:
+        """Write a run commit whose record files are ``{path below .gittrack/run: bytes or
+        blob id}`` and its new objects as one small pack; ``(commit, {path: blob id})``.
+
+        The same commit :meth:`write_commit` makes, in two files instead of a loose file per
+        object (a dozen or more a commit), and without a libgit2 write per object.
+        """
+        pack = PackBuilder()
+        blobs = {path: data if isinstance(data, str) else pack.blob(data)
+                 for path, data in files.items()}
+        commit = self.frame(code_tree).commit(pack, blobs, [parent] if parent else [],
+                                              self.repo.signature_line(), message)
+        pack.write_pack(self.repo.common_dir)
+        provenance.note_made(self.repo.state_dir, commit)  # made here (trust of its models)
+        return commit, blobs
+
+    def frame(self, code_tree: str | None) -> RecordFrame:
+        """The code tree ``code_tree`` ready to take records (cached per process)."""
+        key = (str(self.repo.common_dir), code_tree)
+        frame = _FRAMES.get(key)
+        if frame is None:
+            if len(_FRAMES) > 64:
+                _FRAMES.clear()
+            frame = _FRAMES[key] = RecordFrame(self.repo, code_tree)
+        return frame
 
     def code_tree_of(self, commit: str) -> str:
         """The tree of a run commit; its record is replaced on graft, so it serves as code."""
@@ -106,6 +134,41 @@ class Store:
                 f"Run id prefix '{text}' matches {len(hits)} runs ({ids}); give more digits."
             )
         return hits[0] if hits else None
+
+
+class RecordFrame:
+    """A code tree with the record grafted at ``.gittrack/run``, built in a PackBuilder: the
+    tree :meth:`Store.write_commit` makes, with the code tree's entries read once."""
+
+    def __init__(self, repo: Repo, code_tree: str | None) -> None:
+        top = repo.tree_items(code_tree) if code_tree else []
+        inner = [e for e in top if e[1] == ".gittrack" and e[0] == MODE_TREE]
+        self.top = [e for e in top if e[1] != ".gittrack"]
+        self.gittrack = [e for e in repo.tree_items(inner[0][2]) if e[1] != "run"] if inner else []
+
+    def commit(self, pack: PackBuilder, blobs: Mapping[str, str], parents: Sequence[str],
+               signature: str, message: str) -> str:
+        """The commit of a record ``{path below .gittrack/run: blob id}``; its new trees and
+        the commit go into ``pack``."""
+        root: dict[str, Any] = {}
+        for path, oid in blobs.items():
+            node = root
+            *dirs, leaf = path.split("/")
+            for d in dirs:
+                node = node.setdefault(d, {})
+            node[leaf] = oid
+        record = _tree(pack, root)
+        gittrack = pack.tree([*self.gittrack, (MODE_TREE, "run", record)])
+        top = pack.tree([*self.top, (MODE_TREE, ".gittrack", gittrack)])
+        return pack.commit(top, parents, signature, message)
+
+
+def _tree(pack: PackBuilder, node: Mapping[str, Any]) -> str:
+    return pack.tree([(MODE_TREE, name, _tree(pack, child)) if isinstance(child, dict)
+                      else (MODE_BLOB, name, child) for name, child in node.items()])
+
+
+_FRAMES: dict[tuple[str, str | None], RecordFrame] = {}
 
 
 def not_found(spec: str) -> RunNotFoundError:

@@ -380,19 +380,33 @@ def _last_rows(table: Table) -> list[int]:
     return sorted(table.row_of().values())
 
 
-def note_run(repo: Repo, commit: str, files: Mapping[str, bytes | str]) -> None:
-    """Note the summary of a run commit a writer just made from its record ``files`` (as
-    rendered: the bytes of the blobs), so the next query needs no git read for it.
+def note_runs(repo: Repo,
+              ended: Sequence[tuple[str, Mapping[str, bytes | str], dict[str, Any] | None]]
+              ) -> None:
+    """Note the summaries of run commits a writer just made, so the next query needs no git
+    read for them: each ``(commit, record files as rendered, summary or None)``.
 
-    One line appended to ``noted-<pid>.jsonl`` beside the segments; the summary is what
-    :func:`summarize` would read from the commit, made by the same code from the same bytes.
+    All lines are appended to ``noted-<pid>.jsonl`` beside the segments in one write. Each
+    summary is what :func:`summarize` would read from the commit: the writer's own (made from
+    the values its render wrote, which read back exactly), or else read by the same code from
+    the rendered bytes.
     """
-    try:
-        summary = _RenderedStore(repo, files).read_run(commit).summary()
-    except (GitError, ValueError, TypeError, KeyError):
-        return  # the index reads the commit from git instead
-    directory = repo.state_dir / "index" / f"v{INDEX_FORMAT}"
-    append_file(directory / f"{NOTED_PREFIX}{os.getpid()}.jsonl", row_json(summary) + b"\n")
+    lines = []
+    for commit, files, summary in ended:
+        if summary is None:
+            try:
+                summary = _RenderedStore(repo, files).read_run(commit).summary()
+            except (GitError, ValueError, TypeError, KeyError):
+                continue  # the index reads the commit from git instead
+        lines.append(row_json(summary) + b"\n")
+    if lines:
+        directory = repo.state_dir / "index" / f"v{INDEX_FORMAT}"
+        append_file(directory / f"{NOTED_PREFIX}{os.getpid()}.jsonl", b"".join(lines))
+
+
+def note_run(repo: Repo, commit: str, files: Mapping[str, bytes | str]) -> None:
+    """:func:`note_runs` of one run, read from its rendered ``files``."""
+    note_runs(repo, [(commit, files, None)])
 
 
 # -- reading run records fast -------------------------------------------------------------

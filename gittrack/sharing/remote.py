@@ -12,9 +12,12 @@ prints: progress goes to a callback ``(phase, done, total)`` that the CLI render
 from __future__ import annotations
 
 import os
+import shutil
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gittrack import query
@@ -98,9 +101,27 @@ def _git(repo: Repo, *args: str) -> Any:
     return proc
 
 
-def ls_remote(repo: Repo, remote: str) -> dict[str, str]:
-    """``{ref: oid}`` of the remote's gittrack refs and registry-named tags."""
-    proc = _git(repo, "ls-remote", remote, "refs/gittrack/*", "refs/tags/*")
+def ref_patterns(experiment: str | None = None) -> list[str]:
+    """The ref patterns a push or fetch reads from a remote: all gittrack refs, or only one
+    experiment's (runs, trash, emptied records, baseline), and the registry tags.
+
+    The objects fetched are those of the matching refs only: ``git fetch`` sends the names
+    to the server (protocol v2's ``ref-prefix``), so a clone fetching one experiment of a
+    million runs receives that experiment's commits. ``git ls-remote`` still receives the
+    remote's whole list of refs and filters it here, as ``git push`` does.
+    """
+    if experiment is None:
+        return [f"{refsync.GITTRACK_PREFIX}*", f"{refsync.TAGS_PREFIX}*"]
+    return [names.experiment_ref_prefix(experiment) + "*",
+            *(prefix + names.encode_component(experiment) + "/*"
+              for prefix in (names.TRASH_PREFIX, names.EMPTIED_PREFIX)),
+            BASELINES_PREFIX + names.encode_component(experiment), f"{refsync.TAGS_PREFIX}*"]
+
+
+def ls_remote(repo: Repo, remote: str, experiment: str | None = None) -> dict[str, str]:
+    """``{ref: oid}`` of the remote's gittrack refs (or one experiment's) and registry-named
+    tags."""
+    proc = _git(repo, "ls-remote", remote, *ref_patterns(experiment))
     if proc.returncode != 0:
         raise RemoteError(f"Cannot read remote '{remote}' ({_git_reason(proc.stderr)}); check "
                           "the name or URL and that `git ls-remote` works for it.")
@@ -242,7 +263,7 @@ def push(store: Store, remote: str | None = None, experiment: str | None = None,
     ids = _run_ids(store, runs)
     result = PushResult(name)
     for _round in range(MAX_ROUNDS):
-        there = select(ls_remote(repo, name), experiment, ids)
+        there = select(ls_remote(repo, name, experiment), experiment, ids)
         here = local_refs(repo, experiment, ids)
         plan = refsync.plan_push(here, there, refsync.Judge(repo))
         if plan.conflicts:
@@ -265,15 +286,15 @@ def _send(repo: Repo, remote: str, plan: refsync.PushPlan, result: PushResult,
     """Push refs (gittrack refs before tags); True when a tag was rejected (re-plan)."""
     runs = {r: o for r, o in plan.send.items() if refsync.kind_of(r) != "tag"}
     tag_refs = {r: o for r, o in plan.send.items() if refsync.kind_of(r) == "tag"}
-    with _staged(repo, plan.send) as prefix:
-        status = _push_group(repo, remote, runs, prefix, "gittrack", progress)
+    with _staged(repo, plan.send) as stage:
+        status = _push_group(repo, remote, runs, stage, "gittrack", progress)
         explicit = [f"{n}:{r}" for r, (n, _old) in plan.force.items()]  # the lease allows it
         explicit += [f":{r}" for r in plan.delete]
         leases = [f"{r}:{old}" for r, (_n, old) in plan.force.items()]
         leases += [f"{r}:{old}" for r, old in plan.delete.items()]
         if explicit:
             status.update(_push_refs(repo, remote, explicit, leases, progress, "refs"))
-        tag_status = _push_group(repo, remote, tag_refs, prefix, "tags", progress)
+        tag_status = _push_group(repo, remote, tag_refs, stage, "tags", progress)
     for ref, (flag, _summary) in status.items():
         if flag == "!":
             result.behind.append(ref)
@@ -285,46 +306,65 @@ def _send(repo: Repo, remote: str, plan: refsync.PushPlan, result: PushResult,
     return any(flag == "!" for flag, _ in tag_status.values())
 
 
-def _push_group(repo: Repo, remote: str, refs: Mapping[str, str], prefix: str | None,
+def _push_group(repo: Repo, remote: str, refs: Mapping[str, str], stage: Repo | None,
                 namespace: str, progress: Progress) -> dict[str, tuple[str, str]]:
     if not refs:
         return {}
     phase = "tags" if namespace == "tags" else "refs"
-    if prefix is None:
+    if stage is None:
         return _push_refs(repo, remote, [f"{o}:{r}" for r, o in refs.items()], [], progress, phase)
     progress(phase, 0, len(refs))
-    status = _push_refs(repo, remote, [f"{prefix}{namespace}/*:refs/{namespace}/*"], [],
+    status = _push_refs(stage, remote, [f"refs/{namespace}/*:refs/{namespace}/*"], [],
                         _quiet, phase)
     progress(phase, len(refs), len(refs))
     return status
 
 
 @contextmanager
-def _staged(repo: Repo, refs: Mapping[str, str]) -> Iterator[str | None]:
-    """Mirror ``refs`` under ``refs/gittrack-push/<pid>/`` for one glob push; yield the prefix.
+def _staged(repo: Repo, refs: Mapping[str, str]) -> Iterator[Repo | None]:
+    """A scratch repository holding exactly ``refs``, for one glob push of each namespace.
 
     git matches each explicit refspec against every ref, so 10,000 of them cost minutes
-    where one glob costs a second (benchmarks/bench_remote.py). The mirror holds exactly the
-    planned values, so refs written meanwhile (whose artifacts were not sent) never travel.
+    where one glob costs a second (benchmarks/bench_remote.py). The scratch repository
+    (``<git dir>/gittrack/push-<pid>/``) borrows this one's objects (``objects/info/
+    alternates``) and configuration (``include.path``: remotes, credentials, URL rewrites),
+    and holds the planned refs in one written ``packed-refs`` file: no ref of this repository
+    is written, and refs written meanwhile (whose artifacts were not sent) never travel.
     Small pushes use explicit refspecs (None).
     """
     _drop_stale_stages(repo)
     if len(refs) < STAGE_THRESHOLD:
         yield None
         return
-    prefix = f"{STAGE_PREFIX}{os.getpid()}/"
-    lines = [f"create {prefix}{r[len('refs/'):]} {o}" for r, o in refs.items()]
-    if not _update_refs(repo, lines):
-        raise RemoteError("Could not stage the refs to push under refs/gittrack-push/; check "
-                          "that the repository is writable and retry.")
+    root = repo.state_dir / f"push-{os.getpid()}-{threading.get_ident()}"
     try:
-        yield prefix
+        _write_stage(repo, root, refs)
+        stage = Repo(root)
+    except OSError as exc:
+        shutil.rmtree(root, ignore_errors=True)
+        raise RemoteError(f"Could not prepare the push in {root} ({exc}); check that the "
+                          "repository is writable and retry.") from exc
+    try:
+        yield stage
     finally:
-        _update_refs(repo, [f"delete {prefix}{r[len('refs/'):]} {o}" for r, o in refs.items()])
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _write_stage(repo: Repo, root: Path, refs: Mapping[str, str]) -> None:
+    shutil.rmtree(root, ignore_errors=True)
+    (root / "objects" / "info").mkdir(parents=True)
+    (root / "refs").mkdir()
+    (root / "HEAD").write_text("ref: refs/heads/gittrack-push\n")
+    (root / "objects" / "info" / "alternates").write_text(f"{repo.common_dir / 'objects'}\n")
+    config = str(repo.common_dir / "config").replace("\\", "\\\\").replace('"', '\\"')
+    (root / "config").write_text(f'[core]\n\tbare = true\n[include]\n\tpath = "{config}"\n')
+    lines = [f"{oid} {ref}\n" for ref, oid in sorted(refs.items(), key=lambda kv: kv[0].encode())]
+    (root / "packed-refs").write_text("# pack-refs with: sorted \n" + "".join(lines))
 
 
 def _drop_stale_stages(repo: Repo) -> None:
-    """Remove the push mirrors of processes that died mid-push."""
+    """Remove what pushes of processes that died mid-push left: scratch repositories, and
+    the mirror refs (``refs/gittrack-push/<pid>/``) older versions staged under."""
     stale: dict[str, str] = {}
     for ref, oid in repo.list_refs(STAGE_PREFIX).items():
         pid = ref[len(STAGE_PREFIX):].partition("/")[0]
@@ -332,6 +372,14 @@ def _drop_stale_stages(repo: Repo) -> None:
             stale[ref] = oid
     if stale:
         _update_refs(repo, [f"delete {r} {o}" for r, o in stale.items()])
+    try:
+        scratch = [p for p in repo.state_dir.iterdir() if p.name.startswith("push-")]
+    except OSError:
+        return
+    for path in scratch:
+        pid = path.name.split("-")[1]
+        if not pid.isdigit() or not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _alive(pid: int) -> bool:
@@ -374,7 +422,7 @@ def fetch(store: Store, remote: str | None = None, experiment: str | None = None
     """
     repo = store.repo
     name = resolve_remote(repo, remote)
-    there = select(ls_remote(repo, name), experiment, runs)
+    there = select(ls_remote(repo, name, experiment), experiment, runs)
     result = apply_remote(store, name, there, progress)
     gitobjects.fetch(store, name)  # artifacts pushed through the git remote itself
     if artifacts:

@@ -220,11 +220,10 @@ class ActiveRun:
             # Blobs are written outside the buffer lock, so logging never waits on git;
             # and with a Repo object of its own, as libgit2 objects are not for sharing
             # between threads.
-            blobs = self.state.write(self._writer, files)
             code_tree = self._code_tree
             if self._code_graft is not None:
                 code_tree = self._code_graft(self._writer.repo, code_tree)
-            commit = self._writer.write_commit(code_tree, self._parent, blobs, message)
+            commit = self.state.commit(self._writer, code_tree, self._parent, files, message)
             if final:
                 commit = self._signed(commit)
             self._writer.repo.set_ref(self.ref, commit)
@@ -252,10 +251,19 @@ class ActiveRun:
             if self._dirty and due:
                 self.commit()
                 last_commit = time.monotonic()
+        if self._ended:
+            self._finish()
 
     # -- ending -------------------------------------------------------------------------
     def end(self, status: str = "finished") -> None:
-        """End the run with ``status`` (finished, failed or killed) and commit it."""
+        """End the run with ``status`` (finished, failed or killed).
+
+        The end is in the journal when this returns (a crash from then on recovers the run
+        with this status); the final commit is written by the run's own thread right after,
+        so ending costs the training loop well under a millisecond. Every gittrack read in
+        this process waits for it (:func:`gittrack.flush` does explicitly), and so does the
+        process's exit (docs/format.md).
+        """
         if status not in TERMINAL or status == "crashed":
             raise InvalidInputError(
                 f"Status {status!r} cannot end a run; use 'finished', 'failed' or 'killed'."
@@ -264,21 +272,47 @@ class ActiveRun:
             if self._ended:
                 return
             self._ended = True
-        self._stop.set()
-        if threading.current_thread() is not self._thread:
-            self._thread.join()
-        self.state.info["status"] = status
-        self.state.info["end_time"] = now_iso()
-        self.state.info["packages"] = environment.imported_packages(self.store.repo.state_dir)
+            ending = {"status": status, "end_time": now_iso()}
+            self.state.info.update(ending)
+            self._events.append(["x", ending])
         self.capture_code()  # modules imported since the run started
         self.flush()
-        self.merge_side_journals()
-        services.run_ended(self.store.repo, *self._commit(final=True))
-        code.warn_left_out(self.store.repo, self.state.info.get("untracked") or [],
-                           int(self.state.info.get("untracked_count") or 0), self.logged_paths)
-        self._sides.remove()
-        self._journal.close(remove=True)
-        maintenance.keep_healthy(self.store.repo)
+        stack.finishing(self)
+        if threading.current_thread() is self._thread:
+            self._finish()
+        else:
+            self._stop.set()
+
+    def _finish(self) -> None:
+        # The final commit, in the run's thread: side journals merged, the record committed,
+        # its summary noted, the journal removed, the repository tidied.
+        try:
+            packages = environment.imported_packages(self.store.repo.state_dir)
+            with self._lock:
+                self.state.info["packages"] = packages
+            self.merge_side_journals()
+            commit, files = self._commit(final=True)
+            services.runs_ended(self.store.repo, [(commit, files, self.state.summary(commit))])
+            code.warn_left_out(self.store.repo, self.state.info.get("untracked") or [],
+                               int(self.state.info.get("untracked_count") or 0), self.logged_paths)
+            self._sides.remove()
+            self._journal.close(remove=True)
+            maintenance.keep_healthy(self.store.repo)
+        except Exception as exc:  # noqa: BLE001 - nothing above this thread could report it
+            # The journal stays (locked until this process exits); the next gittrack
+            # command after that commits the run from it with the status it ended with.
+            log.warning("Run %s could not be committed at its end (%s); it is recovered from "
+                        "its journal once this process exits.", self.id, exc)
+
+    @property
+    def committing(self) -> bool:
+        """Whether the run has ended and its thread is still writing the final commit."""
+        return self._ended and self._thread.is_alive()
+
+    def wait(self) -> None:
+        """Wait until the run's final commit is written (returns at once for a live run)."""
+        if self._ended and threading.current_thread() is not self._thread:
+            self._thread.join()
 
     def capture_code(self, paths: Iterable[str | os.PathLike[str]] = ()) -> list[str]:
         """Put into the run's code tree the untracked files of the work tree that this process

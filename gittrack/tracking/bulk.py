@@ -18,7 +18,7 @@ from typing import Any
 
 from gittrack.core import names, paths, provenance
 from gittrack.core.errors import InvalidInputError
-from gittrack.core.packs import MODE_BLOB, MODE_TREE, PackBuilder, add_packed_refs
+from gittrack.core.packs import PackBuilder, add_packed_refs
 from gittrack.core.records import TERMINAL, iso_from_ms, now_iso
 from gittrack.core.store import Store
 from gittrack.tracking import services
@@ -35,7 +35,7 @@ FIELDS = frozenset({"id", "name", "experiment", "status", "start_time", "end_tim
 class _Batch:
     pack: PackBuilder
     refs: dict[str, str] = field(default_factory=dict)
-    ended: list[tuple[str, dict[str, bytes | str]]] = field(default_factory=list)
+    ended: list[services.Ended] = field(default_factory=list)
 
 
 def log_runs(store: Store, records: Iterable[Mapping[str, Any]], experiment: str,
@@ -47,7 +47,7 @@ def log_runs(store: Store, records: Iterable[Mapping[str, Any]], experiment: str
     """
     snap = store.repo.snapshot()
     base = run_info(store, snap, experiment, "", None, None)
-    frame = _Frame(store, snap.tree)
+    frame = store.frame(snap.tree)
     signature = store.repo.signature_line()
     parents = [snap.baseline] if snap.baseline else []
     ids: list[str] = []
@@ -56,9 +56,11 @@ def log_runs(store: Store, records: Iterable[Mapping[str, Any]], experiment: str
     for record in records:
         state = _state(base, record, experiment)
         files = state.render()
-        commit = frame.commit(pack, files, parents, signature, state.message())
+        blobs = {path: data if isinstance(data, str) else pack.blob(data)
+                 for path, data in files.items()}
+        commit = frame.commit(pack, blobs, parents, signature, state.message())
         current.refs[names.run_ref(state.info["experiment"], state.info["id"])] = commit
-        current.ended.append((commit, files))
+        current.ended.append((commit, files, state.summary(commit)))
         ids.append(state.info["id"])
         if len(current.refs) >= batch:
             _write(store, current)
@@ -71,34 +73,8 @@ def _write(store: Store, batch: _Batch) -> None:
     batch.pack.write(store.repo.git_dir)
     add_packed_refs(store.repo.git_dir, batch.refs)
     # made here, as a live run's commits are (gittrack.core.provenance)
-    provenance.note_made(store.repo.state_dir, *(commit for commit, _files in batch.ended))
-    for commit, files in batch.ended:
-        services.run_ended(store.repo, commit, files)
-
-
-class _Frame:
-    """The code tree every run of the call shares, with its record grafted at .gittrack/run."""
-
-    def __init__(self, store: Store, code_tree: str | None) -> None:
-        top = store.repo.tree_items(code_tree) if code_tree else []
-        inner = [e for e in top if e[1] == ".gittrack" and e[0] == MODE_TREE]
-        self.top = [e for e in top if e[1] != ".gittrack"]
-        self.gittrack = [e for e in store.repo.tree_items(inner[0][2]) if e[1] != "run"] if inner else []
-
-    def commit(self, pack: PackBuilder, files: Mapping[str, bytes | str], parents: Sequence[str],
-               signature: str, message: str) -> str:
-        root: list[tuple[str, str, str]] = []
-        nested: list[tuple[str, str, str]] = []
-        for path, data in files.items():
-            oid = data if isinstance(data, str) else pack.blob(data)
-            folder, _, leaf = path.rpartition("/")
-            (nested if folder else root).append((MODE_BLOB, leaf, oid))
-        if nested:
-            root.append((MODE_TREE, "metrics", pack.tree(nested)))
-        record = pack.tree(root)
-        gittrack = pack.tree([*self.gittrack, (MODE_TREE, "run", record)])
-        top = pack.tree([*self.top, (MODE_TREE, ".gittrack", gittrack)])
-        return pack.commit(top, parents, signature, message)
+    provenance.note_made(store.repo.state_dir, *(commit for commit, _files, _summary in batch.ended))
+    services.runs_ended(store.repo, batch.ended)
 
 
 def _state(base: Mapping[str, Any], record: Mapping[str, Any], experiment: str) -> RunState:
@@ -157,12 +133,10 @@ def _points(key: str, points: Any, default_ts: int) -> list[tuple[int, int, floa
     if isinstance(points, (str, bytes)) or not isinstance(points, Iterable):
         raise InvalidInputError(f"Metric '{key}' must be a number or a list of (step, timestamp, "
                                 f"value); got {type(points).__name__}.")
+    if type(points) is list and _as_recorded(points):
+        return points  # the common case, already as recorded: no further checks
     out = []
     for point in points:
-        if type(point) is tuple and len(point) == 3 and type(point[0]) is int \
-                and type(point[1]) is int and type(point[2]) is float:
-            out.append(point)  # the common case, already as recorded: no further checks
-            continue
         if isinstance(point, Mapping):
             point = (point.get("step", 0), point.get("timestamp", default_ts), point.get("value"))
         if not isinstance(point, Sequence) or len(point) != 3:
@@ -171,6 +145,15 @@ def _points(key: str, points: Any, default_ts: int) -> list[tuple[int, int, floa
         step, ts, value = point
         out.append((as_int("step", step), as_int("timestamp", ts), as_number(key, value)))
     return out
+
+
+def _as_recorded(points: list[Any]) -> bool:
+    """Whether every point is a tuple ``(int, int, float)``, checked at C speed."""
+    if set(map(type, points)) != {tuple} or set(map(len, points)) != {3}:
+        return False
+    steps, stamps, values = zip(*points)
+    return set(map(type, steps)) == {int} and set(map(type, stamps)) == {int} \
+        and set(map(type, values)) == {float}
 
 
 def _time(what: str, value: Any) -> str | None:

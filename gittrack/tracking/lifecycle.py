@@ -88,7 +88,7 @@ def _claim(store: Store, info: dict[str, Any], tags: Mapping[str, Any] | None,
     ref = names.run_ref(info["experiment"], info["id"])
     graft = capture.graft if capture is not None else None
     first_tree = graft(store.repo, code_tree) if graft is not None else code_tree
-    commit = store.write_commit(first_tree, parent, state.files(store), state.message())
+    commit = state.commit(store, first_tree, parent, state.render(), state.message())
     # The journal exists before the ref, so a kill between the two never leaves a
     # "running" ref that nothing will recover.
     jour = _open_journal(store, info["id"], ref, commit, parent)
@@ -114,7 +114,7 @@ def resume_run(store: Store, ref: str, commit: str) -> ActiveRun:
     parent = parents[0] if parents else None
     code_tree = store.code_tree_of(commit)
     first_tree = graft(store.repo, code_tree) if graft is not None else code_tree
-    new_commit = store.write_commit(first_tree, parent, state.files(store), state.message())
+    new_commit = state.commit(store, first_tree, parent, state.render(), state.message())
     jour = _open_journal(store, run_id, ref, new_commit, parent)
     store.repo.set_ref(ref, new_commit)
     return ActiveRun(store, state, ref, parent, code_tree, jour, graft)

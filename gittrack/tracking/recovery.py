@@ -47,8 +47,10 @@ def _recover(store: Store, path: Path, fh: IO[bytes]) -> str | None:
         except (GittrackError, ValueError, TypeError, IndexError, KeyError):
             continue  # an event the live run would have refused
     side_files = sides.replay_side_journals(state, path)  # what `gittrack run`'s children logged
-    state.info["status"] = "crashed"
-    state.info["end_time"] = iso_from_ms(int(os.fstat(fh.fileno()).st_mtime * 1000))
+    if state.info.get("status") not in TERMINAL:
+        # no end in the journal: the process died without saying
+        state.info["status"] = "crashed"
+        state.info["end_time"] = iso_from_ms(int(os.fstat(fh.fileno()).st_mtime * 1000))
     commit = store.write_commit(store.code_tree_of(base), header.get("parent"),
                                 state.files(store), state.message())
     store.repo.set_ref(ref, commit)

@@ -9,7 +9,7 @@ until a run first uses it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
@@ -17,7 +17,10 @@ from gittrack.core.errors import RunStateError
 from gittrack.core.gitio import Repo
 
 ArtifactsLoader = Callable[[], ModuleType]
-EndedHook = Callable[[Repo, str, Mapping[str, bytes | str]], None]
+# An ended run: its commit, its record files as rendered, and its summary when the writer
+# could make it without parsing the files (gittrack.tracking.state.RunState.summary).
+Ended = tuple[str, Mapping[str, bytes | str], dict[str, Any] | None]
+EndedHook = Callable[[Repo, Sequence[Ended]], None]
 
 _artifacts: ArtifactsLoader | None = None
 _ended: list[EndedHook] = []
@@ -47,7 +50,9 @@ def artifacts() -> Any:
     return _artifacts()
 
 
-def run_ended(repo: Repo, commit: str, files: Mapping[str, bytes | str]) -> None:
-    """Tell the providers that a run ended as ``commit`` with its rendered record ``files``."""
-    for hook in _ended:
-        hook(repo, commit, files)
+def runs_ended(repo: Repo, ended: Sequence[Ended]) -> None:
+    """Tell the providers that runs ended, each as ``(commit, rendered record files,
+    summary or None)``; a bulk writer tells thousands at once."""
+    if ended:
+        for hook in _ended:
+            hook(repo, ended)

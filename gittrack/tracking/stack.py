@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 lock = threading.RLock()
 runs: list[ActiveRun] = []
 last: ActiveRun | None = None  # the run pushed last (MLflow's last_active_run)
+_finishing: list[ActiveRun] = []  # ended runs whose thread may still be committing
 _exit_status: str | None = None
 _hooks_installed = False
 
@@ -55,6 +56,21 @@ def end_run_object(run: ActiveRun, status: str) -> None:
             top.end(status)
         if not run.ended:
             run.end(status)
+
+
+def finishing(run: ActiveRun) -> None:
+    """Note a run whose final commit its thread is writing (see :func:`wait_all`)."""
+    with lock:
+        _finishing[:] = [r for r in _finishing if r.committing]
+        _finishing.append(run)
+
+
+def wait_all() -> None:
+    """Wait for the final commits of the runs that ended in this process."""
+    with lock:
+        pending, _finishing[:] = list(_finishing), []
+    for run in pending:
+        run.wait()
 
 
 def install_hooks() -> None:
@@ -99,6 +115,7 @@ def end_all(status: str) -> None:
 
 def _end_all_at_exit() -> None:
     end_all(_exit_status or "finished")
+    wait_all()
 
 
 def _forget_in_child() -> None:
@@ -106,3 +123,4 @@ def _forget_in_child() -> None:
     global lock
     lock = threading.RLock()
     runs.clear()
+    _finishing.clear()

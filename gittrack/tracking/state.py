@@ -14,7 +14,11 @@ from gittrack.core.errors import InvalidInputError
 from gittrack.core.names import RECORD_DIR
 from gittrack.core.records import (
     TSV_HEADER,
+    Metric,
+    Run,
+    RunInfo,
     dump_yaml,
+    fast_dump_yaml,
     flatten,
     same_value,
     tsv_row,
@@ -39,6 +43,8 @@ class RunState:
         self.inputs: dict[str, Any] = {}
         self.extra: dict[str, str] = {}  # path below .gittrack/run -> blob id (data profiles)
         self._blobs: dict[str, tuple[int, str]] = {}  # key -> (history length, blob id)
+        self.exact = False  # the last render wrote only values that read back exactly
+        self._shown: tuple[dict[str, Any], dict[str, Any]] = ({}, {})  # run.yaml, params.yaml
 
     # -- events -------------------------------------------------------------------------
     def apply(self, event: list[Any]) -> None:
@@ -76,12 +82,14 @@ class RunState:
         if hist is None:
             hist = self.history[key] = bytearray(TSV_HEADER.encode())
         hist += "".join([f"{s}\t{t}\t{v!r}\n" for s, t, v in points]).encode()
+        steps, stamps, values = zip(*points)
         last = self.latest.get(key)
-        best = max(points, key=lambda p: (p[0], p[1]))
-        if last is None or (best[0], best[1]) >= (last[1], last[2]):
+        order = list(zip(steps, stamps))
+        best = max(order)
+        if last is None or best >= (last[1], last[2]):
             # the last point of the highest (step, timestamp), as add_point keeps it
-            top = [p for p in points if (p[0], p[1]) == (best[0], best[1])][-1]
-            self.latest[key] = (top[2], top[0], top[1])
+            at = len(order) - 1 - order[::-1].index(best)
+            self.latest[key] = (values[at], best[0], best[1])
 
     def check_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Validate new params against the logged ones; the flat view of the new ones."""
@@ -129,15 +137,21 @@ class RunState:
 
         Cheap (no git writes), so a live run renders under its lock and writes outside it.
         """
-        files: dict[str, bytes | str] = {
-            "run.yaml": dump_yaml(_masked_info(self.info), sort_keys=False),
-            "params.yaml": dump_yaml(masked(self.params)),
-            "metrics.yaml": dump_yaml(self.metrics_doc()),
-        }
+        self._shown = (_masked_info(self.info), masked(self.params))  # what the record holds
+        docs = [("run.yaml", self._shown[0], False), ("params.yaml", self._shown[1], True),
+                ("metrics.yaml", self.metrics_doc(), True)]
         if self.artifacts:
-            files["artifacts.yaml"] = dump_yaml(self.artifacts)
+            docs.append(("artifacts.yaml", self.artifacts, True))
         if self.inputs:
-            files["inputs.yaml"] = dump_yaml(self.inputs)
+            docs.append(("inputs.yaml", self.inputs, True))
+        files: dict[str, bytes | str] = {}
+        self.exact = True
+        for name, doc, sort_keys in docs:
+            text = fast_dump_yaml(doc, sort_keys=sort_keys)
+            if text is None:
+                self.exact = False
+                text = dump_yaml(doc, sort_keys=sort_keys)
+            files[name] = text
         files.update(self.extra)
         for key, hist in self.history.items():
             cached = self._blobs.get(key)
@@ -147,15 +161,38 @@ class RunState:
 
     def write(self, store: Store, files: dict[str, bytes | str]) -> dict[str, str]:
         """Write rendered files as blobs; remembers history blobs for the next commit."""
-        blobs = {}
-        for path, data in files.items():
-            if isinstance(data, str):
-                blobs[path] = data
-                continue
-            blobs[path] = store.repo.write_blob(data)
-            if path.startswith("metrics/"):
-                self._blobs[path[len("metrics/"):-len(".tsv")]] = (len(data), blobs[path])
+        blobs = {path: data if isinstance(data, str) else store.repo.write_blob(data)
+                 for path, data in files.items()}
+        self.remember(files, blobs)
         return blobs
+
+    def commit(self, store: Store, code_tree: str | None, parent: str | None,
+               files: dict[str, bytes | str], message: str) -> str:
+        """Write rendered ``files`` as a run commit (one small pack, Store.write_record)."""
+        commit, blobs = store.write_record(code_tree, parent, files, message)
+        self.remember(files, blobs)
+        return commit
+
+    def remember(self, files: Mapping[str, bytes | str], blobs: Mapping[str, str]) -> None:
+        """Keep the blob ids of the histories just written: unchanged, they are not again."""
+        for path, data in files.items():
+            if not isinstance(data, str) and path.startswith("metrics/"):
+                self._blobs[path[len("metrics/"):-len(".tsv")]] = (len(data), blobs[path])
+
+    def summary(self, commit: str) -> dict[str, Any] | None:
+        """``Run.summary()`` of ``commit`` as read back from the record :meth:`render` wrote,
+        made without parsing it; None unless that render wrote only values that read back
+        exactly (the fast emitter's), in which case the caller reads the files instead."""
+        if not self.exact:
+            return None
+        info, params = self._shown
+        tags = info.get("tags") or {}
+        run = Run(id=info["id"], name=info.get("name", ""), experiment=info.get("experiment", ""),
+                  status=info.get("status", "running"), commit=commit, info=RunInfo(info),
+                  params=_sorted_tree(params),
+                  metrics={k: Metric(k, v, s, t) for k, (v, s, t) in sorted(self.latest.items())},
+                  tags={str(k): str(v) for k, v in tags.items()})
+        return run.summary()
 
     def metrics_doc(self) -> dict[str, dict[str, Any]]:
         return {k: {"value": v, "step": s, "timestamp": t}
@@ -203,6 +240,11 @@ def check_extra_path(path: object) -> str:
 def _prefixes(key: str) -> list[str]:
     parts = key.split(".")
     return [".".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def _sorted_tree(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    # params.yaml is written with sorted keys, so that is the order read back
+    return {k: _sorted_tree(v) if isinstance(v, dict) else v for k, v in sorted(mapping.items())}
 
 
 def _deep_merge(into: dict[str, Any], new: Mapping[str, Any]) -> None:
