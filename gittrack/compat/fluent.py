@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
@@ -20,7 +20,7 @@ from gittrack import api
 from gittrack.compat import entities, experiments
 from gittrack.compat import search as mlsearch
 from gittrack.compat.entities import STATUS_FROM_MLFLOW, Experiment, Run, ViewType
-from gittrack.core.errors import InvalidInputError, RunNotFoundError
+from gittrack.core.errors import InvalidInputError
 from gittrack.core.store import Store
 from gittrack.tracking import stack
 

@@ -87,10 +87,14 @@ def log_model(model: object, artifact_path: str | None = None, *, name: str | No
                      getattr(spec, "signature", None), registered_model_name)
 
 
-def _register_pending(repo: Repo, commit: str, files: Mapping[str, bytes | str]) -> None:
+def _register_pending(repo: Repo, ended: Sequence[tuple[str, Mapping[str, bytes | str], Any]]) -> None:
     """Register the models logged with registered_model_name once their run has ended."""
-    if not _pending:
-        return
+    for _commit, files, _summary in ended:
+        if _pending:
+            _register_run(repo, files)
+
+
+def _register_run(repo: Repo, files: Mapping[str, bytes | str]) -> None:
     from gittrack.core.records import load_yaml  # lazy: loaded only by the calls that need it
     from gittrack.core.store import Store  # lazy: loaded only by the calls that need it
     from gittrack.registry.resolver import Registry  # lazy: loaded only by the calls that need it
