@@ -75,12 +75,13 @@ def test_examples_log_what_mlflow_logs(tmp_path: Path) -> None:
                 continue  # global `random`, so the values after the run starts differ
             assert b["metrics"][key] == pytest.approx(value, rel=1e-9, abs=1e-12), (name, key)
         # The model directory holds each tool's own files (MLmodel, conda.yaml ... against
-        # model.yaml): both hold the pickled model; every other artifact is the same.
+        # model.yaml): MLflow's pickle, gittrack's skops file (docs/security.md); every other
+        # artifact is the same.
         # MLflow 3 lists a logged model under the run only when asked for its path.
         assert [p for p in a["artifacts"] if not p.startswith("model/")] == \
             [p for p in b["artifacts"] if not p.startswith("model/")], name
         if any(p.startswith("model/") for p in a["artifacts"]):
-            assert "model/model.pkl" in a["artifacts"] and "model/model.pkl" in b["artifacts"]
+            assert "model/model.pkl" in a["artifacts"] and "model/model.skops" in b["artifacts"]
     assert ours["tracking_quickstart"]["artifacts"] == ["test.txt"]
     assert ours["autolog_pipeline"]["params"]["lr__fit_intercept"] == "True"
     registered = subprocess.run([str(Path(sys.executable).parent / "gittrack"), "models", "--json"],
