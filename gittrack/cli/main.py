@@ -25,7 +25,7 @@ COMMANDS = {
     "set-tag": "log_value:set_tag",
     "push": "push", "pull": "pull", "fetch": "pull:fetch_command", "remote": "remote",
     "bundle": "bundle", "install-hooks": "install_hooks", "hook": "install_hooks:hook_command",
-    "ui": "ui", "plot": "plot", "gate": "gate",
+    "ui": "ui", "plot": "plot", "gate": "gate", "serve": "serve", "predict": "predict",
 }
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_BUG, EXIT_INTERRUPT = 0, 1, 2, 3, 130
