@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-import os
+import sys
 import time
 
 import click
@@ -40,7 +40,8 @@ def tracking_repo() -> str | None:
 @click.option("--port", default=5001, show_default=True, type=click.IntRange(1, 65535),
               help="Port to listen on.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
-              help="Server processes; each loads the model and follows the stage itself.")
+              help="Server processes on the port (SO_REUSEPORT); each loads the model and "
+                   "follows the stage.")
 @click.option("--poll-interval", default=0.5, show_default=True, type=click.FloatRange(0.05),
               help="Seconds between checks of the stage's tags.")
 @click.option("--batching/--no-batching", default=True, show_default=True,
@@ -56,15 +57,18 @@ def tracking_repo() -> str | None:
               help="Start a new request log file after this many rows.")
 @click.option("--log-rotate-seconds", default=60.0, show_default=True,
               type=click.FloatRange(0.05), help="... or when the oldest buffered row is this old.")
+@click.option("--reuse-port", is_flag=True, hidden=True)  # a worker of --workers N
 def command(model_uri: str, host: str, port: int, workers: int, poll_interval: float,
             batching: bool, max_batch_rows: int, predict_threads: int, log_requests: str | None,
-            log_rotate_rows: int, log_rotate_seconds: float) -> None:
+            log_rotate_rows: int, log_rotate_seconds: float, reuse_port: bool) -> int:
     """Serve MODEL_URI over HTTP with MLflow's scoring protocol.
 
     MODEL_URI is anything load_model takes: models:/NAME/STAGE, models:/NAME@STAGE,
-    models:/NAME/3, runs:/RUN/PATH or a model directory. A stage is followed: a promotion or
-    rollback is served within a second, with no restart and no failed request; SIGHUP checks
-    at once. POST /invocations scores; /ping, /health, /version and /metrics describe the server.
+    models:/NAME/3, runs:/RUN/PATH or a model directory. A stage is followed: its tags are
+    checked every POLL_INTERVAL seconds (and on SIGHUP); a new version is loaded beside the old
+    one, checked with its input example and swapped in with no restart and no failed request.
+    POST /invocations scores; /ping, /health, /version and /metrics describe the server.
+    SIGTERM stops gracefully.
 
     \b
     Example:
@@ -73,30 +77,41 @@ def command(model_uri: str, host: str, port: int, workers: int, poll_interval: f
            http://127.0.0.1:5001/invocations
     """
     require_serving_extra()
-    import uvicorn
+    from gittrack.serving import server, workers as runner  # lazy: the web stack for a server
 
-    from gittrack.serving import server  # lazy: starlette and pandas only for a server
-
-    _log_to_stderr()
-    options = server.Options(tracking_repo(), poll_interval, batching, max_batch_rows,
-                             predict_threads, log_requests, log_rotate_rows, log_rotate_seconds,
-                             handle_sighup=True)
+    repo = tracking_repo()
     shown = f"http://{f'[{host}]' if ':' in host else host}:{port}/"
-    settings = {"host": host, "port": port, "log_level": "warning", "access_log": False,
-                "timeout_graceful_shutdown": 30}
     if workers > 1:
-        os.environ.update(server.environment(model_uri, options))
         click.echo(f"gittrack serve: {model_uri} with {workers} workers at {shown}", err=True)
-        uvicorn.run("gittrack.serving.server:from_environment", factory=True, workers=workers,
-                    **settings)  # type: ignore[arg-type]
-        return
+        return runner.run_workers(_worker_argv(repo, model_uri, host, port, poll_interval,
+                                               batching, max_batch_rows, predict_threads,
+                                               log_requests, log_rotate_rows,
+                                               log_rotate_seconds), workers)
+    _log_to_stderr()
+    options = server.Options(repo, poll_interval, batching, max_batch_rows, predict_threads,
+                             log_requests, log_rotate_rows, log_rotate_seconds, handle_sighup=True)
     started = time.perf_counter()
     app = server.create_app(model_uri, options)
     served = app.state.service.load()
-    what = f"v{served.version}" if served.version is not None else served.uri
-    click.echo(f"gittrack serve: {model_uri} ({what}) loaded in "
-               f"{time.perf_counter() - started:.2f} s; serving at {shown} (Ctrl-C stops)", err=True)
-    uvicorn.run(app, **settings)  # type: ignore[arg-type]
+    sock = runner.reuse_port_socket(host, port) if reuse_port else None
+    if not reuse_port:
+        what = f"v{served.version}" if served.version is not None else served.uri
+        click.echo(f"gittrack serve: {model_uri} ({what}) loaded in "
+                   f"{time.perf_counter() - started:.2f} s; serving at {shown} (Ctrl-C stops)",
+                   err=True)
+    runner.serve(app, host, port, sock)
+    return 0
+
+
+def _worker_argv(repo: str | None, uri: str, host: str, port: int, poll: float, batching: bool,
+                 max_rows: int, threads: int, log_dir: str | None, rotate_rows: int,
+                 rotate_seconds: float) -> list[str]:
+    argv = [sys.executable, "-m", "gittrack", *(["--repo", repo] if repo else []), "serve", uri,
+            "--host", host, "--port", str(port), "--poll-interval", str(poll),
+            "--batching" if batching else "--no-batching", "--max-batch-rows", str(max_rows),
+            "--predict-threads", str(threads), "--log-rotate-rows", str(rotate_rows),
+            "--log-rotate-seconds", str(rotate_seconds), "--reuse-port"]
+    return argv + (["--log-requests", log_dir] if log_dir else [])
 
 
 def _log_to_stderr() -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -21,7 +20,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
@@ -41,7 +40,6 @@ log = logging.getLogger("gittrack.serving")
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-ENV_URI, ENV_OPTIONS = "GITTRACK_SERVE_URI", "GITTRACK_SERVE_OPTIONS"
 
 
 @dataclass(frozen=True)
@@ -189,7 +187,8 @@ class Service:
 
         with contextlib.suppress(GittrackError):
             await self.start()
-        return JSONResponse({**self.follower.describe(), "gittrack": __version__})
+        return JSONResponse({**self.follower.describe(), "gittrack": __version__,
+                             "pid": os.getpid()})
 
     async def metrics_text(self, request: Request) -> Response:
         """``GET /metrics``: Prometheus' text format."""
@@ -259,13 +258,3 @@ def create_app(model_uri: str, options: Options | None = None) -> Starlette:
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.service = service
     return app
-
-
-def environment(model_uri: str, options: Options) -> dict[str, str]:
-    """The variables that let :func:`from_environment` rebuild the app in a worker process."""
-    return {ENV_URI: model_uri, ENV_OPTIONS: json.dumps(asdict(options))}
-
-
-def from_environment() -> Starlette:
-    """The app described by :func:`environment` (uvicorn's factory for ``--workers N``)."""
-    return create_app(os.environ[ENV_URI], Options(**json.loads(os.environ[ENV_OPTIONS])))
