@@ -125,7 +125,8 @@ def read_chunks(source: str | os.PathLike[str], fmt: str, chunk_rows: int,
         if fmt == "csv":
             reader = pd.read_csv(handle, chunksize=chunk_rows, dtype=strings or None)
         else:
-            reader = pd.read_json(handle, lines=True, chunksize=chunk_rows, dtype=False)
+            reader = pd.read_json(handle, lines=True, chunksize=chunk_rows, dtype=False,
+                                  precise_float=True)
         done = 0
         with reader:
             for frame in reader:
@@ -150,11 +151,23 @@ def _text_writer(fmt: str, handle: IO[str]) -> Callable[[Any], None]:
     def write(frame: Any) -> None:
         if fmt == "csv":
             frame.to_csv(handle, index=False, header=first[0])
-        else:
-            frame.to_json(handle, orient="records", lines=True, date_format="iso")
+        else:  # orjson: every float round-trips (pandas' to_json keeps at most 15 digits)
+            import orjson
+
+            records = frame.to_dict(orient="records")
+            handle.write(b"\n".join(orjson.dumps(r, default=_json_default) for r in records)
+                         .decode() + "\n")
         first[0] = False
 
     return write
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
 
 
 @contextlib.contextmanager
