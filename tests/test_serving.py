@@ -278,7 +278,7 @@ def test_app_mounts_in_another_starlette_app(models: dict[str, Any]) -> None:
     from starlette.applications import Starlette
     from starlette.routing import Mount
 
-    scoring = gittrack.serving.app("models:/two/prod", repo=str(models["repo"]))
+    scoring = gittrack.serving.app("two@prod", repo=str(models["repo"]))  # bare NAME@STAGE
     outer = Starlette(routes=[Mount("/models/two", app=scoring)])
     with ThreadServer(outer) as server:
         client = Client(server.port)

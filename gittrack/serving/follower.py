@@ -8,7 +8,7 @@ current. A new version is loaded beside the one being served (through
 checked by predicting its input example, and only then swapped in by one reference
 assignment: requests that already hold the old :class:`Served` finish on it. A version that
 fails is not swapped in, is reported (log, ``/version``, ``/metrics``) and is not retried until
-the tags change again or the server gets SIGHUP. The previous version stays loaded, so a
+the model's tags change again or the server gets SIGHUP. The previous version stays loaded, so a
 rollback swaps back without loading anything.
 """
 
@@ -194,8 +194,7 @@ class Follower:
         if refs == self._refs and not force:
             return False
         self._refs = refs
-        if force:
-            self._failed.clear()
+        self._failed.clear()  # new tags or SIGHUP: refused versions get another try
         try:
             version = self.registry.resolve(self.uri)
         except GittrackError as exc:
