@@ -1,6 +1,6 @@
 """Benchmark `gittrack serve` against `mlflow models serve --env-manager local` on one model.
 
-    python benchmarks/bench_serve.py [--seconds 10] [--clients 8] [--only gittrack|mlflow]
+    python benchmarks/bench_serve.py [--seconds 10] [--clients 8] [--servers gittrack,gittrack-w2,mlflow]
 
 One 100-tree random forest (10 float columns) is logged, registered and promoted with gittrack
 and saved with MLflow (skops, trusting sklearn's Tree type) in a temporary directory. Each
@@ -113,12 +113,12 @@ async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
 async def load(port: int, requests: list[bytes], clients: int, seconds: float,
                warmup: float) -> dict[str, float]:
     latencies: list[float] = []
-    errors = 0
+    errors = total = 0
     start = time.perf_counter()
     measure_from, stop_at = start + warmup, start + warmup + seconds
 
     async def client(index: int) -> None:
-        nonlocal errors
+        nonlocal errors, total
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         i = index
         while True:
@@ -128,6 +128,7 @@ async def load(port: int, requests: list[bytes], clients: int, seconds: float,
             status, _ = await exchange(reader, writer, requests[i % len(requests)])
             t1 = time.perf_counter()
             i += clients
+            total += 1
             if t0 >= measure_from:
                 latencies.append(t1 - t0)
                 errors += status != 200
@@ -137,7 +138,7 @@ async def load(port: int, requests: list[bytes], clients: int, seconds: float,
     latencies.sort()
     return {"rps": len(latencies) / seconds, "p50": 1000 * statistics.median(latencies),
             "p99": 1000 * latencies[int(0.99 * (len(latencies) - 1))], "n": len(latencies),
-            "errors": errors}
+            "errors": errors, "total": total}
 
 
 # -- servers --------------------------------------------------------------------------------
@@ -149,13 +150,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+SERVERS = ("gittrack", "gittrack-w2", "mlflow", "mlflow-w2")
+
+
 def command(kind: str, repo: Path, mlflow_dir: Path, port: int) -> tuple[list[str], Path]:
-    if kind == "gittrack":
+    workers = ["--workers", "2"] if kind.endswith("-w2") else []
+    if kind.startswith("gittrack"):
         return [sys.executable, "-m", "gittrack", "serve", "models:/forest/prod",
-                "--port", str(port)], repo
+                "--port", str(port), *workers], repo
     mlflow = str(Path(sys.executable).parent / "mlflow")
     return [mlflow, "models", "serve", "-m", str(mlflow_dir), "--env-manager", "local",
-            "-h", "127.0.0.1", "-p", str(port)], mlflow_dir.parent
+            "-h", "127.0.0.1", "-p", str(port), *workers], mlflow_dir.parent
 
 
 def post(port: int, body: bytes) -> tuple[int, bytes]:
@@ -189,6 +194,29 @@ def start(kind: str, repo: Path, mlflow_dir: Path, first: bytes) -> tuple[subpro
         except (urllib.error.URLError, ConnectionError, OSError):
             time.sleep(0.01)
     return proc, port, ping or answer, answer
+
+
+def batch_counts(port: int) -> tuple[float, float]:
+    """(rows, predict calls) so far, from /metrics (of the worker this connection reaches)."""
+    import re
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as answer:
+        text = answer.read().decode()
+    total = re.search(r"^gittrack_serve_batch_rows_sum (\S+)$", text, re.M)
+    count = re.search(r"^gittrack_serve_batch_rows_count (\S+)$", text, re.M)
+    return (float(total.group(1)) if total else 0.0, float(count.group(1)) if count else 0.0)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of the server and its children so far."""
+    import psutil
+
+    proc = psutil.Process(pid)
+    total = 0.0
+    for p in [proc, *proc.children(recursive=True)]:
+        times = p.cpu_times()
+        total += times.user + times.system
+    return total
 
 
 def rss_mb(pid: int) -> float:
@@ -229,7 +257,14 @@ def measure(kind: str, repo: Path, mlflow_dir: Path, frame: Any, args: argparse.
         result: dict[str, Any] = {"ping": ping, "first": first}
         for name, bodies in (("one-row", one), ("1000-row", big)):
             requests = [request_bytes(port, b) for b in bodies]
+            before = cpu_seconds(proc.pid)
+            rows0, calls0 = batch_counts(port) if kind.startswith("gittrack") else (0.0, 0.0)
             result[name] = asyncio.run(load(port, requests, args.clients, args.seconds, 1.0))
+            result[name]["cpu_ms"] = 1000 * (cpu_seconds(proc.pid) - before) / max(
+                1, result[name]["total"])
+            if kind == "gittrack":  # one worker: its /metrics count every call
+                rows1, calls1 = batch_counts(port)
+                result[name]["batch"] = (rows1 - rows0) / max(1.0, calls1 - calls0)
         result["rss"] = rss_mb(proc.pid)
     finally:
         stop(proc)
@@ -240,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--only", choices=["gittrack", "mlflow"], default=None)
+    parser.add_argument("--servers", default="gittrack,gittrack-w2,mlflow",
+                        help=f"comma-separated, of {', '.join(SERVERS)}")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args(argv)
     try:
@@ -252,12 +288,11 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(tempfile.mkdtemp(prefix="gittrack-bench-serve-"))
     try:
         repo, mlflow_dir, frame = build(root)
-        kinds = [args.only] if args.only else ["gittrack", "mlflow"]
+        kinds = [k for k in args.servers.split(",") if k in SERVERS]
         answers: dict[str, bytes] = {}
         results = {kind: measure(kind, repo, mlflow_dir, frame, args, answers) for kind in kinds}
-        if len(answers) == 2:
-            same = json.loads(answers["gittrack"]) == json.loads(answers["mlflow"])
-            print(f"same 1,000 predictions from both servers: {same}")
+        same = len({json.dumps(json.loads(a)) for a in answers.values()}) == 1
+        print(f"the same 1,000 predictions from every server: {same}")
         report(results, args)
     finally:
         if not args.keep:
@@ -267,21 +302,26 @@ def main(argv: list[str] | None = None) -> int:
 
 def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
     print(f"{args.clients} keep-alive clients, {args.seconds:.0f} s per phase, 100-tree forest")
-    print("| server | first /ping | first answer | one-row req/s | p50 | p99 | 1,000-row req/s "
-          "| p50 | p99 | RSS |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| server | first /ping | first answer | one-row req/s | p50 | p99 | CPU/req "
+          "| 1,000-row req/s | p50 | p99 | CPU/req | RSS |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for kind, r in results.items():
         a, b = r["one-row"], r["1000-row"]
         print(f"| {kind} | {r['ping']:.2f} s | {r['first']:.2f} s | {a['rps']:.0f} | "
-              f"{a['p50']:.1f} ms | {a['p99']:.1f} ms | {b['rps']:.1f} | {b['p50']:.0f} ms | "
-              f"{b['p99']:.0f} ms | {r['rss']:.0f} MB |")
+              f"{a['p50']:.1f} ms | {a['p99']:.1f} ms | {a['cpu_ms']:.2f} ms | {b['rps']:.1f} | "
+              f"{b['p50']:.0f} ms | {b['p99']:.0f} ms | {b['cpu_ms']:.1f} ms | {r['rss']:.0f} MB |")
         if a["errors"] or b["errors"]:
             print(f"  {kind}: {a['errors'] + b['errors']} non-200 answers")
-    if len(results) == 2:
-        g, m = results["gittrack"], results["mlflow"]
-        print(f"ratios gittrack/mlflow: one-row {g['one-row']['rps'] / m['one-row']['rps']:.1f}x "
-              f"req/s (p99 {g['one-row']['p99']:.0f} vs {m['one-row']['p99']:.0f} ms), "
-              f"1,000-row {g['1000-row']['rps'] / m['1000-row']['rps']:.1f}x req/s, "
+        if a.get("batch"):
+            print(f"  {kind}: mean rows per predict call {a['batch']:.1f} (one-row phase)")
+    m = results.get("mlflow")
+    for kind, g in results.items():
+        if m is None or not kind.startswith("gittrack"):
+            continue
+        print(f"{kind} / mlflow: one-row {g['one-row']['rps'] / m['one-row']['rps']:.1f}x req/s "
+              f"(p99 {g['one-row']['p99']:.0f} vs {m['one-row']['p99']:.0f} ms), "
+              f"1,000-row {g['1000-row']['rps'] / m['1000-row']['rps']:.1f}x req/s "
+              f"(p99 {g['1000-row']['p99']:.0f} vs {m['1000-row']['p99']:.0f} ms), "
               f"first answer {m['first'] / g['first']:.1f}x sooner")
 
 

@@ -56,7 +56,11 @@ class RequestLog:
         except OSError as exc:
             raise InvalidInputError(f"Cannot create the request log directory {self.directory} "
                                     f"({exc.strerror}); pass a writable --log-requests DIR.") from exc
-        import pyarrow  # noqa: F401 - fail now, not at the first flush, when it is missing
+        try:
+            import pyarrow  # noqa: F401 - fail now, not at the first flush, when it is missing
+        except ImportError as exc:
+            raise InvalidInputError("--log-requests writes Parquet and needs pyarrow; install "
+                                    "it with `pip install 'gittrack[serve]'`.") from exc
 
         self.rotate_rows = max(1, rotate_rows)
         self.rotate_seconds = max(0.05, rotate_seconds)

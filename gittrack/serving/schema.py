@@ -66,7 +66,7 @@ class InputSchema:
         wrong: list[str] = []
         for name, kind in zip(self.columns, self.types):
             try:
-                converted[name] = convert(frame[name], kind)
+                converted[name] = _convert(frame[name], kind)
             except (TypeError, ValueError, OverflowError) as exc:
                 wrong.append(f"{name!r} must be {kind} ({_short(exc)})")
         if wrong:
@@ -75,7 +75,7 @@ class InputSchema:
         return pd.DataFrame(converted, index=frame.index)
 
 
-def convert(series: Any, kind: str) -> Any:
+def _convert(series: Any, kind: str) -> Any:
     """``series`` as the signature type ``kind``; ValueError when that would change values."""
     import numpy as np
     import pandas as pd

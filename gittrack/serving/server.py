@@ -37,6 +37,7 @@ from gittrack.serving.request_log import Entry, RequestLog
 from gittrack.serving.schema import SchemaError
 
 log = logging.getLogger("gittrack.serving")
+LARGE_BODY = 1 << 20  # bytes; larger request bodies are parsed off the event loop
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
@@ -158,7 +159,12 @@ class Service:
         try:
             served = await self.start()
             version = b"" if served.version is None else str(served.version).encode()
-            parsed = payload.parse(body, _header(scope, b"content-type"), served.schema)
+            content_type = _header(scope, b"content-type")
+            if len(body) < LARGE_BODY:
+                parsed = payload.parse(body, content_type, served.schema)
+            else:  # parsing megabytes would hold up every other request on the event loop
+                parsed = await asyncio.get_running_loop().run_in_executor(
+                    None, payload.parse, body, content_type, served.schema)
             answer = payload.render(await self.batcher.predict(served, parsed))
         except Exception as exc:  # noqa: BLE001 - every failure becomes MLflow's JSON error
             status, code, message = classify(exc)
