@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -290,3 +291,12 @@ def test_serve_cli_errors(affine_repo: Path, cli: Any) -> None:
     assert result.code == 1 and "no current version" in result.err
     result = cli("serve", "--help")
     assert result.code == 0 and "Example:" in result.out and "gittrack serve models:/" in result.out
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        result = cli("serve", "models:/affine/prod", "--port", str(busy.getsockname()[1]))
+    assert result.code == 1 and "Could not listen" in result.err
+    proc = subprocess.run([sys.executable, "-m", "gittrack", "serve", "models:/nothing/prod",
+                           "--workers", "2", "--port", str(free_port())], cwd=affine_repo,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "No model 'nothing'" in proc.stderr

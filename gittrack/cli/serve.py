@@ -93,13 +93,13 @@ def command(model_uri: str, host: str, port: int, workers: int, poll_interval: f
     started = time.perf_counter()
     app = server.create_app(model_uri, options)
     served = app.state.service.load()
-    sock = runner.reuse_port_socket(host, port) if reuse_port else None
+    sock = runner.listen(host, port, reuse_port)
     if not reuse_port:
         what = f"v{served.version}" if served.version is not None else served.uri
         click.echo(f"gittrack serve: {model_uri} ({what}) loaded in "
                    f"{time.perf_counter() - started:.2f} s; serving at {shown} (Ctrl-C stops)",
                    err=True)
-    runner.serve(app, host, port, sock)
+    runner.serve(app, sock)
     return 0
 
 

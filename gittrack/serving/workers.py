@@ -41,30 +41,29 @@ def uvicorn_server(app: Any, host: str, port: int) -> Any:
     return Server(config)
 
 
-def serve(app: Any, host: str, port: int, sock: socket.socket | None = None) -> None:
-    """Serve ``app`` until SIGTERM or Ctrl-C; GittrackError when it cannot listen."""
-    server = uvicorn_server(app, host, port)
-    server.run(sockets=[sock] if sock is not None else None)
-    if not server.started:
-        raise GittrackError(f"Could not listen on {host}:{port}; is another server using the "
-                            "port? Choose another with --port.")
+def serve(app: Any, sock: socket.socket) -> None:
+    """Serve ``app`` on a listening socket until SIGTERM or Ctrl-C."""
+    host, port = sock.getsockname()[:2]
+    uvicorn_server(app, host, port).run(sockets=[sock])
 
 
-def reuse_port_socket(host: str, port: int) -> socket.socket:
-    """A listening TCP socket that other processes may bind to the same port."""
-    if not hasattr(socket, "SO_REUSEPORT"):
+def listen(host: str, port: int, reuse_port: bool = False) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (shared with other processes when
+    ``reuse_port``); GittrackError, naming the port, when it is taken."""
+    if reuse_port and not hasattr(socket, "SO_REUSEPORT"):
         raise GittrackError("--workers above 1 needs SO_REUSEPORT (Linux, macOS, BSD); run one "
                             "worker.")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise GittrackError(f"Could not listen on {host}:{port} ({exc.strerror}); choose another "
-                            "--port.") from exc
+        raise GittrackError(f"Could not listen on {host}:{port} ({exc.strerror}); is another "
+                            "server using the port? Choose another with --port.") from exc
     sock.listen(2048)
     sock.set_inheritable(False)
     return sock
