@@ -25,7 +25,7 @@ def require_serving_extra() -> None:
 
 def tracking_repo() -> str | None:
     """The repository gittrack would use here, or None outside any (a model directory)."""
-    from gittrack import api
+    from gittrack import api  # lazy: the API only when a server starts
 
     try:
         return api.get_tracking_repo()
