@@ -47,7 +47,7 @@ def tracking_repo() -> str | None:
 @click.option("--batching/--no-batching", default=True, show_default=True,
               help="Predict concurrent requests in one call (turn off for models that are not "
                    "row by row).")
-@click.option("--max-batch-rows", default=1000, show_default=True, type=click.IntRange(1),
+@click.option("--max-batch-rows", default=4096, show_default=True, type=click.IntRange(1),
               help="Most rows merged into one predict call.")
 @click.option("--predict-threads", default=2, show_default=True, type=click.IntRange(1, 64),
               help="Predict calls that may run at once.")

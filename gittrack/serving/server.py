@@ -50,7 +50,7 @@ class Options:
     repo: str | None = None
     poll_interval: float = 0.5  # seconds between checks of the stage's tags
     batching: bool = True
-    max_batch_rows: int = 1000
+    max_batch_rows: int = 4096
     predict_threads: int = 2
     log_requests: str | None = None
     log_rotate_rows: int = 50_000
