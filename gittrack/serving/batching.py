@@ -153,6 +153,9 @@ class Batcher:
             else:
                 item.future.set_result(result)
         if self._running == 0:
+            if self._timer is not None:  # a new wait replaces the one before
+                self._timer.cancel()
+                self._timer = None
             self._expect = len(self._pending) + len(batch)
             self._hold_until = loop.time() + min(MAX_HOLD, HOLD_FRACTION * self._predict_seconds)
         self._dispatch(loop)

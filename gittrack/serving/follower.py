@@ -18,7 +18,7 @@ import inspect
 import logging
 import re
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -160,9 +160,9 @@ class Follower:
 
     def _load_version(self, version: ModelVersion) -> Served:
         key = (version.commit, version.artifact)
-        if key in self._loaded:
-            return self._loaded[key]
         pinned = f"models:/{version.model}/v{version.version}"
+        if key in self._loaded:  # loaded before (the number may differ after a renumbering)
+            return replace(self._loaded[key], version=version.version, uri=pinned)
         return self._served(uris.load_model(self.store, pinned), pinned, version,
                             version.commit, version.artifact)
 
@@ -182,8 +182,8 @@ class Follower:
                 self._loaded.popitem(last=False)
         if old is not None and old is not served:
             self.swaps += 1
-            log.warning("gittrack serve: now serving %s (v%s, was v%s)", self.uri,
-                        served.version, old.version)
+            log.info("gittrack serve: now serving %s (v%s, was v%s)", self.uri, served.version,
+                     old.version)
 
     # -- following ----------------------------------------------------------------------
     def poll(self, force: bool = False) -> bool:
