@@ -291,6 +291,26 @@ def test_app_mounts_in_another_starlette_app(models: dict[str, Any]) -> None:
     assert answer.version == 1 and ping.status == 200
 
 
+def test_runs_uri_and_model_directory(models: dict[str, Any], tmp_path: Path) -> None:
+    api.set_tracking_repo(models["repo"])
+    version = gittrack.get_model_version("two", 1)
+    directory = gittrack.load_model("models:/two/1").path
+    api.set_tracking_repo(None)
+    for uri in (f"runs:/{version.run}/model", str(directory), "models:/two/1"):
+        app = gittrack.serving.app(uri, repo=str(models["repo"]))
+        with ThreadServer(app) as server:
+            client = Client(server.port)
+            answer = client.post({"inputs": {"f0": [3.0], "f1": [0.0]}})
+            described = client.get("/version").json
+            client.close()
+        assert answer.status == 200 and answer.json == {"predictions": [[3.0, -3.0]]}
+        if uri.startswith("models:/"):
+            assert answer.version == 1 and described["follows"] is None
+        else:
+            assert answer.version is None and described["version"] is None
+        assert described["model_uri"] == uri
+
+
 def test_split_and_combine() -> None:
     from gittrack.serving.batching import combine, split
 
