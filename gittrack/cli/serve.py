@@ -67,14 +67,14 @@ def command(model_uri: str, host: str, port: int, workers: int, poll_interval: f
     models:/NAME/3, runs:/RUN/PATH or a model directory. A stage is followed: its tags are
     checked every POLL_INTERVAL seconds (and on SIGHUP); a new version is loaded beside the old
     one, checked with its input example and swapped in with no restart and no failed request.
-    POST /invocations scores; /ping, /health, /version and /metrics describe the server.
-    SIGTERM stops gracefully.
+    POST /invocations scores (JSON with dataframe_split, dataframe_records, instances or
+    inputs, or CSV); /ping, /health, /version and /metrics describe the server. SIGTERM stops
+    gracefully.
 
     \b
     Example:
-      gittrack serve models:/forecaster/prod --port 5001 --log-requests logs/requests
-      curl -H 'Content-Type: application/json' -d '{"dataframe_records": [{"x": 1.5}]}' \\
-           http://127.0.0.1:5001/invocations
+      gittrack serve runs:/4b609412af556160/model --port 8080 --workers 2
+      gittrack serve models:/forecaster/prod --log-requests logs/requests
     """
     require_serving_extra()
     from gittrack.serving import server, workers as runner  # lazy: the web stack for a server
