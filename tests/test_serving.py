@@ -252,8 +252,8 @@ def test_request_log_parquet_format(models: dict[str, Any], tmp_path: Path) -> N
                                log_requests=str(logs), log_rotate_rows=3)
     with ThreadServer(app) as server:
         client = Client(server.port)
-        for i in range(4):
-            assert client.post({"dataframe_records": [{"f0": float(i), "f1": 1.0,
+        for i in range(4):  # f1 arrives as an int or a string: logged as the double it became
+            assert client.post({"dataframe_records": [{"f0": float(i), "f1": [1, "1.0"][i % 2],
                                                        "note": f"n{i}"}]}).status == 200
         assert client.post({"inputs": {"f0": [10.0, 11.0], "f1": [1, 2]}}).status == 200
         assert client.post({"inputs": {"f0": [1.0]}}).status == 400  # refused: not logged
@@ -267,6 +267,7 @@ def test_request_log_parquet_format(models: dict[str, Any], tmp_path: Path) -> N
                                         "_gittrack_time"]
     assert frame["f0"].tolist() == [0.0, 1.0, 2.0, 3.0, 10.0, 11.0]
     assert frame["note"].tolist()[:4] == ["n0", "n1", "n2", "n3"]  # as they arrived
+    assert frame["f1"].tolist() == [1.0, 1.0, 1.0, 1.0, 1.0, 2.0]
     assert frame["prediction_0"].tolist() == frame["f0"].tolist()
     assert frame["prediction_1"].tolist() == (-frame["f0"]).tolist()
     assert frame["_gittrack_model_version"].tolist() == [1] * 6

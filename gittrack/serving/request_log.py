@@ -43,6 +43,7 @@ class Entry:
     inputs: Any  # the batch input ("rows", "array") or the frames as they arrived ("frame")
     columns: tuple[str, ...]
     output: Any
+    conformed: Any = None  # "frame": the batch as predicted (signature columns, converted)
 
 
 class RequestLog:
@@ -151,6 +152,9 @@ def _frame(entry: Entry) -> Any:
         frame = pd.concat([f.reset_index(drop=True) for f in entry.inputs], ignore_index=True) \
             if len(entry.inputs) > 1 else entry.inputs[0].reset_index(drop=True)
         frame = frame.rename(columns=str)
+        if entry.conformed is not None:  # signature columns as converted, extra ones as sent
+            for column in entry.conformed.columns:
+                frame[column] = entry.conformed[column].to_numpy()
     elif getattr(entry.inputs, "ndim", 0) == 2:
         frame = pd.DataFrame(entry.inputs, columns=[f"input_{i}" for i in range(entry.inputs.shape[1])])
     else:

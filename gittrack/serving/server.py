@@ -148,7 +148,8 @@ class Service:
         inputs = [item.parsed.arrived for item in batch] if kind == "frame" else data
         self.request_log.add(Entry(served.version, [i.received for i in batch],
                                    [i.parsed.rows for i in batch], kind, inputs,
-                                   served.schema.columns or (), output))
+                                   served.schema.columns or (), output,
+                                   data if kind == "frame" else None))
 
     # -- endpoints --------------------------------------------------------------------------
     async def invocations(self, scope: Scope, receive: Receive, send: Send) -> None:
