@@ -28,6 +28,7 @@ COMMANDS = {
     "ui": "ui", "plot": "plot", "gate": "gate", "verify": "verify",
     "profile": "profile", "drift": "drift", "monitor": "monitor",
     "import": "import_store",
+    "serve": "serve", "predict": "predict",
 }
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_BUG, EXIT_INTERRUPT = 0, 1, 2, 3, 130
