@@ -163,7 +163,7 @@ def test_an_old_pickled_sklearn_model_still_loads_when_trusted(repo: Path, tmp_p
     with pytest.raises(UntrustedModelError):
         load_model(old, allow_pickle=False)
     with gittrack.start_run() as run:
-        gittrack.log_artifacts(str(old), "model")
+        run.log_artifacts(str(old), "model")  # gittrack's own: one directory artifact
     assert np.array_equal(gittrack.load_model(f"runs:/{run.id}/model").predict(X), forest.predict(X))
     (repo_from_env(repo).state_dir / provenance.FILE).unlink()
     with pytest.raises(UntrustedModelError):

@@ -121,9 +121,12 @@ def save_model(model: object, path: str | os.PathLike[str], *, signature: Any = 
          pip_requirements=list(pip_requirements) if pip_requirements else None)
 
 
-def load_model(model_uri: str, dst_path: str | None = None, **mlflow_only: Any) -> LoadedModel:
-    """Load from ``runs:/``, ``models:/NAME/Production``, ``models:/NAME@alias``, a path..."""
-    return api.load_model(translate_uri(model_uri))
+def load_model(model_uri: str, dst_path: str | None = None, *, trust: bool = False,
+               **mlflow_only: Any) -> LoadedModel:
+    """Load from ``runs:/``, ``models:/NAME/Production``, ``models:/NAME@alias``, a path...
+
+    ``trust=True`` loads a pickled model that nothing here vouches for (docs/security.md)."""
+    return api.load_model(translate_uri(model_uri), trust=trust)
 
 
 def load_native(model_uri: str, dst_path: str | None = None) -> Any:

@@ -61,9 +61,13 @@ def resolve(store: Store, spec: str) -> Target:
     try:
         ref, commit = query.resolve(store, spec)
         return Target(spec, commit, ref)
-    except RunNotFoundError:
-        pass
+    except RunNotFoundError as exc:
+        run_error = exc
     found = _tag_target(store, spec) or _model_target(store, spec)
+    if found is None and ("~" in spec or "did you mean" in str(run_error)):
+        # `name~N` only names runs, and a near miss of a run name is most likely a typo of
+        # it: the run query's own sentence (which says what was meant) serves best
+        raise run_error
     if found is None:
         raise RunNotFoundError(
             f"No run, registry tag or model version '{spec}' in this repository; list runs "
