@@ -174,8 +174,9 @@ def test_monitor_errors(repo: Path) -> None:
 
 def test_monitor_and_drift_read_what_gittrack_serve_logged(repo: Path, cli: Any) -> None:
     """End to end: the real model server writes request logs; drift and monitor read them."""
-    import gittrack.serving
     from serving_client import Client, ThreadServer
+
+    import gittrack.serving
 
     two_versions(repo)
     logs = repo / "requests"
