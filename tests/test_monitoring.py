@@ -19,7 +19,7 @@ from tests.test_drift import write_request_logs
 def test_twelve_monthly_runs_record_version_drift_and_error(monitored: dict[str, Any]) -> None:  # noqa: F811
     import gittrack
     gittrack.set_tracking_repo(monitored["repo"])
-    runs = gittrack.query_runs(["forecaster/monitoring"]).sort_values("metrics.rmse")
+    runs = gittrack.query_runs(["forecaster/monitoring"])
     assert len(runs) == 12 and set(runs["status"]) == {"finished"}
     results = monitored["results"]
     assert [r.version for r in results] == [1] * 7 + [2, 2] + [1] * 3
@@ -170,3 +170,33 @@ def test_monitor_errors(repo: Path) -> None:
     gittrack.register_model(f"runs:/{run.id}/model", "bare")
     with pytest.raises(Exception, match="logged no input data"):
         gittrack.monitor("models:/bare/v1", pd.DataFrame({"a": [1.0]}))
+
+
+def test_monitor_and_drift_read_what_gittrack_serve_logged(repo: Path, cli: Any) -> None:
+    """End to end: the real model server writes request logs; drift and monitor read them."""
+    from serving_client import Client, ThreadServer
+
+    import gittrack.serving
+
+    two_versions(repo)
+    logs = repo / "requests"
+    app = gittrack.serving.app("models:/forecaster/prod", repo=str(repo),
+                               log_requests=str(logs), log_rotate_rows=500)
+    june = month_frame(21, rows=1200, changeover=True)
+    with ThreadServer(app) as server:
+        client = Client(server.port)
+        for start in range(0, len(june), 300):  # what production sent in June
+            part = june.iloc[start:start + 300][["staff", "orders", "line"]]
+            answer = client.post({"dataframe_split": {"columns": list(part.columns),
+                                                      "data": part.values.tolist()}})
+            assert answer.status == 200
+        client.close()
+    assert len(list(logs.glob("requests-*.parquet"))) >= 2
+    drifted = json.loads(cli("drift", "models:/forecaster/prod", str(logs), "--json").out)
+    assert {"orders", "line"} <= set(drifted["drifted"]) and drifted["current"]["rows"] == 1200
+    assert "prediction" not in [c["column"] for c in drifted["columns"]]
+    result = cli("monitor", "models:/forecaster/prod", "--data", str(logs), "--name", "june",
+                 "--json")
+    doc = json.loads(result.out)
+    assert doc["version"] == 2 and doc["served"] == {"2": 1200}
+    assert {"orders", "line"} <= set(doc["drift"]["drifted"])

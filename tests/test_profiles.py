@@ -104,6 +104,21 @@ def test_the_histogram_depends_on_the_values_only(values: list[float], rnd: Any,
         assert hist.exact and len(hist.keys) <= len(set(values))
 
 
+def test_zeros_and_far_apart_grids() -> None:
+    """A chunk of zeros never coarsens the grid; grids 1,000 powers of two apart still align."""
+    from gittrack.monitoring import drift
+    one = sketches.NumericSketch()
+    one.update(np.array([0.0, 0.25]))
+    two = sketches.NumericSketch()
+    two.update(np.array([0.0]))
+    two.update(np.array([0.25]))
+    assert one.to_dict()["histogram"] == two.to_dict()["histogram"]
+    zeros = pd.DataFrame({"x": np.zeros(2000)})
+    spread = pd.DataFrame({"x": np.random.default_rng(0).normal(0, 1, 2000)})
+    report = drift.compare(profiles.profile_frame(zeros), profiles.profile_frame(spread))
+    assert report.column("x").drifted and report.column("x").score > 1
+
+
 def test_outliers_keep_the_fine_grid() -> None:
     values = np.concatenate([np.random.default_rng(1).normal(0, 1, 100000), [1e9, -1e9]])
     sketch = sketches.NumericSketch()

@@ -173,13 +173,15 @@ def profile_path(path: str | Path, skip: Sequence[str] = ()) -> Profile:
     format, read in path order; request logs of ``gittrack serve`` among them)."""
     path = Path(path)
     if path.is_dir():
-        return _profile_files(_table_files(path), skip)
+        return _profile_files(table_files(path), skip)
     if not path.is_file():
         raise InvalidInputError(f"No file or directory at '{path}' to profile; check the path.")
     return _profile_files([path], skip)
 
 
-def _table_files(path: Path) -> list[Path]:
+def table_files(path: Path) -> list[Path]:
+    """The table files of a directory in path order (names starting with a dot, such as a
+    request log still being written, left out); one format, else an error."""
     files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
     tables = [p for p in files if _format_of(p) is not None]
     formats = {_format_of(p) for p in tables}

@@ -70,7 +70,7 @@ class NumericSketch:
     def _bin(self, values: Any, lo: float, hi: float) -> None:
         import numpy as np
 
-        floor_exp = max(math.frexp(max(abs(lo), abs(hi)))[1] - 53, -1074)  # -1074: subnormals
+        floor_exp = finest_exponent(max(abs(lo), abs(hi)))
         if self.floor_exp is None or floor_exp > self.floor_exp:
             self.floor_exp = floor_exp
         if self.exp is None:
@@ -91,7 +91,7 @@ class NumericSketch:
         assert self.exp is not None
         self.exp += shift
         if self.keys is not None:
-            self.keys, self.counts = _reduce(self.keys >> shift, self.counts)
+            self.keys, self.counts = _reduce(floor_shift(self.keys, shift), self.counts)
 
     def to_dict(self) -> dict[str, Any]:
         """The profile entry of the column (numbers rounded to what float64 holds)."""
@@ -108,6 +108,26 @@ class NumericSketch:
                     "quantiles": {str(q): hist.quantile(q, self.min, self.max) for q in QUANTILES},
                     "histogram": hist.to_dict()})
         return doc
+
+
+def finest_exponent(magnitude: float) -> int:
+    """The finest grid exponent float64 resolves at ``magnitude`` (the largest |value|): 52 bits
+    below its leading bit, and never below the subnormals' 2**-1074. Zero asks for nothing, so
+    a chunk of zeros never coarsens the grid of the values around it."""
+    if magnitude == 0:
+        return -1074
+    return max(math.frexp(magnitude)[1] - 53, -1074)
+
+
+def floor_shift(keys: Any, shift: int) -> Any:
+    """``floor(keys / 2**shift)`` of int64 keys, for any shift (NumPy's >> stops at 63)."""
+    import numpy as np
+
+    if shift <= 0:
+        return keys
+    if shift >= 63:
+        return np.where(keys < 0, -1, 0).astype(np.int64)
+    return keys >> shift
 
 
 def _first_exponent(sample: Any, lo: float, hi: float, floor_exp: int) -> int:

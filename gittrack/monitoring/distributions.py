@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from gittrack.artifacts.sketches import Histogram
+from gittrack.artifacts.sketches import Histogram, floor_shift
 
 
 @dataclass
@@ -58,7 +58,7 @@ def share(ref: Histogram, cur: Histogram) -> Shared:
 def _coarsened(hist: Histogram, exp: int) -> tuple[Any, Any]:
     import numpy as np
 
-    keys = np.asarray(hist.keys, dtype=np.int64) >> (exp - hist.exp)
+    keys = floor_shift(np.asarray(hist.keys, dtype=np.int64), exp - hist.exp)
     counts = np.asarray(hist.counts, dtype=np.float64)
     if len(keys) < 2:
         return keys, counts

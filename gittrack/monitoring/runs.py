@@ -129,8 +129,8 @@ def served_versions(data: Any) -> dict[int, int]:
             return {int(k): int(v) for k, v in counts.items()}
         return {}
     path = Path(data)
-    files = sorted(path.rglob("*.parquet")) if path.is_dir() else \
-        [path] if path.suffix.lower() in (".parquet", ".pq") else []
+    files = [f for f in (profiles.table_files(path) if path.is_dir() else [path])
+             if f.suffix.lower() in (".parquet", ".pq")]
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
@@ -242,9 +242,7 @@ def _frame(data: Any) -> Any:
     if not isinstance(data, (str, os.PathLike)):
         return data
     path = Path(data)
-    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in (".parquet", ".pq", ".csv",
-                                                                       ".tsv")) \
-        if path.is_dir() else [path]
+    files = profiles.table_files(path) if path.is_dir() else [path]
     frames = [pd.read_parquet(f) if f.suffix.lower() in (".parquet", ".pq")
               else pd.read_csv(f, sep="\t" if f.suffix.lower() == ".tsv" else ",")
               for f in files]
