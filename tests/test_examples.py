@@ -54,7 +54,7 @@ def test_forecasting_story_end_to_end(tmp_path: Path) -> None:
                 if " on 2025-06: rmse=" in line)
     assert float(june["v1"]) < float(june["v2"])
     # twelve monthly monitoring runs: the changeover drifts and alerts, June names the rollback
-    monitoring = gittrack.search_runs(["forecaster/monitoring"])
+    monitoring = gittrack.query_runs(["forecaster/monitoring"])
     assert len(monitoring) == 12
     by_month = {r["params.batch"]: r for _i, r in monitoring.iterrows()}
     april, june_run = by_month["2025-04"], by_month["2025-06"]

@@ -170,7 +170,7 @@ def test_configured_gate_with_match_uses_runs_that_scored_prod_on_the_same_data(
         "against": "models:/forecaster/prod", "rules": ["rmse <= +1%"],
         "match": ["params.test_month"]}}}))
     make_group([100.0], params={"test_month": "2025-06"})
-    gittrack.register_model(gittrack.search_runs(output_format="list")[0].id, "forecaster")
+    gittrack.register_model(gittrack.query_runs(output_format="list")[0].id, "forecaster")
     gittrack.promote("forecaster", 1, "prod")
     cand = make_group([90.0, 91.0, 90.5], group="july", params={"test_month": "2025-07"})
     result = cli("gate", cand[0], "--gate", "forecaster")
@@ -240,7 +240,7 @@ def test_run_repeat_makes_a_group_of_seeds(repo: Path, cli) -> None:  # type: ig
         "gittrack.log_metric('rmse', 100 + int(os.environ['GITTRACK_SEED']))\n")
     result = cli("run", "--repeat", "3", "-e", "seeds", "--", "python", "seeded.py")
     assert result.code == 0, result.err
-    runs = gittrack.search_runs(["seeds"], output_format="list")
+    runs = gittrack.query_runs(["seeds"], output_format="list")
     assert sorted(r.metrics["rmse"].value for r in runs) == [100.0, 101.0, 102.0]
     assert len({r.tags[GROUP_TAG] for r in runs}) == 1
     assert sorted(r.tags["gittrack.seed"] for r in runs) == ["0", "1", "2"]

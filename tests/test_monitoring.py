@@ -19,7 +19,7 @@ from tests.test_drift import write_request_logs
 def test_twelve_monthly_runs_record_version_drift_and_error(monitored: dict[str, Any]) -> None:  # noqa: F811
     import gittrack
     gittrack.set_tracking_repo(monitored["repo"])
-    runs = gittrack.search_runs(["forecaster/monitoring"]).sort_values("metrics.rmse")
+    runs = gittrack.query_runs(["forecaster/monitoring"]).sort_values("metrics.rmse")
     assert len(runs) == 12 and set(runs["status"]) == {"finished"}
     results = monitored["results"]
     assert [r.version for r in results] == [1] * 7 + [2, 2] + [1] * 3

@@ -46,7 +46,7 @@ DATA_DIR = Path("data")
 
 def next_month() -> int:
     """The story month after the newest test_month trained so far (3 when none)."""
-    runs = gittrack.search_runs([EXPERIMENT]) if EXPERIMENT in _experiments() else None
+    runs = gittrack.query_runs([EXPERIMENT]) if EXPERIMENT in _experiments() else None
     if runs is None or "params.test_month" not in runs or runs["params.test_month"].isna().all():
         return 3
     newest = pd.Period(str(runs["params.test_month"].dropna().max()), freq="M")
