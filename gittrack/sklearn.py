@@ -4,7 +4,7 @@ A facade over gittrack.compat.models (docs/mlflow.md); ``load_model`` gives the 
 """
 
 from gittrack.compat.models import autolog as autolog
-from gittrack.compat.models import load_native as load_model  # noqa: F401 - mlflow.sklearn.load_model
+from gittrack.compat.models import load_native as load_model  # noqa: F401 - MLflow's name
 from gittrack.compat.models import log_model as log_model
 from gittrack.compat.models import save_model as save_model
 
