@@ -5,8 +5,8 @@
    background threads dead, `git fsck --strict`.
 2. KILLS pushes of a repository of 100 runs to a bare remote served by `git daemon`, each
    after the remote lost 70 refs and SIGKILLed (with its git children) at a random moment,
-   then one plain `gittrack push`: mirrors and lock files seen after the kills, left after
-   the last push, and whether the remote is complete.
+   then one plain `gittrack push`: scratch repositories and lock files seen after the kills,
+   left after the last push, and whether the remote is complete.
 
     python benchmarks/bench_reliability.py [--writers 16] [--runs 20] [--kills 30]
 """
@@ -150,15 +150,16 @@ def _kill_loop(root: Path, bare: Path, url: str, kills: int, seed: int) -> dict[
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             killed += 1
-            mirrors_seen += bool(git(path, "for-each-ref", "refs/gittrack-push/"))
+            mirrors_seen += bool(list((path / ".git" / "gittrack").glob("push-*")))
             locks_seen += len(_git_locks(path / ".git"))
     final = subprocess.run(push, cwd=path, capture_output=True, text=True)
     here = git(path, "for-each-ref", "refs/gittrack/")
     there = git(bare, "for-each-ref", "refs/gittrack/")
     return {"pushes": kills, "killed mid-push": killed,
-            "kills that left a mirror": mirrors_seen, "lock files left by kills": locks_seen,
+            "kills that left a scratch repository": mirrors_seen,
+            "git lock files left by kills": locks_seen,
             "final push exit": final.returncode, "remote complete": here == there,
-            "mirrors left": len(git(path, "for-each-ref", "refs/gittrack-push/").splitlines()),
+            "scratch repositories left": len(list((path / ".git" / "gittrack").glob("push-*"))),
             "locks left (local, remote)": (len(_git_locks(path / ".git")), len(_git_locks(bare)))}
 
 

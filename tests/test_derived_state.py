@@ -13,7 +13,8 @@ from typing import Any
 
 import gittrack
 from gittrack import api
-from gittrack.core import gitio
+from conftest import lose_object
+
 from gittrack.query import index
 
 
@@ -102,6 +103,8 @@ def test_a_garbage_cache_state_database_is_rebuilt(repo: Path, cli: Any) -> None
     (repo / "model.txt").write_text("weights\n")
     with gittrack.start_run(run_name="with-artifact") as run:
         run.log_artifact(repo / "model.txt")
+    (repo / "model.txt").unlink()
+    assert cli("checkout", run.id).code == 0  # a checkout memoises the hashes it verified
     state = repo / ".git" / "gittrack" / "cache-state"
     databases = list(state.rglob("*.db"))
     assert databases
@@ -116,10 +119,7 @@ def test_a_garbage_cache_state_database_is_rebuilt(repo: Path, cli: Any) -> None
 
 
 def lose(repo: Path, oid: str) -> None:
-    """Delete a loose object, as a careless `rm` or a broken disk would; the libgit2
-    repositories this process keeps open forget what they cached (as a new process would)."""
-    (repo / ".git" / "objects" / oid[:2] / oid[2:]).unlink()
-    gitio._POOL.clear()
+    lose_object(repo / ".git", oid)
 
 
 def test_a_deleted_run_commit_is_left_out_with_its_name(repo: Path, cli: Any) -> None:

@@ -8,11 +8,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from conftest import git, make_repo
+from conftest import git, lose_object, make_repo
 
 import gittrack
 from gittrack import api
-from gittrack.core import gitio
 from gittrack.query import index
 from gittrack.sharing import doctor
 from gittrack.tracking import stack
@@ -79,8 +78,7 @@ def test_missing_objects_are_fetched_again_from_the_remote(tmp_path: Path, remot
     commit = gittrack.get_run(run.id).commit
     blob = next(oid for p, oid, _t in api.open_store().repo.list_tree(commit, ".gittrack/run")
                 if p == "params.yaml")
-    (path / ".git" / "objects" / blob[:2] / blob[2:]).unlink()
-    gitio._POOL.clear()  # forget what this process's open repositories cached
+    lose_object(path / ".git", blob)
     assert list(doctor.missing_objects(api.open_store())) == [f"refs/gittrack/runs/default/{run.id}"]
     result = cli("--repo", str(path), "doctor", "--json")
     assert result.code == 0, result.out
@@ -95,8 +93,7 @@ def test_missing_objects_with_no_remote_stay_reported(tmp_path: Path, cli: Any) 
     with gittrack.start_run() as run:
         run.log_metric("m", 1.0)
     commit = gittrack.get_run(run.id).commit
-    (path / ".git" / "objects" / commit[:2] / commit[2:]).unlink()
-    gitio._POOL.clear()
+    lose_object(path / ".git", commit)
     result = cli("--repo", str(path), "doctor")
     assert result.code == 1
     assert run.id in result.out and "gittrack pull" in result.out

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import git, make_repo
+from conftest import git, lose_object, make_repo
 from servers import GitDaemon, env_with_gittrack, git_daemon  # noqa: F401 - fixture
 
 import gittrack
@@ -81,7 +81,7 @@ def test_an_unpacker_error_and_a_missing_object_are_named(tmp_path: Path, remote
     git(remote, "config", "--unset", "receive.maxInputSize")
     commit = next(iter(refs(path / ".git").values()))
     tree = git(path, "rev-parse", f"{commit}^{{tree}}").strip()
-    (path / ".git" / "objects" / tree[:2] / tree[2:]).unlink()
+    lose_object(path / ".git", tree)
     result = push(path, str(remote))
     assert result.returncode == 1 and tree[:12] in result.stderr
     assert "gittrack doctor" in result.stderr
@@ -144,40 +144,49 @@ def test_porcelain_and_stderr_give_the_reason(case: str) -> None:
 # ---------------------------------------------------------------- what a killed push leaves
 
 
-def test_a_dead_pushs_mirror_and_its_locks_are_removed(tmp_path: Path, remote: Path,
-                                                       cli: Any) -> None:
+def scratch(git_dir: Path) -> list[Path]:
+    return sorted((git_dir / "gittrack").glob("push-*"))
+
+
+def test_what_dead_pushes_left_is_removed(tmp_path: Path, remote: Path, cli: Any) -> None:
     path = make_repo(tmp_path / "a")
     runs(path, 2)
     commit = next(iter(refs(path / ".git").values()))
     git_dir = path / ".git"
-    for token in ("4242-0badc0de", "999999999"):  # a token file left unlocked; an old pid
-        (git_dir / "gittrack" / "push").mkdir(parents=True, exist_ok=True)
-        (git_dir / "gittrack" / "push" / token).write_text("")
-        git(path, "update-ref", f"refs/gittrack-push/{token}/gittrack/runs/exp/x", commit)
-        (git_dir / "refs" / "gittrack-push" / token / "gittrack" / "runs" / "exp" /
-         "y.lock").write_text("")
-    assert cli("--repo", str(path), "doctor", "--check").code == 1
+    dead = git_dir / "gittrack" / "push-999999999-1"  # a killed push's scratch repository
+    (dead / "refs").mkdir(parents=True)
+    (dead / leftovers.OWNER_FILE).write_text("")  # nobody holds its lock
+    git(path, "update-ref", "refs/gittrack-push/999999999/gittrack/runs/exp/x", commit)
+    (git_dir / "refs" / "gittrack-push" / "999999999" / "gittrack" / "runs" / "exp" /
+     "y.lock").write_text("")  # an older version's mirror, and a killed update-ref's lock
+    checked = cli("--repo", str(path), "doctor", "--check")
+    assert checked.code == 1 and "killed pushes left" in checked.out
+    assert scratch(git_dir) == [dead]
     report = cli("--repo", str(path), "doctor", "--json")
     assert report.code == 0, report.out
     assert refs(git_dir, "refs/gittrack-push/") == {} and git_locks(git_dir) == []
-    assert not list((git_dir / "gittrack" / "push").iterdir())
+    assert scratch(git_dir) == []
 
-    git(path, "update-ref", "refs/gittrack-push/4243-feedface/gittrack/runs/exp/x", commit)
+    (dead / "refs").mkdir(parents=True)
+    git(path, "update-ref", "refs/gittrack-push/999999998/gittrack/runs/exp/x", commit)
     assert push(path, str(remote)).returncode == 0  # the next push cleans too
-    assert refs(git_dir, "refs/gittrack-push/") == {}
+    assert refs(git_dir, "refs/gittrack-push/") == {} and scratch(git_dir) == []
 
 
-def test_a_live_pushs_mirror_is_left_alone(tmp_path: Path) -> None:
+def test_a_running_pushs_scratch_repository_is_left_alone(tmp_path: Path) -> None:
     path = make_repo(tmp_path / "a")
     runs(path, 1)
-    commit = next(iter(refs(path / ".git").values()))
     repo = gittrack.api.open_store().repo
-    with leftovers.stage_token(repo) as token:
-        git(path, "update-ref", f"refs/gittrack-push/{token}/gittrack/runs/exp/x", commit)
-        assert leftovers.stale_stages(repo) == {}
-        assert leftovers.drop_stale_stages(repo) == 0
-        assert refs(path / ".git", "refs/gittrack-push/")
-    assert leftovers.drop_stale_stages(repo) == 1
+    live = repo.state_dir / "push-1-2"  # pid 1 is alive, but the lock decides
+    live.mkdir()
+    owner = leftovers.hold(live)
+    try:
+        assert not leftovers.stale_stages(repo)
+        assert leftovers.drop_stale_stages(repo) == 0 and live.is_dir()
+    finally:
+        os.close(owner)
+    assert leftovers.stale_stages(repo).scratch == [live]
+    assert leftovers.drop_stale_stages(repo) == 1 and not live.exists()
 
 
 def test_thirty_killed_pushes_then_one_plain_push_complete_the_remote(
@@ -211,7 +220,7 @@ def test_thirty_killed_pushes_then_one_plain_push_complete_the_remote(
     assert refs(bare) == refs(path / ".git")  # the remote is complete
     assert refs(path / ".git", "refs/gittrack-push/") == {}
     assert git_locks(path / ".git") == [] and git_locks(bare) == []
-    assert not list((path / ".git" / "gittrack" / "push").glob("*"))
+    assert scratch(path / ".git") == []
 
 
 # ---------------------------------------------------------------- user strings and git's argv
