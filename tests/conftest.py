@@ -61,6 +61,23 @@ def git(cwd: Path | str, *args: str, check: bool = True) -> str:
     return proc.stdout
 
 
+def lose_object(git_dir: Path, oid: str) -> None:
+    """Make object ``oid`` missing, as a careless `rm` or a failing disk would: packs are
+    exploded into loose objects first (gittrack writes packs), then its file is deleted, and
+    the libgit2 repositories this process keeps open forget what they cached."""
+    objects = git_dir / "objects"
+    for pack in sorted((objects / "pack").glob("*.pack")):
+        data = pack.read_bytes()
+        for part in pack.parent.glob(pack.stem + ".*"):
+            part.unlink()
+        subprocess.run(["git", f"--git-dir={git_dir}", "unpack-objects", "-q"], input=data,
+                       check=True)
+    (objects / oid[:2] / oid[2:]).unlink()
+    from gittrack.core import gitio
+
+    gitio._POOL.clear()
+
+
 def make_repo(path: Path, commit: bool = True) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     git(path, "init", "-q")

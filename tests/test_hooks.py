@@ -91,6 +91,47 @@ def test_install_hooks_leaves_a_foreign_hook_unless_forced(tmp_path: Path, cli) 
     assert cli("--repo", str(path), "install-hooks").code == 0  # ours now: reinstall is fine
 
 
+def test_a_hook_that_only_mentions_gittrack_is_foreign(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    path = project(tmp_path / "proj", None)
+    mine = path / ".git" / "hooks" / "pre-push"
+    text = "#!/bin/sh\n# gittrack push is run by CI, not here\nexit 0\n"
+    mine.write_text(text)
+    assert cli("--repo", str(path), "install-hooks").code == 1
+    assert mine.read_text() == text  # the marker comment alone never made it ours
+
+
+def test_forced_installs_keep_every_backup_and_chain_the_newest(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    path = project(tmp_path / "proj", None)
+    folder = path / ".git" / "hooks"
+    log = tmp_path / "ran.txt"
+    texts = []
+    for i in range(3):  # the user replaces gittrack's hook three times, each time forced back
+        text = f"#!/bin/sh\necho \"user hook {i}: $1 $(cat)\" >> {log}\nexit {i}\n"
+        (folder / "pre-push").write_text(text)
+        (folder / "pre-push").chmod(0o755)
+        texts.append(text)
+        forced = cli("--repo", str(path), "install-hooks", "--force")
+        assert forced.code == 0, forced.err
+    backups = sorted(p.name for p in folder.glob("pre-push.pre-gittrack*"))
+    assert backups == ["pre-push.pre-gittrack", "pre-push.pre-gittrack.1",
+                       "pre-push.pre-gittrack.2"]
+    assert [(folder / b).read_text() for b in backups] == texts  # every one kept, unchanged
+    hook = (folder / "pre-push").read_text()
+    assert hook == hooks.chained("pre-push", "pre-push.pre-gittrack.2")
+    assert cli("--repo", str(path), "install-hooks").code == 0  # a chained hook is ours
+    assert (folder / "pre-push").read_text() == hook
+
+    refs_line = "refs/heads/main 1111 refs/heads/main 2222"
+    proc = subprocess.run([str(folder / "pre-push"), "origin", "url"], cwd=path, text=True,
+                          input=refs_line + "\n", capture_output=True, env=env_with_gittrack())
+    assert proc.returncode == 2  # the chained hook's failure stops the push
+    assert log.read_text() == f"user hook 2: origin {refs_line}\n"  # it got args and stdin
+    (folder / "pre-push.pre-gittrack.2").write_text("#!/bin/sh\nexit 0\n")
+    proc = subprocess.run([str(folder / "pre-push"), "origin", "url"], cwd=path, text=True,
+                          input="", capture_output=True, env=env_with_gittrack())
+    assert proc.returncode == 0, proc.stderr
+
+
 def test_pre_push_pushes_runs_only_when_opted_in(tmp_path: Path, remote: Path, cli) -> None:  # type: ignore[no-untyped-def]
     path = project(tmp_path / "proj", str(tmp_path / "store"), origin=str(remote))
     log_runs(path, 2)

@@ -415,7 +415,7 @@ def test_the_registry_caches_are_derived_and_can_be_deleted_or_torn(repo: Path, 
     first, shown = gittrack.list_models(), cli("models", "--json").out
     assert json.loads(shown)[0]["shown"][0]["metrics"] == {"rmse": 8.0}  # v2's own record
     folder = api.open_store().repo.state_dir / "registry"
-    for name in ("tags-v1.jsonl", "runs-v1.jsonl"):
+    for name in ("tags-v2.jsonl", "runs-v2.jsonl"):
         cache = folder / name
         assert cache.exists()
         cache.unlink()

@@ -11,8 +11,10 @@ and deletes what it finds corrupt (NOTES.md, dvc-data).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import json
+import logging
 import os
 import posixpath
 import re
@@ -28,6 +30,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from gittrack.core import paths
+from gittrack.core.names import check_text
 from gittrack.core.errors import (
     ArtifactError,
     GittrackError,
@@ -47,6 +50,7 @@ _CHUNK = 4 << 20
 SMALL_FILE = 1 << 20  # files up to this size are stored without dvc-data (Cache._add_small)
 _OID = re.compile(r"[0-9a-f]{32}(\.dir)?")
 _DRIVE = re.compile(r"[A-Za-z]:")
+log = logging.getLogger("gittrack")
 # What dvc-data raises underneath; anything else is a bug and should surface as such.
 _DVC_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, AssertionError)
 
@@ -133,7 +137,7 @@ def validate_artifact_path(p: str) -> str:
     norm, why = _normalise(p)
     if norm is None:
         raise InvalidInputError(f"Artifact path {p!r} {why}; give a relative path such as 'models/m.pkl'.")
-    return norm
+    return check_text("The artifact path", norm)
 
 
 def _safe_relpath(p: object) -> str:
@@ -299,12 +303,46 @@ def _open_state(cache: Cache) -> StateBase:
 
     key = str(cache.state_dir)
     state = _STATES.get(key)
+    if state is not None and not _usable(state):
+        cache.reset_state("its file was replaced while open")  # drops it from _STATES
+        state = None
     if state is None:
         if not _STATES:
             atexit.register(_close_states)
             os.register_at_fork(after_in_child=_STATES.clear)
-        state = _STATES[key] = State(str(cache.path.parent), key)
+        try:
+            state = State(str(cache.path.parent), key)
+        except Exception as exc:
+            # Only a memo of hashes: a database SQLite cannot read (overwritten, truncated)
+            # is rebuilt empty with a warning, and files are hashed again.
+            if not _is_damaged_db(exc):
+                raise
+            cache.reset_state("it could not be opened")
+            state = State(str(cache.path.parent), key)
+        _STATES[key] = state
     return state
+
+
+def _usable(state: StateBase) -> bool:
+    """Whether an open State still reads (one cheap SELECT in each of its databases)."""
+    try:
+        for db in (getattr(state, "links", None), getattr(state, "hashes", None)):
+            if db is not None:
+                db.get("gittrack-probe")
+    except Exception as exc:
+        if _is_damaged_db(exc):
+            return False
+        raise
+    return True
+
+
+def _forget_state(cache: Cache) -> None:
+    """Close and drop this process's open State of ``cache`` (its files are being removed)."""
+    with _STATE_LOCK:
+        state = _STATES.pop(str(cache.state_dir), None)
+        if state is not None:
+            with suppress(Exception):  # a damaged database may fail to close cleanly
+                state.close()
 
 
 def _close_states() -> None:
@@ -332,9 +370,46 @@ class Cache:
 
         with _STATE_LOCK:
             state: StateBase = _open_state(self) if memo else StateNoop()
-            # No "hardlink": a cached object must never share an inode with a user's file.
-            yield get_odb(LocalFileSystem(), str(self.objects_dir), state=state,
-                          hash_name="md5", type=["reflink", "copy"])
+            try:
+                # No "hardlink": a cached object must never share an inode with a user's file.
+                yield get_odb(LocalFileSystem(), str(self.objects_dir), state=state,
+                              hash_name="md5", type=["reflink", "copy"])
+            except Exception as exc:
+                if not _is_damaged_db(exc):
+                    raise
+                self.reset_state(str(exc))
+                raise ArtifactError(
+                    f"The cache-state database under {self.state_dir} was damaged ({exc}) "
+                    "and has been rebuilt empty; run the command again."
+                ) from None
+
+    def reset_state(self, why: str) -> None:
+        """Delete the cache-state memo (derived: it refills as files are hashed)."""
+        log.warning("The cache-state database under %s is damaged (%s); it is rebuilt and files "
+                    "are hashed again.", self.state_dir, why)
+        _forget_state(self)
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def check_state(self, repair: bool = False) -> str | None:
+        """Why the cache-state memo is damaged, or None when it opens and passes SQLite's
+        quick check (gittrack doctor); ``repair`` rebuilds a damaged one."""
+        import sqlite3
+
+        for db in sorted(self.state_dir.rglob("*.db")) if self.state_dir.is_dir() else []:
+            try:
+                with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
+                    row = con.execute("PRAGMA quick_check").fetchone()
+                problem = None if row and row[0] == "ok" else f"{db.name}: {row}"
+            except sqlite3.DatabaseError as exc:
+                if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                    continue
+                problem = f"{db.relative_to(self.state_dir)}: {exc}"
+            if problem:
+                if repair:
+                    _forget_state(self)
+                    shutil.rmtree(self.state_dir, ignore_errors=True)
+                return problem
+        return None
 
     def object_path(self, oid: str) -> Path:
         """Where object `oid` lives in the store (whether or not it is there)."""
@@ -693,6 +768,13 @@ def _check_entries(oid: str, pairs: list[tuple[str, str]]) -> None:
             parent = posixpath.dirname(parent)
     if len(seen) != len(pairs):
         raise ArtifactError(f"Directory listing {oid} names a file twice; delete it and pull it again.")
+
+
+def _is_damaged_db(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLite saying a database file is not one (not "locked", not I/O)."""
+    import sqlite3
+
+    return isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError)
 
 
 def _memo_md5(odb: HashFileDB, path: Path) -> str:

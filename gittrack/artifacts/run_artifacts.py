@@ -168,7 +168,24 @@ def log_text(run: ActiveRun, text: str, artifact_file: str) -> Pointer:
     """Store ``text`` (UTF-8) as the file artifact ``artifact_file``."""
     if not isinstance(text, str):
         raise InvalidInputError(f"log_text takes a string; got {type(text).__name__}.")
-    return log_bytes(run, text.encode("utf-8"), artifact_file)
+    return log_bytes(run, text_bytes(text), artifact_file)
+
+
+def text_bytes(text: str) -> bytes:
+    """UTF-8 of ``text``; the bytes Python kept as surrogates (``\\udc80``-``\\udcff``, from
+    undecodable input) go back to being those bytes, and any other lone surrogate is refused."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        pass
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError(
+            f"The text holds {text[exc.start]!r} at position {exc.start}, a lone surrogate that "
+            "UTF-8 cannot store; pass valid text, or log bytes read from a file with "
+            "log_artifact."
+        ) from None
 
 
 def log_dict(run: ActiveRun, dictionary: Mapping[str, Any], artifact_file: str) -> Pointer:
@@ -178,7 +195,8 @@ def log_dict(run: ActiveRun, dictionary: Mapping[str, Any], artifact_file: str) 
 
     if not isinstance(dictionary, Mapping):
         raise InvalidInputError(f"log_dict takes a mapping; got {type(dictionary).__name__}.")
-    data = plain(dictionary)
+    check_logical_path(artifact_file)
+    data = plain(dictionary)  # refuses cycles, nesting past 64 levels and lone surrogates
     if artifact_file.lower().endswith(YAML_SUFFIXES):
         text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
     else:

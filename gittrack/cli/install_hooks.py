@@ -11,12 +11,15 @@ from gittrack.sharing import hooks
 
 @click.command("install-hooks")
 @click.option("-f", "--force", is_flag=True,
-              help="Move hooks that gittrack did not write aside (NAME.pre-gittrack).")
+              help="Keep hooks that gittrack did not write under a new name "
+                   "(NAME.pre-gittrack, .pre-gittrack.1, ...) and run them first.")
 def command(force: bool) -> None:
     """Install gittrack's post-checkout and pre-push git hooks in this repository.
 
     post-checkout restores the artifacts after `git checkout` of a run or registry tag;
     pre-push runs `gittrack push` when .gittrack/config.yaml has `push_runs: true`.
+    A hook gittrack did not write is refused unless --force, which keeps it under a name
+    of its own and chains it: it runs first, and its failure stops the hook.
     With the pre-commit framework, use the ids in .pre-commit-hooks.yaml instead.
 
     \b
@@ -24,7 +27,8 @@ def command(force: bool) -> None:
       gittrack install-hooks && git checkout forecaster/prod/v3
     """
     for item in hooks.install(api.open_store().repo, force=force):
-        moved = f" (the old one is now {item.backup.name})" if item.backup else ""
+        moved = (f" (the old one is now {item.backup.name}, and runs first)"
+                 if item.backup else "")
         click.echo(f"installed {item.path}{moved}")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import importlib
+import logging
 import os
 import sys
 import traceback
@@ -25,7 +26,7 @@ COMMANDS = {
     "set-tag": "log_value:set_tag",
     "push": "push", "pull": "pull", "fetch": "pull:fetch_command", "remote": "remote",
     "bundle": "bundle", "install-hooks": "install_hooks", "hook": "install_hooks:hook_command",
-    "ui": "ui", "plot": "plot", "gate": "gate", "verify": "verify",
+    "ui": "ui", "plot": "plot", "gate": "gate", "doctor": "doctor", "verify": "verify",
     "profile": "profile", "drift": "drift", "monitor": "monitor",
     "import": "import_store",
     "serve": "serve", "predict": "predict",
@@ -63,10 +64,33 @@ def cli(repo: str | None, show_traceback: bool) -> None:
     Example:
       gittrack init && python train.py && gittrack log
     """
+    _setup_output()
     if repo:
         from gittrack.core.store import set_tracking_path  # lazy: `gittrack --help` stays instant
 
         set_tracking_path(repo)
+
+
+class _Warnings(logging.Handler):
+    """The library's warnings (logger ``gittrack``) as ``gittrack: warning: ...`` on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(f"gittrack: warning: {record.getMessage()}", err=True)
+
+
+def _setup_output() -> None:
+    # A run's values may hold any text; a terminal or pipe that cannot show a character gets
+    # an escape instead of a UnicodeEncodeError.
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if callable(reconfigure):
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # pragma: no cover - a stream that cannot change
+                pass
+    logger = logging.getLogger("gittrack")
+    if not any(isinstance(h, _Warnings) for h in logger.handlers):
+        logger.addHandler(_Warnings(logging.WARNING))
 
 
 def main(argv: list[str] | None = None) -> None:

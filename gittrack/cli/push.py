@@ -8,6 +8,7 @@ import click
 
 from gittrack import api
 from gittrack.artifacts.transfer import Progress
+from gittrack.core.errors import PushRejectedError
 from gittrack.sharing import remote
 from gittrack.sharing.remote import PushResult
 
@@ -56,12 +57,20 @@ def command(remote_name: str | None, runs: tuple[str, ...], experiment: str | No
     Artifacts go first to the artifact remote of .gittrack/config.yaml, then the refs
     through the git CLI, so a pushed run never names a missing artifact. A version number
     the remote took meanwhile is renumbered here and reported. Nothing is force-pushed.
+    A ref the remote rejects is reported with git's reason (a lock file held on the
+    remote, an unpacker error, an object missing here, ...) and the push exits 1.
 
     \b
     Example:
       gittrack push origin --experiment forecasting
     """
     store = api.open_store()
-    result = remote.push(store, remote_name, experiment, runs, artifacts=not no_artifacts,
-                         progress=progress_renderer(show_progress))
+    try:
+        result = remote.push(store, remote_name, experiment, runs, artifacts=not no_artifacts,
+                             progress=progress_renderer(show_progress))
+    except PushRejectedError as exc:
+        if len(exc.rejected) > 1:  # the error names the first; list them all
+            for ref, reason in exc.rejected.items():
+                click.echo(f"rejected {ref}: {reason}", err=True)
+        raise
     report_push(result)

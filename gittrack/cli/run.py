@@ -132,7 +132,7 @@ def parse_scalar(text: str) -> Any:
 
     try:
         value = yaml.safe_load(text)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):  # "[[[[..." nests past the parser's stack
         return text
     return text if isinstance(value, (dict, list)) else value  # scalars only: "a: b" is text
 
@@ -146,7 +146,7 @@ def read_params_file(path: Path) -> Mapping[str, Any]:
         data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
     except OSError as exc:
         raise InvalidInputError(f"Cannot read the params file {path} ({exc.strerror}); check the path.") from exc
-    except (ValueError, yaml.YAMLError) as exc:
+    except (ValueError, yaml.YAMLError, RecursionError) as exc:
         raise InvalidInputError(f"The params file {path} is not valid YAML or JSON ({exc}).") from exc
     if not isinstance(data, Mapping):
         raise InvalidInputError(f"The params file {path} must hold a mapping of names to values.")

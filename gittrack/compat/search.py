@@ -248,7 +248,8 @@ def parse_order_by(spec: str) -> tuple[str, str, bool]:
 
     if not isinstance(spec, str):
         raise InvalidInputError(f"An order_by item must be a string; got {spec!r}.")
-    hint = f"Invalid order_by clause {spec!r}; use a key such as 'metrics.rmse DESC'."
+    shown = repr(spec) if len(spec) <= 80 else repr(spec[:77] + "...")
+    hint = f"Invalid order_by clause {shown}; use a key such as 'metrics.rmse DESC'."
     try:
         statements = sqlparse.parse(spec)
     except Exception:  # noqa: BLE001 - sqlparse raises anything on bad input

@@ -18,6 +18,7 @@ from pathlib import Path
 from collections.abc import Iterable
 from typing import Any
 
+from gittrack.core.records import os_text
 from gittrack.core.secrets import redact_argv
 
 _DIST_MAP: dict[str, list[str]] | None = None
@@ -31,14 +32,40 @@ def describe() -> dict[str, Any]:
     except (KeyError, OSError):
         user = os.environ.get("USER", "unknown")
     return {
-        "user": user,
-        "host": socket.gethostname(),
+        "user": _text(user),
+        "host": _text(socket.gethostname()),
         "pid": os.getpid(),
-        "command": redact_argv([sys.executable, *sys.argv]),  # --password=... never recorded
-        "cwd": os.getcwd(),
+        # --password=... is never recorded; arguments and directories are bytes to the system:
+        # what is not UTF-8 is kept as the exact bytes (YAML !!binary; docs/format.md).
+        "command": [os_text(arg) for arg in redact_argv([sys.executable, *sys.argv])],
+        "cwd": os_text(_cwd()),
         "python": platform.python_version(),
-        "platform": platform.platform(),
+        "platform": _text(platform.platform()),
     }
+
+
+def _cwd() -> str:
+    try:
+        return os.getcwd()
+    except OSError:  # the directory was removed under the process
+        return os.environ.get("PWD", "")
+
+
+def _text(text: str) -> str:
+    # User and host names are shown in tables and indexed: kept as text, with a byte that
+    # is not UTF-8 written as a backslash escape (\xff).
+    if not _needs_escape(text):
+        return text
+    data = os_text(text)
+    return data.decode("utf-8", "backslashreplace") if isinstance(data, bytes) else data
+
+
+def _needs_escape(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return False
+    except UnicodeEncodeError:
+        return True
 
 
 def imported_packages(cache_dir: Path | None = None) -> dict[str, str]:

@@ -35,6 +35,14 @@ class GitError(GittrackError):
     """git or libgit2 failed underneath."""
 
 
+class MissingObjectError(GitError):
+    """A git object that a ref or a run record names is not in this repository."""
+
+    def __init__(self, message: str, oid: str = "") -> None:
+        super().__init__(message)
+        self.oid = oid
+
+
 class ArtifactError(GittrackError):
     """An artifact could not be stored, found or verified."""
 
@@ -69,3 +77,11 @@ class RegistryError(GittrackError):
 
 class RemoteError(GittrackError):
     """Pushing or pulling runs, tags or artifacts failed."""
+
+
+class PushRejectedError(RemoteError):
+    """The remote rejected some refs of a push; ``rejected`` maps each to git's reason."""
+
+    def __init__(self, message: str, rejected: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.rejected = dict(rejected or {})

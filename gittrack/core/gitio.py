@@ -12,17 +12,19 @@ imported (inside the methods) only when an object is read or written.
 from __future__ import annotations
 
 import os
+import random
 import re
 import subprocess
+import time
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from gittrack.core import packs, provenance
-from gittrack.core.errors import GitError, NotARepositoryError
+from gittrack.core.errors import GitError, MissingObjectError, NotARepositoryError
 
 GIT_FILEMODE_BLOB = 0o100644
 GIT_FILEMODE_EXEC = 0o100755
@@ -31,6 +33,16 @@ GIT_FILEMODE_TREE = 0o040000
 
 if TYPE_CHECKING:
     import pygit2
+
+T = TypeVar("T")
+# libgit2 errors that mean "git's own maintenance is moving things right now": `git pack-refs`
+# locks each loose ref while pruning it and removes emptied directories under refs/, and
+# `git repack -d`/`prune-packed` (git gc) remove emptied directories under objects/, so a
+# concurrent ref or object write fails to lock its file, to make its directory or to rename
+# its temporary file into place. Retried (writing an object again is harmless).
+_REF_RACES = ("lock", "directory", "No such file", "File exists", "packed-refs",
+              "reference has changed", "unexpected", "old reference value")
+REF_ATTEMPTS = 12  # with backoff from 5 ms, doubling up to 200 ms: ~1.5 s in all
 
 NO_REPO = (
     "Not inside a git repository; run `gittrack init` here first, or set GITTRACK_REPO "
@@ -128,16 +140,57 @@ class Repo:
         """The content of ``path`` in ``commit``'s tree, or None when absent."""
         import pygit2
 
+        tree = self.tree_of(commit)
+        if not _encodable(path):
+            return None  # a name with a lone surrogate cannot be in a tree gittrack wrote
         try:
-            tree = self.git[commit].peel(pygit2.Tree)
             obj = tree[path]
         except KeyError:
+            self._check_path(tree, path, commit)
             return None
         except (ValueError, pygit2.GitError) as exc:
             raise GitError(f"Cannot read {path} from commit {commit[:12]}: {exc}.") from exc
-        if not isinstance(obj, pygit2.Blob):
-            return None
-        return obj.data
+        try:
+            if not isinstance(obj, pygit2.Blob):
+                return None
+            return obj.data
+        except KeyError:
+            raise missing(str(obj.id), f"{path} of commit {commit[:12]}") from None
+
+    def tree_of(self, commit: str) -> pygit2.Tree:
+        """The root tree of ``commit``; MissingObjectError when either object is absent."""
+        import pygit2
+
+        try:
+            obj = self.git[commit]
+        except KeyError:
+            raise missing(commit, "a commit") from None
+        except (ValueError, pygit2.GitError) as exc:
+            raise GitError(f"Cannot read commit {commit[:12]}: {exc}.") from exc
+        try:
+            return obj.peel(pygit2.Tree)
+        except KeyError:
+            tree_id = str(obj.tree_id) if isinstance(obj, pygit2.Commit) else commit
+            raise missing(tree_id, f"the tree of commit {commit[:12]}") from None
+        except (ValueError, pygit2.GitError) as exc:
+            raise GitError(f"Cannot read the tree of {commit[:12]}: {exc}.") from exc
+
+    def _check_path(self, tree: pygit2.Tree, path: str, commit: str) -> None:
+        import pygit2
+
+        # `tree[path]` says KeyError both when the path is absent and when a tree on the way
+        # is missing from the object store: tell the two apart.
+        node = tree
+        parts = path.split("/")
+        for i, part in enumerate(parts[:-1]):
+            if part not in node:
+                return
+            entry = node[part]
+            if entry.type_str != "tree":
+                return
+            if entry.id not in self.git:
+                raise missing(str(entry.id), f"{'/'.join(parts[: i + 1])} of commit {commit[:12]}")
+            node = self.git[entry.id].peel(pygit2.Tree)
 
     def read_blobs(self, commits: Iterable[str], path: str) -> dict[str, bytes]:
         """``{commit: content of path}`` for the commits that hold a blob at ``path``.
@@ -170,24 +223,37 @@ class Repo:
         """Entries below ``path`` of a commit, recursively: (relative path, blob id, is_tree)."""
         import pygit2
 
+        tree = self.tree_of(commit)
+        if not _encodable(path):
+            return []
         try:
-            tree = self.git[commit].peel(pygit2.Tree)
             node = tree[path] if path else tree
         except KeyError:
+            self._check_path(tree, path + "/", commit)
             return []
         out: list[tuple[str, str, bool]] = []
-        _walk(self.git, node.peel(pygit2.Tree), "", out)
+        try:
+            _walk(self.git, node.peel(pygit2.Tree), "", out)
+        except KeyError as exc:
+            raise missing(str(exc.args[0] if exc.args else ""),
+                          f"a tree below {path or '/'} of commit {commit[:12]}") from None
         return out
 
     def commit_parents(self, commit: str) -> list[str]:
-        import pygit2
-
-        return [str(p) for p in self.git[commit].peel(pygit2.Commit).parent_ids]
+        return [str(p) for p in self._commit(commit).parent_ids]
 
     def commit_tree(self, commit: str) -> str:
+        return str(self._commit(commit).tree_id)
+
+    def _commit(self, commit: str) -> pygit2.Commit:
         import pygit2
 
-        return str(self.git[commit].peel(pygit2.Commit).tree_id)
+        try:
+            return self.git[commit].peel(pygit2.Commit)
+        except KeyError:
+            raise missing(commit, "a commit") from None
+        except (ValueError, pygit2.GitError) as exc:
+            raise GitError(f"Cannot read commit {commit[:12]}: {exc}.") from exc
 
     def has_object(self, oid: str) -> bool:
         return oid in self.git
@@ -238,22 +304,23 @@ class Repo:
                 index.add(self._index_entry(rel, full))
             elif rel in index:
                 index.remove(rel)
-        return str(index.write_tree(self.git))
+        return str(self.retrying(lambda: index.write_tree(self.git)))
 
     def _index_entry(self, rel: str, full: Path) -> pygit2.IndexEntry:
         import pygit2
 
         if full.is_symlink():
-            oid = self.git.create_blob(os.readlink(full).encode())
+            target = os.readlink(full).encode()
+            oid = self.retrying(lambda: self.git.create_blob(target))
             return pygit2.IndexEntry(rel, oid, pygit2.enums.FileMode.LINK)
-        oid = self.git.create_blob_fromworkdir(rel)
+        oid = self.retrying(lambda: self.git.create_blob_fromworkdir(rel))
         executable = os.access(full, os.X_OK)
         mode = pygit2.enums.FileMode.BLOB_EXECUTABLE if executable else pygit2.enums.FileMode.BLOB
         return pygit2.IndexEntry(rel, oid, mode)
 
     # -- writing objects and refs -------------------------------------------------------
     def write_blob(self, data: bytes) -> str:
-        return str(self.git.create_blob(data))
+        return str(self._writing(lambda: self.git.create_blob(data)))
 
     def write_tree(self, files: Mapping[str, str]) -> str:
         """A tree from ``{relative path: blob id}``; nested paths make subtrees."""
@@ -275,7 +342,7 @@ class Repo:
                 builder.insert(name, pygit2.Oid(hex=self._build(child)), GIT_FILEMODE_TREE)
             else:
                 builder.insert(name, pygit2.Oid(hex=str(child)), GIT_FILEMODE_BLOB)
-        return str(builder.write())
+        return str(self._writing(builder.write))
 
     def graft(self, base_tree: str | None, path: str, subtree: str) -> str:
         """``base_tree`` with the directory at ``path`` replaced by ``subtree``."""
@@ -289,7 +356,7 @@ class Repo:
             child_id = str(child.id) if child is not None and child.type_str == "tree" else None
             subtree = self.graft(child_id, rest, subtree)
         builder.insert(head, pygit2.Oid(hex=subtree), GIT_FILEMODE_TREE)
-        return str(builder.write())
+        return str(self._writing(builder.write))
 
     def write_blob_from_file(self, path: str | os.PathLike[str]) -> str:
         """Store a file's bytes as a blob (streamed by libgit2, no filters applied)."""
@@ -348,7 +415,8 @@ class Repo:
         sig = self._signature()
         parents = [pygit2.Oid(hex=p) for p in ([parent] if parent else []) + list(more_parents)]
         try:
-            oid = self.git.create_commit(None, sig, sig, message, pygit2.Oid(hex=tree), parents)
+            oid = self.retrying(lambda: self.git.create_commit(
+                None, sig, sig, message, pygit2.Oid(hex=tree), parents))
         except pygit2.GitError as exc:
             raise GitError(f"Cannot write a commit: {exc}.") from exc
         provenance.note_made(self.state_dir, str(oid))  # made here: its author is this clone
@@ -381,10 +449,10 @@ class Repo:
         import pygit2
 
         try:
-            self.git.references.create(name, pygit2.Oid(hex=oid))
+            self.retrying(lambda: self.git.references.create(name, pygit2.Oid(hex=oid)))
         except pygit2.AlreadyExistsError:
             return False
-        except (pygit2.GitError, ValueError) as exc:
+        except (pygit2.GitError, OSError, ValueError) as exc:
             raise GitError(f"Cannot create ref {name}: {exc}.") from exc
         finally:
             packs.settle_thread()  # the packs this thread wrote may be rolled from now on
@@ -394,8 +462,9 @@ class Repo:
         import pygit2
 
         try:
-            self.git.references.create(name, pygit2.Oid(hex=oid), force=True)
-        except (pygit2.GitError, ValueError) as exc:
+            self.retrying(lambda: self.git.references.create(name, pygit2.Oid(hex=oid),
+                                                             force=True))
+        except (pygit2.GitError, OSError, ValueError) as exc:
             raise GitError(f"Cannot update ref {name}: {exc}.") from exc
         finally:
             packs.settle_thread()
@@ -404,16 +473,43 @@ class Repo:
         import pygit2
 
         try:
-            self.git.references.delete(name)
-        except (KeyError, pygit2.GitError) as exc:
+            self.retrying(lambda: self.git.references.delete(name))
+        except (KeyError, pygit2.GitError, OSError) as exc:
             raise GitError(f"Cannot delete ref {name}: {exc}.") from exc
+
+    def _writing(self, action: Callable[[], T]) -> T:
+        import pygit2
+
+        try:
+            return self.retrying(action)
+        except (pygit2.GitError, OSError) as exc:
+            raise GitError(f"Cannot write an object into {self.git_dir}: {exc}; check the "
+                           "disk space and permissions.") from exc
+
+    def retrying(self, action: Callable[[], T]) -> T:
+        """``action()``, retried with backoff while git's own maintenance (pack-refs, gc)
+        holds the ref's lock or removes its directory; the last failure is raised."""
+        import pygit2
+
+        delay = 0.005
+        for attempt in range(REF_ATTEMPTS):
+            try:
+                return action()
+            except pygit2.AlreadyExistsError:
+                raise
+            except (pygit2.GitError, OSError) as exc:
+                if attempt == REF_ATTEMPTS - 1 or not any(w in str(exc) for w in _REF_RACES):
+                    raise
+            time.sleep(delay * random.uniform(0.5, 1.5))  # backoff, not ordering
+            delay = min(delay * 2, 0.2)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def resolve_ref(self, name: str) -> str | None:
         import pygit2
 
         try:
             return str(self.git.references[name].resolve().target)
-        except (KeyError, pygit2.GitError):
+        except (KeyError, ValueError, pygit2.GitError):  # absent, or not a valid ref name
             return None
 
     def list_refs(self, prefix: str) -> dict[str, str]:
@@ -465,8 +561,9 @@ class Repo:
         import pygit2
 
         try:
-            oid = self.git.create_tag(name, pygit2.Oid(hex=target), pygit2.enums.ObjectType.COMMIT,
-                                      self._signature(), message)
+            sig = self._signature()
+            oid = self.retrying(lambda: self.git.create_tag(
+                name, pygit2.Oid(hex=target), pygit2.enums.ObjectType.COMMIT, sig, message))
         except pygit2.AlreadyExistsError:
             return False
         except (pygit2.GitError, OSError, ValueError) as exc:
@@ -608,6 +705,21 @@ def _common_dir(git_dir: Path) -> Path:
     if marker.is_file():
         return (git_dir / marker.read_text().strip()).resolve()
     return git_dir.resolve()
+
+
+def _encodable(path: str) -> bool:
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def missing(oid: str, what: str) -> MissingObjectError:
+    """The one-sentence error for an object absent from the repository."""
+    return MissingObjectError(
+        f"Object {oid[:12]} ({what}) is missing from this repository; fetch it with "
+        "`gittrack pull`, or list what is damaged with `gittrack doctor`.", oid)
 
 
 def append_file(path: Path, data: bytes) -> bool:

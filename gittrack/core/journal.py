@@ -11,9 +11,15 @@ import fcntl
 import json
 import os
 import socket
+import tempfile
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+
+from gittrack.core import names
+from gittrack.core.errors import InvalidInputError
 
 Event = list[Any]
 
@@ -48,36 +54,103 @@ def _line(event: Event) -> bytes:
     return json.dumps(event, separators=(",", ":"), allow_nan=True).encode("utf-8") + b"\n"
 
 
+@dataclass
+class Contents:
+    """What a journal holds: its header, the events of its intact lines, and the bytes of
+    the lines that could not be read (each without its newline), in file order."""
+
+    header: dict[str, Any] = field(default_factory=dict)
+    events: list[Event] = field(default_factory=list)
+    damaged: list[bytes] = field(default_factory=list)
+    torn: bytes = b""  # an unterminated last line: a write cut short by a kill
+    size: int = 0
+
+    @property
+    def intact(self) -> bool:
+        return not self.damaged and not self.torn
+
+
 def read(path: Path | IO[bytes]) -> tuple[dict[str, Any], list[Event]]:
-    """Header and events of a journal (a path or an open file); a torn last line is dropped."""
+    """Header and events of a journal (a path or an open file); damaged lines are skipped."""
+    contents = read_all(path)
+    return contents.header, contents.events
+
+
+def read_all(path: Path | IO[bytes]) -> Contents:
+    """Every intact line of a journal, resynchronising at each newline past damage."""
     if not isinstance(path, Path):
         path.seek(0)
-        return _parse(path)
+        return parse(path.read())
     with open(path, "rb") as fh:
-        return _parse(fh)
+        return parse(fh.read())
 
 
-def _parse(fh: IO[bytes]) -> tuple[dict[str, Any], list[Event]]:
-    header: dict[str, Any] = {}
-    events: list[Event] = []
-    for raw in fh:
-        if not raw.endswith(b"\n"):
-            break  # the last line, torn by a kill
+def parse(data: bytes) -> Contents:
+    """Parse journal bytes line by line: a damaged line costs only itself."""
+    out = Contents(size=len(data))
+    lines = data.split(b"\n")
+    out.torn = lines.pop()  # b"" when the data ends with a newline
+    for raw in lines:
+        if not raw:
+            continue
+        event = parse_line(raw)
+        if event is None:
+            out.damaged.append(raw)
+        elif event[0] == "h":
+            if not out.header:
+                out.header = event[1]
+        else:
+            out.events.append(event)
+    return out
+
+
+_ARITY = {"h": 2, "p": 2, "x": 2, "t": 3, "a": 3, "i": 3}
+_SHAPES: dict[str, tuple[type, ...]] = {
+    "h": (dict,), "p": (dict,), "x": (dict,), "t": (str, str), "a": (str, dict), "i": (str, dict),
+}
+INT64 = 2**63
+
+
+def parse_line(raw: bytes) -> Event | None:
+    """One journal line as an event, or None when it is not a line gittrack writes."""
+    try:
         if raw.startswith(b"m\t"):
             # Metric points are "m<TAB>key<TAB>step<TAB>timestamp<TAB>value": cheaper than
             # JSON in the flush path; keys never hold tabs (names.validate_key).
-            _m, key, step, ts, value = raw.decode("utf-8").rstrip("\n").split("\t")
-            events.append(["m", key, float(value), int(step), int(ts)])
-            continue
-        try:
-            event = json.loads(raw)
-        except ValueError:
-            break
-        if event and event[0] == "h":
-            header = event[1]
-        else:
-            events.append(event)
-    return header, events
+            fields = raw.decode("utf-8").split("\t")
+            if len(fields) != 5:
+                return None
+            _m, key, step, ts, value = fields
+            names.validate_key("metric", key)
+            steps = int(step), int(ts)
+            if not all(-INT64 <= n < INT64 for n in steps):
+                return None
+            return ["m", key, float(value), *steps]
+        event = json.loads(raw)
+    except (ValueError, RecursionError, InvalidInputError):  # UnicodeDecodeError: a ValueError
+        return None
+    if not isinstance(event, list) or not event or not isinstance(event[0], str):
+        return None
+    shape = _SHAPES.get(event[0])
+    if shape is None or len(event) != _ARITY[event[0]] \
+            or not all(isinstance(v, t) for v, t in zip(event[1:], shape)):
+        return None
+    return event
+
+
+def quarantine(state_dir: Path, name: str, data: bytes) -> Path | None:
+    """Keep damaged journal bytes under ``<state dir>/quarantine/`` (never deleted by
+    gittrack); the file written, or None when nothing could be written."""
+    directory = state_dir / "quarantine"
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f"{name}.{stamp}.", suffix=".damaged", dir=directory)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+    except OSError:
+        return None
+    return Path(tmp)
 
 
 def dead_journals(directory: Path) -> Iterator[tuple[Path, IO[bytes]]]:

@@ -24,8 +24,10 @@ RECORD_DIR = ".gittrack/run"
 MAX_NAME = 250
 MAX_KEY = 250
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
-_KEY_RE = re.compile(r"^[A-Za-z0-9_\-. /:]+$")
-_ID_RE = re.compile(r"^[0-9a-f]{16}$")
+# Matched with fullmatch: a `$` also matches before a trailing newline ("loss\n"), which
+# would end up in the journal's line format and in file names of the run tree.
+_KEY_RE = re.compile(r"[A-Za-z0-9_\-. /:]+")
+_ID_RE = re.compile(r"[0-9a-f]{16}")
 
 
 def new_run_id() -> str:
@@ -34,7 +36,7 @@ def new_run_id() -> str:
 
 
 def is_run_id(text: str) -> bool:
-    return bool(_ID_RE.match(text))
+    return isinstance(text, str) and _ID_RE.fullmatch(text) is not None
 
 
 def encode_component(name: str) -> str:
@@ -64,9 +66,12 @@ def decode_component(text: str) -> str:
             raw.append(int(text[i + 1 : i + 3], 16))
             i += 3
         else:
-            raw.extend(text[i].encode("utf-8"))
+            raw.extend(text[i].encode("utf-8", "surrogatepass"))
             i += 1
-    return raw.decode("utf-8")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInputError(f"{text!r} is not a percent-encoded UTF-8 name.") from None
 
 
 def _is_hex(pair: str) -> bool:
@@ -89,7 +94,22 @@ def validate_name(kind: str, name: object) -> str:
         raise InvalidInputError(
             f"The {kind} name {name!r} starts or ends with white space; remove it."
         )
+    check_text(f"The {kind} name", name)
     return name
+
+
+def check_text(what: str, text: str) -> str:
+    """Refuse text that UTF-8 cannot store: a lone surrogate (``\\ud800``, or ``\\udcff``
+    that Python makes of an undecodable byte), which no YAML or JSON file can hold as text."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = text[exc.start]
+        raise InvalidInputError(
+            f"{what} holds {bad!r} at position {exc.start}, a lone surrogate that UTF-8 cannot "
+            "store; pass valid text (decode bytes with errors='replace')."
+        ) from None
+    return text
 
 
 def validate_key(kind: str, key: object) -> str:
@@ -100,7 +120,7 @@ def validate_key(kind: str, key: object) -> str:
         raise InvalidInputError(
             f"The {kind} key {key[:40]!r}... is {len(key)} characters long; the limit is {MAX_KEY}."
         )
-    if not _KEY_RE.match(key):
+    if not _KEY_RE.fullmatch(key):
         raise InvalidInputError(
             f"The {kind} key {key!r} has a character gittrack cannot store; use letters, digits, "
             "'_', '-', '.', ' ', ':' and '/'."
@@ -110,6 +130,18 @@ def validate_key(kind: str, key: object) -> str:
         raise InvalidInputError(
             f"The {kind} key {key!r} has an empty, '.' or '..' part between slashes; "
             "use names like 'train/loss'."
+        )
+    # Metric keys become paths of the run tree (metrics/<key>.tsv): git refuses a directory
+    # named .git in any spelling a file system may fold to it, and a directory 'x.tsv'
+    # would collide with the file of the metric 'x'.
+    if any(p.lower().rstrip(" .") in (".git", "git~1") for p in parts):
+        raise InvalidInputError(
+            f"The {kind} key {key!r} has a part git reserves ('.git'); choose another name."
+        )
+    if kind == "metric" and any(p.endswith(".tsv") for p in parts[:-1]):
+        raise InvalidInputError(
+            f"The metric key {key!r} has a part ending in '.tsv' before a '/', which would "
+            "clash with a metric's history file; choose another name."
         )
     return key
 
@@ -131,7 +163,10 @@ def parse_run_ref(ref: str, prefix: str = RUNS_PREFIX) -> tuple[str, str] | None
     exp, sep, run_id = rest.rpartition("/")
     if not sep or "/" in exp or not is_run_id(run_id):
         return None
-    return decode_component(exp), run_id
+    try:
+        return decode_component(exp), run_id
+    except InvalidInputError:
+        return None  # a ref gittrack did not write
 
 
 _ADJECTIVES = (

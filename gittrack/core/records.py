@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import math
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from typing import Any
 
 from gittrack.core import display
 from gittrack.core.errors import InvalidInputError
+from gittrack.core.names import check_text
 
 FORMAT_VERSION = 1
 TSV_HEADER = "step\ttimestamp\tvalue\n"
@@ -26,16 +28,52 @@ STATUSES = ("running", "finished", "failed", "killed", "crashed")
 TERMINAL = ("finished", "failed", "killed", "crashed")
 
 
+MAX_DEPTH = 64  # nesting levels of a logged value (params, dicts): deeper is refused
+MAX_INT_BITS = 13_000  # ~3,900 digits: Python refuses to print ints past 4,300 digits
+
+
 def plain(value: Any) -> Any:
-    """Turn ``value`` into plain YAML-safe Python data (the documented encoding)."""
-    if value is None or isinstance(value, (bool, int, float, str)):
+    """Turn ``value`` into plain YAML-safe Python data (the documented encoding).
+
+    Refuses (InvalidInputError, one sentence) what no record can hold: a value that refers
+    to itself or nests deeper than :data:`MAX_DEPTH`, text with a lone surrogate, an
+    integer too long to print.
+    """
+    return _plain(value, 0, set())
+
+
+def _plain(value: Any, depth: int, path: set[int]) -> Any:
+    if value is None or type(value) in (bool, float):
         return value
-    if isinstance(value, Mapping):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    if isinstance(value, (set, frozenset)):
-        return sorted((plain(v) for v in value), key=repr)
+    if isinstance(value, bool):  # pragma: no cover - bool cannot be subclassed
+        return bool(value)
+    if isinstance(value, int):
+        if value.bit_length() > MAX_INT_BITS:
+            raise InvalidInputError(
+                f"An integer of {value.bit_length()} bits is too long to record; log it as text "
+                "with log_text."
+            )
+        return int(value)  # an IntEnum or other subclass as the number it holds
+    if isinstance(value, float):
+        return float(value)  # NumPy's float64 is a float subclass YAML cannot represent
+    if isinstance(value, str):
+        return _text(str.__str__(value))
+    if depth >= MAX_DEPTH:
+        raise InvalidInputError(
+            f"A logged value nests deeper than {MAX_DEPTH} levels; flatten it, or store it "
+            "with log_dict as a file."
+        )
+    if isinstance(value, (Mapping, list, tuple, set, frozenset)):
+        if id(value) in path:
+            raise InvalidInputError(
+                "A logged value contains itself (a mapping or list that refers back to "
+                "itself); log a copy without the cycle."
+            )
+        path.add(id(value))
+        try:
+            return _container(value, depth, path)
+        finally:
+            path.discard(id(value))
     if isinstance(value, _dt.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=_dt.timezone.utc)
@@ -45,13 +83,59 @@ def plain(value: Any) -> Any:
     item = getattr(value, "item", None)  # NumPy scalars and 0-d arrays
     if callable(item) and getattr(value, "ndim", 0) == 0:
         try:
-            return plain(item())
+            return _plain(item(), depth + 1, path)
         except (TypeError, ValueError):
             pass
     tolist = getattr(value, "tolist", None)  # NumPy arrays
     if callable(tolist):
-        return plain(tolist())
-    return str(value)
+        try:
+            listed = tolist()
+        except (TypeError, ValueError):
+            listed = None
+        if listed is not None and listed is not value:
+            return _plain(listed, depth + 1, path)
+    return _text(_str(value))
+
+
+def _container(value: Any, depth: int, path: set[int]) -> Any:
+    if isinstance(value, Mapping):
+        return {_text(_str(k)): _plain(v, depth + 1, path) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, depth + 1, path) for v in value]
+    return sorted((_plain(v, depth + 1, path) for v in value), key=repr)
+
+
+def _str(value: Any) -> str:
+    if isinstance(value, str):
+        return str.__str__(value)
+    try:
+        text = str(value)
+    except Exception as exc:  # noqa: BLE001 - a user object whose __str__ fails
+        raise InvalidInputError(
+            f"A value of type {type(value).__name__} cannot be turned into text "
+            f"({type(exc).__name__}); log a plain number, string, list or mapping."
+        ) from None
+    if not isinstance(text, str):  # pragma: no cover - str() always returns a str
+        raise InvalidInputError(f"A value of type {type(value).__name__} has no text form.")
+    return str.__str__(text)
+
+
+def _text(text: str) -> str:
+    return check_text("A logged value", text)
+
+
+def os_text(text: str) -> str | bytes:
+    """A string gittrack read from the system (argv, a file name, the working directory) as
+    it will be recorded: itself when it is valid UTF-8, else the exact bytes it came from
+    (written in YAML as ``!!binary``, read back as bytes; docs/format.md)."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        try:
+            return os.fsencode(text)  # the undecodable bytes Python kept as surrogates
+        except UnicodeEncodeError:
+            return text.encode("utf-8", "surrogatepass")
 
 
 @functools.cache
@@ -79,11 +163,19 @@ def dump_yaml(data: Any, *, sort_keys: bool = True) -> bytes:
     if fast is not None:
         return fast
     yaml, _loader, dumper = _yaml()
-    text: str = yaml.dump(
-        data, Dumper=dumper, sort_keys=sort_keys, allow_unicode=True, default_flow_style=False,
-        width=1000,
-    )
-    return text.encode("utf-8")
+    try:
+        text: str = yaml.dump(
+            data, Dumper=dumper, sort_keys=sort_keys, allow_unicode=True,
+            default_flow_style=False, width=1000,
+        )
+        return text.encode("utf-8")
+    except (yaml.YAMLError, UnicodeEncodeError, RecursionError, ValueError) as exc:
+        # plain() refuses all of these before they get here; a last guard so that no
+        # value reaches a record half-written.
+        raise InvalidInputError(
+            f"A value cannot be written as YAML ({type(exc).__name__}: {exc}); log plain "
+            "numbers, text, lists and mappings."
+        ) from None
 
 
 # -- the fast emitter -------------------------------------------------------------------
@@ -228,7 +320,6 @@ def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
             else {name: value}
         for flat, item in items.items():
             if flat in out:
-
                 raise InvalidInputError(
                     f"Param '{flat}' is given twice, once flat and once nested; "
                     "log it under one of the two forms."

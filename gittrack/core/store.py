@@ -13,7 +13,7 @@ from typing import Any
 
 from gittrack.core import names, provenance
 from gittrack.core.errors import AmbiguousRunError, GitError, RunNotFoundError
-from gittrack.core.gitio import Repo
+from gittrack.core.gitio import Repo, missing
 from gittrack.core.packs import MODE_BLOB, MODE_TREE, PackBuilder
 from gittrack.core.records import Metric, Run, RunInfo, load_yaml, parse_tsv
 
@@ -89,27 +89,42 @@ class Store:
     # -- reading ------------------------------------------------------------------------
     def read_file(self, commit: str, name: str) -> Any:
         data = self.repo.read_blob(commit, f"{names.RECORD_DIR}/{name}")
-        return None if data is None else load_yaml(data)
+        return None if data is None else _load(data, commit, name)
 
     def read_run(self, commit: str) -> Run:
         """The run recorded in ``commit``."""
         info = self.read_file(commit, "run.yaml")
         if not isinstance(info, dict) or "id" not in info:
             raise GitError(f"Commit {commit[:12]} holds no gittrack run record.")
+        try:
+            return self._run(commit, info)
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            raise GitError(f"The run record in commit {commit[:12]} is damaged ({exc!r}); "
+                           "list what is damaged with `gittrack doctor`.") from None
+
+    def _run(self, commit: str, info: dict[str, Any]) -> Run:
         metrics_doc = self.read_file(commit, "metrics.yaml") or {}
         metrics = {
-            k: Metric(k, float(v["value"]), int(v.get("step", 0)), int(v.get("timestamp", 0)))
+            str(k): Metric(str(k), float(v["value"]), int(v.get("step", 0)),
+                           int(v.get("timestamp", 0)))
             for k, v in metrics_doc.items()
         }
         tags = info.get("tags") or {}
         return Run(
-            id=info["id"], name=info.get("name", ""), experiment=info.get("experiment", ""),
-            status=info.get("status", "running"), commit=commit, info=RunInfo(info),
-            params=self.read_file(commit, "params.yaml") or {}, metrics=metrics,
+            id=str(info["id"]), name=str(info.get("name", "")),
+            experiment=str(info.get("experiment", "")),
+            status=str(info.get("status", "running")), commit=commit, info=RunInfo(info),
+            params=_mapping(self.read_file(commit, "params.yaml")), metrics=metrics,
             tags={str(k): str(v) for k, v in tags.items()},
-            artifacts=self.read_file(commit, "artifacts.yaml") or {},
-            inputs=self.read_file(commit, "inputs.yaml") or {},
+            artifacts=_mapping(self.read_file(commit, "artifacts.yaml")),
+            inputs=_mapping(self.read_file(commit, "inputs.yaml")),
         )
+
+    def check_record(self, commit: str) -> None:
+        """MissingObjectError when the commit, its trees or a blob of its record are absent."""
+        for path, oid, is_tree in self.repo.list_tree(commit, names.RECORD_DIR):
+            if not is_tree and not self.repo.has_object(oid):
+                raise missing(oid, f"{names.RECORD_DIR}/{path} of commit {commit[:12]}")
 
     def metric_keys(self, commit: str) -> list[str]:
         entries = self.repo.list_tree(commit, f"{names.RECORD_DIR}/metrics")
@@ -119,7 +134,11 @@ class Store:
     def metric_history(self, commit: str, key: str) -> list[tuple[int, int, float]]:
         """``[(step, timestamp ms, value)]`` of one metric, in logging order."""
         data = self.repo.read_blob(commit, f"{names.RECORD_DIR}/metrics/{key}.tsv")
-        return [] if data is None else parse_tsv(data.decode("utf-8"))
+        try:
+            return [] if data is None else parse_tsv(data.decode("utf-8"))
+        except ValueError as exc:
+            raise GitError(f"metrics/{key}.tsv in commit {commit[:12]} is damaged ({exc}); "
+                           "list what is damaged with `gittrack doctor`.") from None
 
     # -- resolving ----------------------------------------------------------------------
     def resolve_id(self, text: str) -> tuple[str, str] | None:
@@ -169,6 +188,22 @@ def _tree(pack: PackBuilder, node: Mapping[str, Any]) -> str:
 
 
 _FRAMES: dict[tuple[str, str | None], RecordFrame] = {}
+
+
+def _load(data: bytes, commit: str, name: str) -> Any:
+    try:
+        return load_yaml(data)
+    except Exception as exc:  # noqa: BLE001 - yaml's errors, whatever the parser
+        raise GitError(f"{name} in commit {commit[:12]} is not valid YAML ({type(exc).__name__}); "
+                       "list what is damaged with `gittrack doctor`.") from None
+
+
+def _mapping(doc: Any) -> dict[str, Any]:
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise TypeError(f"expected a mapping, got {type(doc).__name__}")
+    return doc
 
 
 def not_found(spec: str) -> RunNotFoundError:

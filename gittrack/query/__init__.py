@@ -7,7 +7,7 @@ import logging
 import re
 
 from gittrack.core import names
-from gittrack.core.errors import RunNotFoundError
+from gittrack.core.errors import MissingObjectError, RunNotFoundError
 from gittrack.core.records import Run
 from gittrack.core.store import Store, not_found
 
@@ -38,7 +38,8 @@ def resolve(store: Store, spec: str) -> tuple[str, str]:
     run_names, experiments = table.column("name"), table.column("experiment")
     starts = table.column("start_time")
     runs = [(str(starts[r] or ""), ref.rpartition("/")[2], ref, c, str(experiments[r]),
-             str(run_names[r])) for (ref, c), r in zip(refs.items(), rows)]
+             str(run_names[r])) for (ref, c), r in zip(refs.items(), rows)
+            if r not in table.damaged]  # runs git cannot read (the index warned about them)
     base, back = spec, 0
     matches = _named(runs, spec)
     older = _OLDER.fullmatch(spec)
@@ -88,6 +89,11 @@ def _unknown(spec: str, runs: list[RunRow]) -> RunNotFoundError:
 
 def get(store: Store, spec: str) -> Run:
     """The run named by ``spec`` (see :func:`resolve`)."""
-    _ref, commit = resolve(store, spec)
-    return store.read_run(commit)
+    ref, commit = resolve(store, spec)
+    try:
+        return store.read_run(commit)
+    except MissingObjectError as exc:
+        text = str(exc)
+        raise MissingObjectError(f"Run {ref.rpartition('/')[2]} cannot be read: "
+                                 f"{text[:1].lower()}{text[1:]}", exc.oid) from None
 

@@ -175,7 +175,8 @@ class _Token:
 
 def _error(expr: str, pos: int, what: str, advice: str) -> FilterError:
     """The one-sentence FilterError: what is wrong, where (from 1), and what to write."""
-    return FilterError(f'{what} at position {pos + 1} in filter "{expr}"; {advice}.')
+    shown = expr if len(expr) <= 120 else expr[:117] + "..."
+    return FilterError(f'{what} at position {pos + 1} in filter "{shown}"; {advice}.')
 
 
 def _read_quoted(expr: str, start: int) -> tuple[str, int]:
@@ -243,11 +244,16 @@ def _tokenize(expr: str) -> list[_Token]:
 # ------------------------------------------------------------------- parser
 
 
+MAX_DEPTH = 50  # nesting of NOT and parentheses (the parser and evaluator recurse on it)
+MAX_TERMS = 200  # comparisons in one filter (AND/OR chains make trees this deep)
+
+
 class _Parser:
     """Recursive descent over the token list, one method per grammar rule."""
 
     def __init__(self, expr: str) -> None:
         self.expr, self.tokens, self.index = expr, _tokenize(expr), 0
+        self.depth = 0  # NOT and parentheses open around the current position
 
     def peek(self) -> _Token:
         return self.tokens[self.index]
@@ -270,6 +276,10 @@ class _Parser:
     def parse(self) -> Node:
         if self.peek().kind == "end":
             return Everything()
+        terms = sum(1 for t in self.tokens if t.kind == "key")
+        if terms > MAX_TERMS:
+            raise FilterError(f'The filter "{self.expr[:60]}..." compares {terms} keys; the '
+                              f"limit is {MAX_TERMS}, so split it into several searches.")
         node, token = self.parse_or(), self.peek()
         if token.kind == "punct" and token.value == ")":
             raise _error(self.expr, token.pos, "Unmatched ')'", "remove it or add a '(' before it")
@@ -290,11 +300,23 @@ class _Parser:
         return node
 
     def parse_not(self) -> Node:
+        opening = self.peek()
+        if opening.kind in ("word", "punct") and opening.value in ("NOT", "("):
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise _error(self.expr, opening.pos, f"More than {MAX_DEPTH} NOTs and "
+                             "parentheses nest here", "write the filter with less nesting")
+            try:
+                return self._nested()
+            finally:
+                self.depth -= 1
+        return self.parse_predicate()
+
+    def _nested(self) -> Node:
         if self.accept("word", "NOT"):
             return Not(self.parse_not())
         opening = self.peek()
-        if not self.accept("punct", "("):
-            return self.parse_predicate()
+        self.accept("punct", "(")
         node, token = self.parse_or(), self.peek()
         if token.kind == "end":
             raise _error(self.expr, opening.pos, "Unclosed '('", "add a matching ')'")

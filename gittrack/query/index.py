@@ -11,17 +11,26 @@ on. A segment holds, per column, either float64s (metrics) or a JSON list of dis
 plus int32 codes (everything else), and each run's full summary as one JSON line that is
 parsed only for the runs shown. Segments are written whole under a unique name and renamed
 into place, so concurrent writers never tear one; small segments are merged as they pile up.
+
+Nothing derived is trusted blindly: every section of a segment carries a CRC-32 checked when it
+is first read, every row its own; a segment that fails a check is rebuilt from git (with a
+warning naming the file), and one whose commit column is damaged is dropped and its runs read
+again. A noted summary line carries a CRC-32 too. A commit the index cannot read from git
+(objects missing) gets no row on disk: it is marked damaged in the table and left out of answers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import mmap
 import os
 import struct
 import sys
 import threading
 import uuid
+import zlib
 from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -30,13 +39,14 @@ from typing import Any
 import yaml
 from yaml.nodes import ScalarNode
 
-from gittrack.core.errors import GitError
+from gittrack.core.errors import GitError, GittrackError
 from gittrack.core.gitio import Repo, append_file
 from gittrack.core.records import load_yaml
 from gittrack.core.store import Store
 
-INDEX_FORMAT = 2
-MAGIC = b"GTIDX2\n"
+INDEX_FORMAT = 3
+MAGIC = b"GTIDX3\n"
+LEGACY = ("summaries-v1.jsonl", "v2")  # earlier index files, removed by clear()
 MAX_SEGMENTS = 8
 NOTED_PREFIX = "noted-"  # files of summaries noted by writers (note_run)
 PARALLEL_MIN = 4000  # summarise in several processes from this many missing runs
@@ -47,12 +57,36 @@ ATTRIBUTES = {
     "baseline": "baseline_commit", "parent": "parent_run_id",
 }
 SECTIONS = ("params", "metrics", "tags")
+log = logging.getLogger("gittrack")
+
+
+class Damaged(Exception):
+    """A derived index file failed its checks (internal: healed, never shown as is)."""
+
+
+Healer = Callable[["Segment", str], "Segment"]
 
 
 class Segment:
-    """One segment file (or one just encoded in memory), decoded column by column."""
+    """One segment file (or one just encoded in memory), decoded column by column.
 
-    def __init__(self, data: bytes | mmap.mmap, path: Path | None) -> None:
+    Each section is checked against its CRC-32 on first read, each row on every read; a
+    failed check hands the segment to ``healer``, which rebuilds it from git.
+    """
+
+    def __init__(self, data: bytes | mmap.mmap, path: Path | None,
+                 healer: Healer | None = None) -> None:
+        try:
+            self._load(data)
+        except (ValueError, KeyError, TypeError, AttributeError, struct.error) as exc:
+            raise Damaged(f"unreadable header: {exc}") from None
+        self.path = path
+        self.healer = healer
+        self._commits: list[str] | None = None
+        self._offsets: array[int] | None = None
+        self._sums: array[int] | None = None
+
+    def _load(self, data: bytes | mmap.mmap) -> None:
         if data[: len(MAGIC)] != MAGIC:
             raise ValueError("not an index segment")
         (size,) = struct.unpack_from("<Q", data, len(MAGIC))
@@ -60,50 +94,98 @@ class Segment:
         header = json.loads(bytes(data[start : start + size]))
         if header.get("byteorder") != sys.byteorder:
             raise ValueError("segment written on a machine of another byte order")
-        self.data, self.path, self.base = data, path, start + size
-        self.n: int = header["n"]
-        self.sections: dict[str, list[int]] = header["sections"]
-        self.encodings: dict[str, str] = header["columns"]
-        self._commits: list[str] | None = None
-        self._offsets: array[int] | None = None
+        self.data, self.base = data, start + size
+        self.n: int = int(header["n"])
+        self.sections: dict[str, list[int]] = dict(header["sections"])
+        self.encodings: dict[str, str] = dict(header["columns"])
+        self.checksums: dict[str, int] = dict(header["crc32"])
+        if len(data) != self.base + int(header["body"]):
+            raise ValueError(f"{len(data)} bytes where the header says "
+                             f"{self.base + int(header['body'])}")
+        self._verified: set[str] = set()
 
     def _bytes(self, name: str) -> bytes:
-        off, length = self.sections[name]
-        return bytes(self.data[self.base + off : self.base + off + length])
+        try:
+            return self._checked(name)
+        except Damaged as exc:
+            self._heal(str(exc))
+            return self._checked(name)
+
+    def _checked(self, name: str) -> bytes:
+        try:
+            off, length = self.sections[name]
+        except (KeyError, ValueError, TypeError):
+            raise Damaged(f"section {name} is not listed") from None
+        blob = bytes(self.data[self.base + off : self.base + off + length])
+        if name not in self._verified:
+            if len(blob) != length or zlib.crc32(blob) != self.checksums.get(name):
+                raise Damaged(f"section {name} fails its checksum")
+            self._verified.add(name)
+        return blob
+
+    def _heal(self, why: str) -> None:
+        if self.healer is None:
+            raise GitError(f"An index segment in memory is damaged ({why}); rerun the command.")
+        fresh = self.healer(self, why)
+        self.data, self.base, self.n = fresh.data, fresh.base, fresh.n
+        self.sections, self.encodings = fresh.sections, fresh.encodings
+        self.checksums, self.path = fresh.checksums, fresh.path
+        self._verified, self._offsets, self._sums = set(), None, None
 
     def column(self, name: str) -> list[Any]:
         """The values of column ``name``, None where a run has none."""
+        try:
+            return self._column(name)
+        except (Damaged, ValueError, TypeError, IndexError) as exc:
+            self._heal(f"column {name}: {exc}")
+            return self._column(name)
+
+    def _column(self, name: str) -> list[Any]:
         kind = self.encodings.get(name)
         if kind is None:
             return [None] * self.n
         if kind == "f8":
             floats = array("d")
-            floats.frombytes(self._bytes(name + "/v"))
+            floats.frombytes(self._checked(name + "/v"))
             out: list[Any] = floats.tolist()
             missing = array("i")
-            missing.frombytes(self._bytes(name + "/m"))
+            missing.frombytes(self._checked(name + "/m"))
             for i in missing:
                 out[i] = None
-            return out
-        values = json.loads(self._bytes(name + "/v"))
-        codes = array("i")
-        codes.frombytes(self._bytes(name + "/c"))
-        values.append(None)  # code -1 reads the last item
-        return [values[c] for c in codes]
+        else:
+            values = json.loads(self._checked(name + "/v"))
+            codes = array("i")
+            codes.frombytes(self._checked(name + "/c"))
+            values.append(None)  # code -1 reads the last item
+            out = [values[c] for c in codes]
+        if len(out) != self.n:
+            raise Damaged(f"column {name} has {len(out)} values for {self.n} rows")
+        return out
 
     def commits(self) -> list[str]:
         if self._commits is None:
-            self._commits = self.column("commit")
+            self._commits = self._column("commit")  # damaged: the segment is dropped (Index)
         return self._commits
 
     def row_bytes(self, i: int) -> bytes:
-        """The JSON summary of row ``i``."""
-        if self._offsets is None:
-            self._offsets = array("q")
-            self._offsets.frombytes(self._bytes("rows/o"))
-        off, length = self.sections["rows/b"]
+        """The JSON summary of row ``i``, checked against its CRC-32."""
+        try:
+            return self._row(i)
+        except (Damaged, ValueError, IndexError) as exc:
+            self._heal(f"row {i}: {exc}")
+            return self._row(i)
+
+    def _row(self, i: int) -> bytes:
+        if self._offsets is None or self._sums is None:
+            self._offsets, self._sums = array("q"), array("I")
+            self._offsets.frombytes(self._checked("rows/o"))
+            self._sums.frombytes(self._checked("rows/k"))
+        off, _length = self.sections["rows/b"]
         lo, hi = self._offsets[i], self._offsets[i + 1]
-        return bytes(self.data[self.base + off + lo : self.base + off + hi])
+        row = bytes(self.data[self.base + off + lo : self.base + off + hi])
+        if zlib.crc32(row) != self._sums[i]:
+            raise Damaged(f"row {i} fails its checksum")
+        return row
 
 
 def summary_columns(summaries: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
@@ -149,9 +231,12 @@ def encode(columns: Mapping[str, list[Any]], rows: Sequence[bytes]) -> bytes:
     for row in rows:
         offsets.append(offsets[-1] + len(row))
     put("rows/o", offsets.tobytes())
-    put("rows/b", b"".join(rows))
+    put("rows/k", array("I", [zlib.crc32(row) for row in rows]).tobytes())
+    put("rows/b", b"".join(rows))  # checked row by row (rows/k), as rows are read one by one
+    sums = {name: zlib.crc32(blob) for name, blob in zip(sections, body) if name != "rows/b"}
     header = json.dumps({"format": INDEX_FORMAT, "byteorder": sys.byteorder, "n": len(rows),
-                         "columns": encodings, "sections": sections}).encode("utf-8")
+                         "columns": encodings, "sections": sections, "crc32": sums,
+                         "body": size}).encode("utf-8")
     return b"".join([MAGIC, struct.pack("<Q", len(header)), header, *body])
 
 
@@ -176,10 +261,15 @@ def row_json(summary: Mapping[str, Any]) -> bytes:
 
 
 class Table:
-    """Rows of several segments seen as one: global row numbers, columns decoded on demand."""
+    """Rows of several segments seen as one: global row numbers, columns decoded on demand.
 
-    def __init__(self, segments: list[Segment]) -> None:
+    ``damaged`` maps the rows of commits that could not be read from git (kept in memory
+    only, with empty summaries) to why: answers leave them out.
+    """
+
+    def __init__(self, segments: list[Segment], damaged: Mapping[int, str] | None = None) -> None:
         self.segments = segments
+        self.damaged: dict[int, str] = dict(damaged or {})
         self.starts: list[int] = []
         self.n = 0
         for seg in segments:
@@ -231,6 +321,9 @@ class Table:
         return out
 
 
+_warned: set[str] = set()  # commits warned about in this process (the UI asks again and again)
+
+
 class Index:
     """Summaries of run commits, read from the segment files or from git when missing."""
 
@@ -243,31 +336,35 @@ class Index:
 
         ``complete`` says ``commits`` are all the runs there are, so rows of other commits
         (runs since updated or deleted) may be dropped when they outnumber the live ones.
+        A commit that cannot be read from git gets a row in ``table.damaged``.
         """
         table = Table(self._segments())
         row_of = table.row_of()
         missing = [c for c in dict.fromkeys(commits) if c not in row_of]
+        broken: dict[str, str] = {}
         if missing:
             # Summaries the writers noted at the end of their runs come first (no git
             # read); all of them go into the new segment, so their files can go.
             noted, read = self._noted()
             new = {c: s for c, s in noted.items() if c not in row_of}
             unknown = [c for c in missing if c not in new]
-            new.update(zip(unknown, summarize(self.store.repo, unknown)))
-            summaries = list(new.values())
-            segment = self._write(summary_columns(summaries), [row_json(s) for s in summaries])
-            table = Table([*table.segments, segment])
-            row_of.update(zip(new, range(table.n - len(new), table.n)))
-            if segment.path is not None:
-                for path in read:
-                    try:
-                        path.unlink(missing_ok=True)
-                    except OSError:
-                        pass  # not ours to delete: read again next time, nothing lost
-        rows = [row_of[c] for c in commits]
+            found, broken = summarize_each(self.store.repo, unknown)
+            new.update(found)
+            if new:
+                summaries = list(new.values())
+                segment = self._write(summary_columns(summaries),
+                                      [row_json(s) for s in summaries])
+                table = Table([*table.segments, segment])
+                row_of.update(zip(new, range(table.n - len(new), table.n)))
+                if segment.path is not None:
+                    _remove(read)
+        intact = [c for c in commits if c not in broken]
+        rows = [row_of[c] for c in intact]
         if len(table.segments) > MAX_SEGMENTS or (complete and table.n > 2 * max(len(rows), 500)):
-            table, rows = self._compact(table, rows, commits, complete)
-        return table, rows
+            table, row_of = self._compact(table, rows, complete)
+        if broken:
+            table, row_of = _with_damaged(table, row_of, broken)
+        return table, [row_of[c] for c in commits]
 
     def rebuild(self) -> int:
         """Drop the index and summarise every run again; returns the number of runs."""
@@ -277,10 +374,17 @@ class Index:
         return len(refs)
 
     def clear(self) -> None:
-        """Delete every index file (noted summaries and the legacy v1 file too)."""
+        """Delete every index file (noted summaries and the legacy files too)."""
         for path in [*self._paths(), *self._noted_paths()]:
             path.unlink(missing_ok=True)
-        (self.dir.parent / "summaries-v1.jsonl").unlink(missing_ok=True)
+        for name in LEGACY:
+            legacy = self.dir.parent / name
+            if legacy.is_dir():
+                _remove(sorted(legacy.iterdir()))
+                with contextlib.suppress(OSError):
+                    legacy.rmdir()
+            else:
+                legacy.unlink(missing_ok=True)
 
     def stats(self) -> dict[str, Any]:
         """Segments, indexed rows and bytes on disk."""
@@ -288,6 +392,35 @@ class Index:
         return {"path": str(self.dir), "segments": len(segments),
                 "rows": sum(s.n for s in segments),
                 "bytes": sum(p.stat().st_size for p in self._paths() if p.exists())}
+
+    def verify(self, repair: bool = False) -> list[str]:
+        """Check every index file in full (each section, each row, each noted line); the
+        problems found (gittrack doctor). With ``repair``, damaged files are rebuilt."""
+        problems: list[str] = []
+        for path in self._paths():
+            if not self._valid(path):
+                continue
+            try:
+                seg = Segment(_read(path), path)
+                seg.commits()
+                for name in seg.encodings:
+                    seg._column(name)
+                for i in range(seg.n):
+                    seg._row(i)
+            except (Damaged, ValueError, TypeError, IndexError, KeyError, OSError) as exc:
+                problems.append(f"index segment {path.name} is damaged ({exc})")
+                if repair:
+                    path.unlink(missing_ok=True)
+        for path in self._noted_paths():
+            _found, bad = _noted_lines(path)
+            if bad:
+                problems.append(f"{bad} noted summary line(s) in {path.name} fail their checksum")
+                if repair:
+                    path.unlink(missing_ok=True)
+        if problems and repair:
+            refs = self.store.refs()
+            self.table(list(refs.values()), complete=True)
+        return problems
 
     # -- summaries noted by writers ------------------------------------------------------
     def _noted_paths(self) -> list[Path]:
@@ -301,17 +434,11 @@ class Index:
         paths = self._noted_paths()
         found: dict[str, dict[str, Any]] = {}
         for path in paths:
-            try:
-                data = path.read_bytes()
-            except OSError:
-                continue
-            for line in data.splitlines():
-                try:
-                    summary = json.loads(line)
-                except ValueError:
-                    continue  # a line torn by a crash: that run is read from git
-                if isinstance(summary, dict) and isinstance(summary.get("commit"), str):
-                    found[summary["commit"]] = summary
+            summaries, bad = _noted_lines(path)
+            found.update(summaries)
+            if bad:
+                log.warning("%d noted run summary line(s) in %s fail their checksum; those runs "
+                            "are read from git again.", bad, path)
         return found, paths
 
     # -- files --------------------------------------------------------------------------
@@ -324,7 +451,8 @@ class Index:
     def _segments(self) -> list[Segment]:
         for _attempt in range(3):
             try:
-                return [self._open(p) for p in self._paths() if self._valid(p)]
+                return [seg for p in self._paths() if self._valid(p)
+                        if (seg := self._open(p)) is not None]
             except FileNotFoundError:
                 continue  # a concurrent compaction removed a file we listed: list again
         return []
@@ -332,17 +460,31 @@ class Index:
     def _valid(self, path: Path) -> bool:
         return not path.name.startswith("tmp")
 
-    def _open(self, path: Path) -> Segment:
-        with open(path, "rb") as fh:
-            try:
-                data: bytes | mmap.mmap = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-            except ValueError:  # an empty file cannot be mapped
-                data = b""
+    def _open(self, path: Path) -> Segment | None:
+        data = _read(path)
         try:
-            return Segment(data, path)
-        except (ValueError, KeyError, struct.error):
-            path.unlink(missing_ok=True)  # foreign or broken: its rows are read from git again
-            raise FileNotFoundError(path) from None
+            seg = Segment(data, path, self._heal)
+            seg.commits()
+        except (Damaged, ValueError, TypeError, IndexError) as exc:
+            # Without a readable commit column there is nothing to rebuild it from: drop it,
+            # and its runs are read from git again as runs missing from the index.
+            log.warning("The summary index file %s is damaged (%s); it is removed and its "
+                        "runs are read from git again.", path, exc)
+            path.unlink(missing_ok=True)
+            return None
+        return seg
+
+    def _heal(self, seg: Segment, why: str) -> Segment:
+        """Rebuild a damaged segment from git: same commits, same order (rows keep their
+        numbers)."""
+        commits = seg.commits()
+        summaries = summarize(self.store.repo, commits)
+        fresh = self._write(summary_columns(summaries), [row_json(s) for s in summaries])
+        if seg.path is not None:
+            seg.path.unlink(missing_ok=True)
+        log.warning("The summary index file %s was damaged (%s); its %d run(s) were read from "
+                    "git again.", seg.path, why, len(commits))
+        return fresh
 
     def _write(self, columns: Mapping[str, list[Any]], rows: Sequence[bytes]) -> Segment:
         data = encode(columns, rows)
@@ -355,10 +497,10 @@ class Index:
             os.replace(tmp, path)
         except OSError:
             path = None  # type: ignore[assignment]  # a read-only state dir only costs speed
-        return Segment(data, path)
+        return Segment(data, path, self._heal)
 
-    def _compact(self, table: Table, rows: list[int], commits: Sequence[str],
-                 complete: bool) -> tuple[Table, list[int]]:
+    def _compact(self, table: Table, rows: list[int],
+                 complete: bool) -> tuple[Table, dict[str, int]]:
         """Merge every segment into one (keeping only ``rows`` when ``complete``)."""
         keep = list(dict.fromkeys(rows)) if complete else _last_rows(table)
         columns = {name: _take(table.column(name), keep) for name in table.names()}
@@ -368,8 +510,96 @@ class Index:
             if seg.path is not None and seg.path != segment.path:
                 seg.path.unlink(missing_ok=True)
         merged = Table([segment])
-        row_of = merged.row_of()
-        return merged, [row_of[c] for c in commits]
+        return merged, merged.row_of()
+
+
+def _with_damaged(table: Table, row_of: dict[str, int],
+                  broken: Mapping[str, str]) -> tuple[Table, dict[str, int]]:
+    """``table`` plus an in-memory segment of empty summaries for the commits that could not
+    be read, marked damaged (never written: a later fetch of the objects makes them whole)."""
+    stubs = [_stub(commit) for commit in broken]
+    segment = Segment(encode(summary_columns(stubs), [row_json(s) for s in stubs]), None)
+    start = table.n
+    damaged = {**table.damaged, **{start + i: why for i, why in enumerate(broken.values())}}
+    out = Table([*table.segments, segment], damaged)
+    return out, {**row_of, **{c: start + i for i, c in enumerate(broken)}}
+
+
+def _stub(commit: str) -> dict[str, Any]:
+    return {"id": "", "name": "", "experiment": "", "status": "damaged", "commit": commit,
+            "start_time": None, "end_time": None, "user": None, "baseline": None,
+            "parent": None, "params": {}, "metrics": {}, "steps": {}, "tags": {}}
+
+
+def summarize_each(repo: Repo, commits: Sequence[str]
+                   ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """``({commit: summary}, {commit: why not})``: all at once when every commit reads, else
+    one by one, so that one damaged run costs only itself (with a warning naming it)."""
+    if not commits:
+        return {}, {}
+    try:
+        return dict(zip(commits, summarize(repo, commits))), {}
+    except GittrackError:
+        pass
+    found: dict[str, dict[str, Any]] = {}
+    broken: dict[str, str] = {}
+    store = _FastStore(repo)
+    for commit in commits:
+        try:
+            found[commit] = store.read_run(commit).summary()
+        except GittrackError as exc:
+            broken[commit] = str(exc)
+            if commit not in _warned:
+                _warned.add(commit)
+                log.warning("Run commit %s is left out: %s", commit[:12], exc)
+    return found, broken
+
+
+def _noted_lines(path: Path) -> tuple[dict[str, dict[str, Any]], int]:
+    """``{commit: summary}`` of a noted file's lines that pass their CRC-32, and how many
+    complete lines did not (a last line torn by a crash is not counted)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return {}, 0
+    found: dict[str, dict[str, Any]] = {}
+    bad = 0
+    lines = data.split(b"\n")
+    lines.pop()  # b"" after the last newline, or a torn line
+    for line in lines:
+        body, _, crc = line.rpartition(b"\t")
+        try:
+            if int(crc, 16) != zlib.crc32(body):
+                raise ValueError("checksum")
+            summary = json.loads(body)
+        except ValueError:
+            bad += 1
+            continue
+        if isinstance(summary, dict) and isinstance(summary.get("commit"), str):
+            found[summary["commit"]] = summary
+    return found, bad
+
+
+def noted_line(summary: Mapping[str, Any]) -> bytes:
+    """A noted summary line: its JSON, a tab, the JSON's CRC-32 in hex."""
+    body = row_json(summary)
+    return body + b"\t%08x\n" % zlib.crc32(body)
+
+
+def _read(path: Path) -> bytes | mmap.mmap:
+    with open(path, "rb") as fh:
+        try:
+            return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        except ValueError:  # an empty file cannot be mapped
+            return b""
+
+
+def _remove(paths: Iterable[Path]) -> None:
+    for path in paths:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:
+            pass  # not ours to delete: read again next time, nothing lost
 
 
 def _take(values: list[Any], rows: list[int]) -> list[Any]:
@@ -398,7 +628,7 @@ def note_runs(repo: Repo,
                 summary = _RenderedStore(repo, files).read_run(commit).summary()
             except (GitError, ValueError, TypeError, KeyError):
                 continue  # the index reads the commit from git instead
-        lines.append(row_json(summary) + b"\n")
+        lines.append(noted_line(summary))
     if lines:
         directory = repo.state_dir / "index" / f"v{INDEX_FORMAT}"
         append_file(directory / f"{NOTED_PREFIX}{os.getpid()}.jsonl", b"".join(lines))
@@ -415,7 +645,14 @@ class _FastStore(Store):
 
     def read_file(self, commit: str, name: str) -> Any:
         data = self.repo.read_blob(commit, f".gittrack/run/{name}")
-        return None if data is None else fast_yaml(data)
+        if data is None:
+            return None
+        try:
+            return fast_yaml(data)
+        except Exception as exc:  # noqa: BLE001 - yaml's errors, whatever the parser
+            raise GitError(f"{name} in commit {commit[:12]} is not valid YAML "
+                           f"({type(exc).__name__}); list what is damaged with "
+                           "`gittrack doctor`.") from None
 
 
 class _RenderedStore(Store):
@@ -580,7 +817,8 @@ def fast_yaml(data: bytes) -> Any:
     """
     try:
         text = data.decode("utf-8")
-        if "\t" in text or "\r" in text or text.startswith(("%", "---")) or "\n..." in text:
+        if "\t" in text or "\r" in text or text.startswith(("%", "---")) or "\n..." in text \
+                or "\x85" in text or "\u2028" in text or "\u2029" in text:  # YAML 1.1 breaks
             raise _Fallback
         lines = [ln for ln in text.split("\n") if ln]
         if not lines:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import math
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -145,14 +146,41 @@ def render_matplotlib(curves_by_key: Curves, path: str | Path, title: str = "",
 
 # -- self-contained SVG/HTML --------------------------------------------------------------
 def _ticks(lo: float, hi: float, count: int = 5) -> list[float]:
-    if lo == hi:
+    # Any finite floats may come in (steps of 10**30, values of 1e308): when the nice-number
+    # arithmetic overflows or loses all precision, the two ends are the ticks.
+    if not lo < hi:
         return [lo]
-    raw = (hi - lo) / count
-    mag = 10 ** math.floor(math.log10(raw))
-    step = next((m * mag for m in (1, 2, 2.5, 5, 10) if (hi - lo) / (m * mag) <= count),
-                10 * mag)
-    first = math.ceil(lo / step) * step
-    return [first + i * step for i in range(int((hi - first) / step + 1e-9) + 1)]
+    try:
+        raw = (hi - lo) / count
+        mag = 10 ** math.floor(math.log10(raw))
+        step = next((m * mag for m in (1, 2, 2.5, 5, 10) if (hi - lo) / (m * mag) <= count),
+                    10 * mag)
+        first = math.ceil(lo / step) * step
+        n = int((hi - first) / step + 1e-9) + 1
+    except (OverflowError, ValueError, ZeroDivisionError):
+        return [lo, hi]
+    if not 0 < n <= 4 * count or not math.isfinite(first):
+        return [lo, hi]
+    ticks = [first + i * step for i in range(n)]
+    return ticks if len(set(ticks)) == len(ticks) else [lo, hi]
+
+
+def _span(lo: float, hi: float) -> tuple[float, float]:
+    """A range that contains ``lo``..``hi``, is not empty, and whose width is finite."""
+    if lo == hi:
+        pad = abs(lo) * 0.05 or 1.0
+        lo, hi = max(lo - pad, -sys.float_info.max), min(hi + pad, sys.float_info.max)
+        if lo == hi:  # pragma: no cover - pad below the float's precision
+            lo, hi = math.nextafter(lo, -math.inf), math.nextafter(hi, math.inf)
+    return lo, hi  # a width past the float range (-1e308 .. 1e308) is halved in _scaled
+
+
+def _scaled(v: float, lo: float, hi: float) -> float:
+    """Where ``v`` sits between ``lo`` and ``hi``, 0..1, computed without overflow."""
+    span = hi - lo
+    if math.isfinite(span) and span > 0:
+        return (v - lo) / span
+    return (v / 2 - lo / 2) / (hi / 2 - lo / 2)  # the width overflowed: halve everything
 
 
 def _num(v: float) -> str:
@@ -164,19 +192,17 @@ def svg_chart(key: str, series: list[tuple[str, list[tuple[float, float]]]],
     """One metric's curves as an SVG element (labels escaped)."""
     e = html.escape
     ml, mr, mt, mb = 56, 14, 28, 34
-    pts = [(s, v) for _l, p in series for s, v in p if math.isfinite(v)]
+    pts = [(s, v) for _l, p in series for s, v in p if math.isfinite(v) and math.isfinite(s)]
     xs, ys = [p[0] for p in pts] or [0.0, 1.0], [p[1] for p in pts] or [0.0, 1.0]
-    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
-    if x0 == x1:
-        x0, x1 = x0 - 1, x1 + 1
-    if y0 == y1:
-        y0, y1 = y0 - (abs(y0) * 0.05 or 1), y1 + (abs(y1) * 0.05 or 1)
+    xs = [x for x in xs if math.isfinite(x)] or [0.0, 1.0]
+    x0, x1 = _span(min(xs), max(xs))
+    y0, y1 = _span(min(ys), max(ys))
 
     def X(v: float) -> float:
-        return ml + (v - x0) / (x1 - x0) * (width - ml - mr)
+        return ml + _scaled(v, x0, x1) * (width - ml - mr)
 
     def Y(v: float) -> float:
-        return height - mb - (v - y0) / (y1 - y0) * (height - mt - mb)
+        return height - mb - _scaled(v, y0, y1) * (height - mt - mb)
 
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
              f'class="chart-line" font-family="sans-serif" font-size="11">',
@@ -199,7 +225,7 @@ def svg_chart(key: str, series: list[tuple[str, list[tuple[float, float]]]],
                          f'{e(label)}</text>')
     for i, (label, points) in enumerate(series):
         color = PALETTE[i % len(PALETTE)]
-        finite = [(s, v) for s, v in points if math.isfinite(v)]
+        finite = [(s, v) for s, v in points if math.isfinite(v) and math.isfinite(s)]
         d = "".join(f"{'L' if j else 'M'}{X(s):.1f},{Y(v):.1f}" for j, (s, v) in
                     enumerate(finite))
         if len(finite) == 1:

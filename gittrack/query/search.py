@@ -13,13 +13,14 @@ are ordered newest first (start time, then run id, descending).
 
 from __future__ import annotations
 
+import logging
 import operator
 import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from gittrack import query
-from gittrack.core.errors import FilterError, InvalidInputError
+from gittrack.core.errors import FilterError, InvalidInputError, MissingObjectError
 from gittrack.core.records import Run
 from gittrack.core.store import Store
 from gittrack.query import filters
@@ -32,6 +33,9 @@ Truth = bool | None
 ATTRIBUTE_COLUMNS = ("run_id", "experiment", "name", "status", "start_time", "end_time",
                      "user", "baseline_commit", "parent_run_id", "commit")
 _DIRECTION = re.compile(r"^(.*?)\s+(ASC|DESC)$", re.IGNORECASE | re.DOTALL)
+log = logging.getLogger("gittrack")
+_warned: set[str] = set()  # commits warned about in this process
+VERIFIED_ROWS = 100  # runs returned first whose whole record is checked (what a person reads)
 _FAST_OPS = {"=": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
              ">": operator.gt, ">=": operator.ge}
 
@@ -54,12 +58,49 @@ def select(store: Store, experiments: Sequence[str] | None = None, filter_string
     keys = [sort_key(spec) for spec in order_by or ()]
     refs = refs_of(store, experiments)
     table, rows = Index(store).table(list(refs.values()), complete=experiments is None)
+    if table.damaged:  # runs that cannot be read from git (warned about by the index)
+        rows = [r for r in rows if r not in table.damaged]
     if not isinstance(node, filters.Everything):
         rows = [r for r, t in zip(rows, truths(node, table, rows)) if t is True]
-    rows = order(table, rows, keys)
-    if max_results is not None:
-        rows = rows[:max_results]
+    rows = present(store, table, order(table, rows, keys), max_results)
     return table, rows
+
+
+def present(store: Store, table: Table, rows: Sequence[int], limit: int | None) -> list[int]:
+    """The first ``limit`` of ``rows`` whose run commit is in the repository.
+
+    The index keeps summaries of commits since lost (deleted by hand, a clone that lost
+    objects): such a run is left out with a warning naming it and the way out, as `show`
+    would refuse it. The first :data:`VERIFIED_ROWS` runs returned (what a person reads)
+    also have their whole record checked; one with a missing blob is shown with a warning,
+    the same sentence `show` gives.
+    """
+    commits, ids = table.column("commit"), table.column("run_id")
+    out: list[int] = []
+    for r in rows:
+        if limit is not None and len(out) >= limit:
+            break
+        commit = str(commits[r])
+        if not store.repo.has_object(commit):
+            _warn_once(commit, f"Run {ids[r]} is left out: its commit {commit[:12]} is missing "
+                       "from this repository; fetch it with `gittrack pull`, or list what is "
+                       "damaged with `gittrack doctor`.")
+            continue
+        if len(out) < VERIFIED_ROWS:
+            try:
+                store.check_record(commit)
+            except MissingObjectError as exc:
+                text = str(exc)
+                _warn_once(commit, f"Run {ids[r]} cannot be read in full: "
+                           f"{text[:1].lower()}{text[1:]}")
+        out.append(r)
+    return out
+
+
+def _warn_once(commit: str, message: str) -> None:
+    if commit not in _warned:
+        _warned.add(commit)
+        log.warning("%s", message)
 
 
 def unknown_columns(table: Table, filter_string: str = "",
@@ -152,7 +193,8 @@ def sort_key(spec: str) -> tuple[str, bool]:
     match = _DIRECTION.match(text)
     if match:
         text, descending = match.group(1).strip(), match.group(2).upper() == "DESC"
-    hint = (f"Cannot order by {spec!r}; name one column such as 'metrics.rmse', "
+    shown = repr(spec) if len(spec) <= 80 else repr(spec[:77] + "...")
+    hint = (f"Cannot order by {shown}; name one column such as 'metrics.rmse', "
             "optionally followed by ASC or DESC.")
     try:
         node = filters.parse(f"{text} IS NULL")

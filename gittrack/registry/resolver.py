@@ -14,8 +14,10 @@ from __future__ import annotations
 import contextlib
 import difflib
 import json
+import logging
 import re
 import warnings
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import astuple, dataclass, field, replace
 from pathlib import Path
@@ -30,6 +32,7 @@ from gittrack.registry import tags
 from gittrack.registry.tags import Event, TagName
 
 MAX_ATTEMPTS = 50
+log = logging.getLogger("gittrack")
 _FIELDS = frozenset(tags.MESSAGE_KEYS)
 _URI_RE = re.compile(r"(?:models:/)?(?P<model>[^/@]+)(?:/(?P<sel>[^/@]+)|@(?P<alias>[^/@]+))")
 
@@ -135,13 +138,14 @@ class TagObject:
 
 
 class LineCache:
-    """JSON facts about immutable git objects, one ``["<object id>", ...]`` line each, in a
-    file under ``.git/gittrack/registry/`` (DESIGN section 7).
+    """JSON facts about immutable git objects, one ``["<object id>", ...]<TAB><crc32>`` line
+    each, in a file under ``.git/gittrack/registry/`` (DESIGN section 7).
 
     An object never changes, so a line never goes stale; the file is derived, may be deleted
     at any time, and is never the source of truth. Lines are appended with one ``O_APPEND``
     write (concurrent readers add whole lines, as gittrack.query.index); a line torn by a crash
-    is ignored and its object read from git again.
+    or failing its CRC-32 (edited, bit rot) is ignored with a warning and its object read from
+    git again, which appends a good line that wins over the bad one.
     """
 
     def __init__(self, path: Path) -> None:
@@ -149,34 +153,50 @@ class LineCache:
         self._lines: dict[str, bytes] | None = None  # id -> its line, decoded when asked for
 
     def get(self, oids: Iterable[str]) -> dict[str, list[Any]]:
-        """``{id: values}`` of the ids found, all decoded by one ``json.loads``."""
+        """``{id: values}`` of the ids found with a good checksum."""
         if self._lines is None:
             self._lines = self._load()
-        wanted = [line for oid in oids if (line := self._lines.get(oid)) is not None]
-        if not wanted:
-            return {}
-        try:
-            rows = json.loads(b"[" + b",".join(wanted) + b"]")
-        except ValueError:
-            rows = []
-            for line in wanted:
-                try:
-                    rows.append(json.loads(line))
-                except ValueError:
-                    continue
-        return {row[0]: row[1:] for row in rows if isinstance(row, list) and row}
+        rows = {}
+        bad = 0
+        for oid in oids:
+            line = self._lines.get(oid)
+            if line is None:
+                continue
+            row = _checked_line(line)
+            if row is None or row[0] != oid:
+                bad += 1
+                del self._lines[oid]
+                continue
+            rows[oid] = row[1:]
+        if bad:
+            log.warning("%d line(s) of the registry cache %s fail their checksum; those are "
+                        "read from git again.", bad, self.path)
+        return rows
 
     def add(self, entries: Mapping[str, list[Any]]) -> None:
         """Append ``{id: values}``; a read-only repository keeps no cache."""
         if not entries:
             return
-        blob = "".join(json.dumps([oid, *values], separators=(",", ":"), default=str) + "\n"
-                       for oid, values in entries.items()).encode("utf-8")
-        if not append_file(self.path, blob):
+        lines = [_line([oid, *values]) for oid, values in entries.items()]
+        if not append_file(self.path, b"".join(lines)):
             return
         if self._lines is not None:
-            for line in blob.splitlines():
-                self._lines[line[2:42].decode("ascii")] = line
+            for line in lines:
+                self._lines[line[2:42].decode("ascii")] = line.rstrip(b"\n")
+
+    def verify(self, repair: bool = False) -> int:
+        """How many whole lines fail their checks (gittrack doctor); ``repair`` removes the
+        file when some do (it fills again from git)."""
+        try:
+            data = self.path.read_bytes()
+        except OSError:
+            return 0
+        lines = data.split(b"\n")
+        lines.pop()  # b"" after the last newline, or a torn line
+        bad = sum(1 for line in lines if _checked_line(line) is None)
+        if bad and repair:
+            self.path.unlink(missing_ok=True)
+        return bad
 
     def _load(self) -> dict[str, bytes]:
         # Lines start with '["<40 hex>",': index them by id without parsing the rest.
@@ -185,7 +205,23 @@ class LineCache:
         except OSError:
             return {}
         return {line[2:42].decode("ascii", "replace"): line for line in data.splitlines()
-                if line[:2] == b'["' and line[42:44] == b'",' and line[-1:] == b"]"}
+                if line[:2] == b'["' and line[42:44] == b'",'}
+
+
+def _line(values: list[Any]) -> bytes:
+    body = json.dumps(values, separators=(",", ":"), default=str).encode("utf-8")
+    return body + b"\t%08x\n" % zlib.crc32(body)
+
+
+def _checked_line(line: bytes) -> list[Any] | None:
+    body, _, crc = line.rpartition(b"\t")
+    try:
+        if int(crc, 16) != zlib.crc32(body):
+            return None
+        row = json.loads(body)
+    except ValueError:
+        return None
+    return row if isinstance(row, list) and row and isinstance(row[0], str) else None
 
 
 class TagCache:
@@ -193,7 +229,7 @@ class TagCache:
     tags costs one file read instead of 2,000 object reads and annotation parses. The refs
     decide which tags exist; a ref whose object is not in the file is read from git."""
 
-    FORMAT = 1
+    FORMAT = 2  # 2: lines carry a CRC-32
 
     def __init__(self, repo: Repo) -> None:
         self.repo = repo
@@ -367,7 +403,7 @@ class Registry:
         self.store = store
         self.repo = store.repo
         self.cache = TagCache(self.repo)
-        self.facts_cache = LineCache(self.repo.state_dir / "registry" / "runs-v1.jsonl")
+        self.facts_cache = LineCache(self.repo.state_dir / "registry" / "runs-v2.jsonl")
         # History imported from another registry (gittrack import mlflow) keeps its own
         # actor and time in the annotation: set with recorded_as().
         self._as: tuple[str, str] | None = None

@@ -106,7 +106,8 @@ def _since(repo: Repo, refs: dict[str, str], since: str
         changed = {r: o for r, o in refs.items() if before.get(r) != o}
         prereq = sorted({refsync.peel(repo, r, o) for r, o in before.items() if repo.has_object(o)})
         return changed, prereq, previous
-    rev = repo.run_git("rev-parse", "--verify", "--quiet", f"{since}^{{commit}}", check=False)
+    rev = repo.run_git("rev-parse", "--verify", "--quiet", "--end-of-options",
+                       f"{since}^{{commit}}", check=False)
     if rev.returncode == 0:
         base = rev.stdout.strip()
         reachable = set(repo.run_git("rev-list", base).stdout.split())
@@ -143,7 +144,7 @@ def _git_bundle(repo: Repo, out: Path, refs: Mapping[str, str], prerequisites: l
 
     lines = [*sorted(refs), *(f"^{oid}" for oid in prerequisites)]
     proc = subprocess.run(["git", f"--git-dir={repo.git_dir}", "bundle", "create", "--quiet",
-                           str(out), "--stdin"], input="\n".join(lines) + "\n",
+                           str(out.absolute()), "--stdin"], input="\n".join(lines) + "\n",
                           capture_output=True, text=True, check=False)
     if proc.returncode != 0 or not out.exists():
         raise RemoteError(f"`git bundle create` failed ({proc.stderr.strip()[-300:]}); check the "
@@ -236,6 +237,7 @@ def _extract(tar: tarfile.TarFile, name: str, dest: Path) -> None:
 
 
 def _verify(repo: Repo, bundle: Path) -> set[str]:
+    bundle = bundle.absolute()  # a user's file name never reaches git as an option
     proc = repo.run_git("bundle", "verify", str(bundle), check=False)
     if proc.returncode != 0:
         if "prerequisite" in proc.stderr or "lacks these" in proc.stderr:

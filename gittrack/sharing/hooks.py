@@ -9,6 +9,7 @@ gittrack is not installed, and otherwise call ``gittrack hook NAME``, which land
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,6 @@ from gittrack.core.errors import GittrackError, RunNotFoundError
 from gittrack.core.gitio import Repo
 from gittrack.core.store import Store
 
-MARKER = "# gittrack "
 POST_CHECKOUT = """\
 #!/bin/sh
 # gittrack post-checkout hook: after `git checkout` of a run ref or a registry tag, put the
@@ -55,7 +55,7 @@ class Installed:
 
     name: str
     path: Path
-    backup: Path | None  # where a foreign hook that was there was moved
+    backup: Path | None  # the foreign hook it runs first, kept under this name
 
 
 def hooks_dir(repo: Repo) -> Path:
@@ -64,32 +64,91 @@ def hooks_dir(repo: Repo) -> Path:
     return Path(out).absolute()
 
 
+BACKUP_SUFFIX = ".pre-gittrack"
+_CHAINED_MARK = re.compile(r"# here before, kept as (?P<backup>\S+), then gittrack's part")
+
+
+def chained(name: str, backup: str) -> str:
+    """The hook ``name`` that runs the earlier hook ``backup`` (same directory) first.
+
+    A failing earlier hook stops there with its exit code (so a pre-push hook that refuses
+    still refuses); pre-push's ref lines on stdin go to it unchanged.
+    """
+    body = SCRIPTS[name].split("\n")
+    start = next(i for i, line in enumerate(body) if line and not line.startswith("#"))
+    if name == "pre-push":
+        run = (f'input=$(cat)\nif [ -x "$hook_dir/{backup}" ]; then\n'
+               f'  if [ -n "$input" ]; then printf \'%s\\n\' "$input"; fi | '
+               f'"$hook_dir/{backup}" "$@" || exit $?\nfi\n')
+    else:
+        run = (f'if [ -x "$hook_dir/{backup}" ]; then\n'
+               f'  "$hook_dir/{backup}" "$@" || exit $?\nfi\n')
+    return (f"#!/bin/sh\n# gittrack {name} hook, chained by `gittrack install-hooks --force`: runs "
+            f"the hook that was\n# here before, kept as {backup}, then gittrack's part (see "
+            f"hooks/{name} in gittrack).\nhook_dir=$(dirname \"$0\")\n{run}"
+            + "\n".join(body[start:]))
+
+
+def _ours(name: str, text: str) -> str | None:
+    """'' for gittrack's plain hook, the backup's name for a chained one, None if foreign.
+
+    Only exact texts count as gittrack's: a user's hook that merely mentions gittrack (or
+    holds the marker comment) is foreign and never overwritten without a backup.
+    """
+    if text == SCRIPTS[name]:
+        return ""
+    match = _CHAINED_MARK.search(text)
+    if match and text == chained(name, match["backup"]):
+        return match["backup"]
+    return None
+
+
 def install(repo: Repo, force: bool = False) -> list[Installed]:
     """Write gittrack's hooks into the repository's hooks directory.
 
     A hook file that gittrack did not write is left alone (GittrackError naming ``--force``);
-    with ``force`` it is kept beside as ``<name>.pre-gittrack``.
+    with ``force`` it is kept under a name of its own (``<name>.pre-gittrack``, then
+    ``.pre-gittrack.1``, ...: no backup is ever overwritten) and gittrack's hook runs it first.
     """
     target = hooks_dir(repo)
-    foreign = [n for n in SCRIPTS if (target / n).exists()
-               and MARKER not in (target / n).read_text(errors="replace")]
+    found = {n: (target / n).read_text(errors="replace") for n in SCRIPTS if (target / n).exists()}
+    foreign = [n for n, text in found.items() if _ours(n, text) is None]
     if foreign and not force:
         raise GittrackError(
             f"{target} already has a {', '.join(foreign)} hook that gittrack did not write; "
-            "rerun with --force to move it aside, or call gittrack from it yourself."
+            "rerun with --force to keep it (renamed) and run it before gittrack's, or call "
+            "gittrack from it yourself."
         )
     target.mkdir(parents=True, exist_ok=True)
     done = []
-    for name, text in SCRIPTS.items():
+    for name in SCRIPTS:
         path = target / name
         backup = None
-        if name in foreign:
-            backup = path.with_name(name + ".pre-gittrack")
+        previous = _ours(name, found[name]) if name in found else ""
+        if previous is None:  # foreign: keep it under a fresh name, and run it first
+            backup = _free_name(target, name + BACKUP_SUFFIX)
             os.replace(path, backup)
-        path.write_text(text)
-        path.chmod(0o755)
+            previous = backup.name
+        elif previous and not (target / previous).exists():
+            previous = ""  # the chained hook is gone: plain gittrack hook
+        _write(path, chained(name, previous) if previous else SCRIPTS[name])
         done.append(Installed(name, path, backup))
     return done
+
+
+def _free_name(directory: Path, name: str) -> Path:
+    candidate, n = directory / name, 0
+    while candidate.exists() or candidate.is_symlink():
+        n += 1
+        candidate = directory / f"{name}.{n}"
+    return candidate
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    tmp.chmod(0o755)
+    os.replace(tmp, path)
 
 
 def uses_gittrack(repo: Repo) -> bool:

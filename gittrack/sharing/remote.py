@@ -33,14 +33,14 @@ from gittrack.artifacts.transfer import (  # noqa: F401 - artifact transfer is p
     push_artifacts,
 )
 from gittrack.core import names
-from gittrack.core.errors import RemoteError
+from gittrack.core.errors import PushRejectedError, RemoteError
 from gittrack.core.gitio import Repo
 from gittrack.core.store import Store
 from gittrack.query.baseline import BASELINES_PREFIX
 from gittrack.registry import tags
 from gittrack.registry.renumber import Renamed, renumber
 from gittrack.registry.resolver import TagCache
-from gittrack.sharing import gitobjects, refsync
+from gittrack.sharing import gitobjects, leftovers, pushstatus, refsync
 
 if TYPE_CHECKING:
     pass
@@ -49,7 +49,7 @@ FETCH_REFSPECS = ("refs/gittrack/*:refs/gittrack/*", "refs/tags/*:refs/tags/*")
 PUSH_REFSPECS = ("refs/gittrack/*:refs/gittrack/*", "refs/tags/*:refs/tags/*")
 ARG_BUDGET = 256 * 1024  # bytes of refspecs per git invocation (ARG_MAX is 2 MB here)
 MAX_ROUNDS = 5
-STAGE_PREFIX = "refs/gittrack-push/"
+STAGE_PREFIX = leftovers.STAGE_PREFIX
 STAGE_THRESHOLD = 64  # refs; below it explicit refspecs are as fast
 
 
@@ -64,6 +64,7 @@ class PushResult:
     artifacts: int = 0  # artifacts whose objects were sent
     behind: list[str] = field(default_factory=list)  # refs the remote holds newer
     renamed: list[Renamed] = field(default_factory=list)
+    rejected: dict[str, str] = field(default_factory=dict)  # ref -> git's reason
 
 
 @dataclass
@@ -86,6 +87,9 @@ class FetchResult:
 def resolve_remote(repo: Repo, remote: str | None) -> str:
     """The remote to use: the name or URL given, else ``origin``, else the only remote."""
     if remote:
+        if remote.startswith("-") or "\n" in remote or "\0" in remote:
+            raise RemoteError(f"{remote!r} is not a remote name or URL; name a remote such "
+                              "as 'origin', or give its URL.")
         return remote
     configured = repo.run_git("remote", check=False).stdout.split()
     if "origin" in configured:
@@ -121,7 +125,7 @@ def ref_patterns(experiment: str | None = None) -> list[str]:
 def ls_remote(repo: Repo, remote: str, experiment: str | None = None) -> dict[str, str]:
     """``{ref: oid}`` of the remote's gittrack refs (or one experiment's) and registry-named
     tags."""
-    proc = _git(repo, "ls-remote", remote, *ref_patterns(experiment))
+    proc = _git(repo, "ls-remote", "--", remote, *ref_patterns(experiment))
     if proc.returncode != 0:
         raise RemoteError(f"Cannot read remote '{remote}' ({_git_reason(proc.stderr)}); check "
                           "the name or URL and that `git ls-remote` works for it.")
@@ -136,14 +140,8 @@ def ls_remote(repo: Repo, remote: str, experiment: str | None = None) -> dict[st
 
 
 def _git_reason(text: str) -> str:
-    """git's own reason from its stderr: the first ``fatal:``/``error:`` line (the lines after
-    it are generic advice), else the last line."""
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    for line in lines:
-        for prefix in ("fatal:", "error:"):
-            if line.startswith(prefix):
-                return line[len(prefix):].strip().rstrip(".")
-    return lines[-1].rstrip(".") if lines else "no output"
+    """git's own reason from its stderr (gittrack.sharing.pushstatus.failure)."""
+    return pushstatus.failure(text)
 
 
 def _chunks(items: Sequence[str]) -> Iterable[list[str]]:
@@ -163,7 +161,8 @@ def _fetch_objects(repo: Repo, remote: str, refs: Sequence[str], progress: Progr
     """Bring the objects of ``refs`` without writing any ref (refs are applied by the rules)."""
     done = 0
     for chunk in _chunks(refs):
-        proc = _git(repo, "fetch", "--no-tags", "--no-write-fetch-head", "--quiet", remote, *chunk)
+        proc = _git(repo, "fetch", "--no-tags", "--no-write-fetch-head", "--quiet", "--", remote,
+                    *chunk)
         if proc.returncode != 0:
             raise RemoteError(f"`git fetch {remote}` failed ({_git_reason(proc.stderr)}); check "
                               "access to the remote and retry.")
@@ -172,15 +171,16 @@ def _fetch_objects(repo: Repo, remote: str, refs: Sequence[str], progress: Progr
 
 
 def _push_refs(repo: Repo, remote: str, specs: Sequence[str], leases: Sequence[str],
-               progress: Progress, phase: str) -> dict[str, tuple[str, str]]:
-    """``git push --porcelain`` of refspecs; ``{dst ref: (flag, summary)}`` per ref."""
-    status: dict[str, tuple[str, str]] = {}
+               progress: Progress, phase: str) -> dict[str, pushstatus.RefStatus]:
+    """``git push --porcelain`` of refspecs; the status of each ref, with git's reason for
+    each rejection (gittrack.sharing.pushstatus)."""
+    status: dict[str, pushstatus.RefStatus] = {}
     done = 0
     for chunk in _chunks(specs):
         lease = [f"--force-with-lease={ref}:{old}" for ref, old in
                  (item.split(":", 1) for item in leases) if any(s.endswith(":" + ref) for s in chunk)]
-        proc = _git(repo, "push", "--porcelain", "--no-verify", *lease, remote, *chunk)
-        parsed = _porcelain(proc.stdout)
+        proc = _git(repo, "push", "--porcelain", "--no-verify", *lease, "--", remote, *chunk)
+        parsed = pushstatus.parse(proc.stdout, proc.stderr)
         if proc.returncode != 0 and not parsed:
             raise RemoteError(f"`git push {remote}` failed ({_git_reason(proc.stderr)}); check "
                               "access to the remote and retry.")
@@ -188,15 +188,6 @@ def _push_refs(repo: Repo, remote: str, specs: Sequence[str], leases: Sequence[s
         done += len(chunk)
         progress(phase, done, len(specs))
     return status
-
-
-def _porcelain(stdout: str) -> dict[str, tuple[str, str]]:
-    out = {}
-    for line in stdout.splitlines():
-        parts = line.split("\t")
-        if len(parts) >= 3 and len(parts[0]) == 1:
-            out[parts[1].rpartition(":")[2]] = (parts[0], parts[2])
-    return out
 
 
 # ---------------------------------------------------------------- local refs
@@ -274,16 +265,27 @@ def push(store: Store, remote: str | None = None, experiment: str | None = None,
                        [*plan.send.items(), *((r, n) for r, (n, _) in plan.force.items())]]
             result.artifacts += gitobjects.push(store, name, commits, progress)
         result.behind = sorted(set(plan.behind))
-        rejected = _send(repo, name, plan, result, progress)
-        if not rejected:
+        moved = _send(repo, name, plan, result, progress)
+        if result.rejected:
+            raise _rejection(name, result)
+        if not moved:
             return result
     raise RemoteError(f"Remote '{name}' kept changing during the push ({MAX_ROUNDS} rounds); "
                       "run `gittrack push` again.")
 
 
+def _rejection(remote: str, result: PushResult) -> PushRejectedError:
+    (ref, reason), more = next(iter(result.rejected.items())), len(result.rejected) - 1
+    others = f" (and {more} more ref(s))" if more else ""
+    return PushRejectedError(
+        f"Remote '{remote}' rejected {ref}{others}: {reason}; fix that and run `gittrack push` "
+        "again.", result.rejected)
+
+
 def _send(repo: Repo, remote: str, plan: refsync.PushPlan, result: PushResult,
           progress: Progress) -> bool:
-    """Push refs (gittrack refs before tags); True when a tag was rejected (re-plan)."""
+    """Push refs (gittrack refs before tags); True when the remote moved a ref meanwhile
+    (plan again). Refs rejected for good go to ``result.rejected`` with git's reason."""
     runs = {r: o for r, o in plan.send.items() if refsync.kind_of(r) != "tag"}
     tag_refs = {r: o for r, o in plan.send.items() if refsync.kind_of(r) == "tag"}
     with _staged(repo, plan.send) as stage:
@@ -295,19 +297,23 @@ def _send(repo: Repo, remote: str, plan: refsync.PushPlan, result: PushResult,
         if explicit:
             status.update(_push_refs(repo, remote, explicit, leases, progress, "refs"))
         tag_status = _push_group(repo, remote, tag_refs, stage, "tags", progress)
-    for ref, (flag, _summary) in status.items():
-        if flag == "!":
-            result.behind.append(ref)
-        elif flag == "-":
+    moved = False
+    for ref, st in [*status.items(), *tag_status.items()]:
+        if st.rejected and st.kind == pushstatus.MOVED:
+            moved = True
+        elif st.rejected:
+            result.rejected[ref] = st.reason
+        elif ref in tag_status:
+            result.tags += st.flag != "="
+        elif st.flag == "-":
             result.deleted += 1
-        elif flag != "=":
+        elif st.flag != "=":
             result.refs += 1
-    result.tags += sum(1 for flag, _ in tag_status.values() if flag not in ("!", "="))
-    return any(flag == "!" for flag, _ in tag_status.values())
+    return moved
 
 
 def _push_group(repo: Repo, remote: str, refs: Mapping[str, str], stage: Repo | None,
-                namespace: str, progress: Progress) -> dict[str, tuple[str, str]]:
+                namespace: str, progress: Progress) -> dict[str, pushstatus.RefStatus]:
     if not refs:
         return {}
     phase = "tags" if namespace == "tags" else "refs"
@@ -330,15 +336,19 @@ def _staged(repo: Repo, refs: Mapping[str, str]) -> Iterator[Repo | None]:
     alternates``) and configuration (``include.path``: remotes, credentials, URL rewrites),
     and holds the planned refs in one written ``packed-refs`` file: no ref of this repository
     is written, and refs written meanwhile (whose artifacts were not sent) never travel.
-    Small pushes use explicit refspecs (None).
+    Small pushes use explicit refspecs (None). While the push lives it holds a ``flock`` on
+    the scratch repository's ``gittrack-push.lock``, so the next push (and ``gittrack
+    doctor``) removes the scratch repository of a push that was killed
+    (gittrack.sharing.leftovers).
     """
-    _drop_stale_stages(repo)
+    leftovers.drop_stale_stages(repo)
     if len(refs) < STAGE_THRESHOLD:
         yield None
         return
     root = repo.state_dir / f"push-{os.getpid()}-{threading.get_ident()}"
     try:
         _write_stage(repo, root, refs)
+        owner = leftovers.hold(root)
         stage = Repo(root)
     except OSError as exc:
         shutil.rmtree(root, ignore_errors=True)
@@ -348,6 +358,7 @@ def _staged(repo: Repo, refs: Mapping[str, str]) -> Iterator[Repo | None]:
         yield stage
     finally:
         shutil.rmtree(root, ignore_errors=True)
+        os.close(owner)
 
 
 def _write_stage(repo: Repo, root: Path, refs: Mapping[str, str]) -> None:
@@ -360,36 +371,6 @@ def _write_stage(repo: Repo, root: Path, refs: Mapping[str, str]) -> None:
     (root / "config").write_text(f'[core]\n\tbare = true\n[include]\n\tpath = "{config}"\n')
     lines = [f"{oid} {ref}\n" for ref, oid in sorted(refs.items(), key=lambda kv: kv[0].encode())]
     (root / "packed-refs").write_text("# pack-refs with: sorted \n" + "".join(lines))
-
-
-def _drop_stale_stages(repo: Repo) -> None:
-    """Remove what pushes of processes that died mid-push left: scratch repositories, and
-    the mirror refs (``refs/gittrack-push/<pid>/``) older versions staged under."""
-    stale: dict[str, str] = {}
-    for ref, oid in repo.list_refs(STAGE_PREFIX).items():
-        pid = ref[len(STAGE_PREFIX):].partition("/")[0]
-        if not pid.isdigit() or not _alive(int(pid)):
-            stale[ref] = oid
-    if stale:
-        _update_refs(repo, [f"delete {r} {o}" for r, o in stale.items()])
-    try:
-        scratch = [p for p in repo.state_dir.iterdir() if p.name.startswith("push-")]
-    except OSError:
-        return
-    for path in scratch:
-        pid = path.name.split("-")[1]
-        if not pid.isdigit() or not _alive(int(pid)):
-            shutil.rmtree(path, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _resolve_conflicts(repo: Repo, remote: str, here: Mapping[str, str],
@@ -531,7 +512,7 @@ def setup(repo: Repo, remote: str | None = None) -> list[str]:
     current branch.
     """
     name = resolve_remote(repo, remote)
-    if repo.run_git("remote", "get-url", name, check=False).returncode != 0:
+    if repo.run_git("remote", "get-url", "--", name, check=False).returncode != 0:
         raise RemoteError(f"No remote named '{name}'; add it with `git remote add {name} URL`.")
     added = []
     for key, values in (("fetch", FETCH_REFSPECS), ("push", PUSH_REFSPECS)):

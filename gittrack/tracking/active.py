@@ -33,6 +33,10 @@ COMMIT_SECONDS = float(os.environ.get("GITTRACK_COMMIT_SECONDS", "10"))
 # Adds to the code tree at each commit what changes while the run lives (a notebook's cells):
 # (repo, code tree) -> tree.
 CodeGraft = Callable[[Repo, "str | None"], "str | None"]
+WARN_AFTER_FAILURES = 3  # background failures in a row before a warning (git's own gc
+# holding a ref lock is retried inside gitio and rarely outlasts one tick)
+INT64 = 2**63
+log = logging.getLogger("gittrack")
 
 
 class ActiveRun:
@@ -116,12 +120,13 @@ class ActiveRun:
     def log_metric(self, key: str, value: float, step: int | None = None,
                    timestamp: int | None = None) -> None:
         """Record one point of a metric; ``step`` defaults to 0 and ``timestamp`` to now (ms)."""
-        if key not in self._metric_keys:
+        if type(key) is not str or key not in self._metric_keys:
             self._new_metric_key(key)
         if type(value) is not float:
             value = _as_number(key, value)
         ts = int(time.time() * 1000) if timestamp is None else _as_int("timestamp", timestamp)
-        st = 0 if step is None else (step if type(step) is int else _as_int("step", step))
+        st = 0 if step is None else (step if type(step) is int and -INT64 <= step < INT64
+                                     else _as_int("step", step))
         with self._lock:
             if self._ended:
                 raise self._ended_error()
@@ -129,17 +134,18 @@ class ActiveRun:
 
     def _new_metric_key(self, key: str) -> None:
         names.validate_key("metric", key)
-        self._metric_keys.add(key)
+        self._metric_keys.add(str.__str__(key))
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None,
                     timestamp: int | None = None) -> None:
         """Record several metrics at one step; all are checked before any is recorded."""
+        _require_mapping("log_metrics", metrics)
         ts = int(time.time() * 1000) if timestamp is None else _as_int("timestamp", timestamp)
         checked = []
         for key, value in metrics.items():
-            if key not in self._metric_keys:
+            if type(key) is not str or key not in self._metric_keys:
                 self._new_metric_key(key)
-            checked.append((key, _as_number(key, value)))
+            checked.append((str.__str__(key), _as_number(key, value)))
         st = 0 if step is None else _as_int("step", step)
         with self._lock:
             if self._ended:
@@ -167,6 +173,7 @@ class ActiveRun:
         self.set_tags({key: value})
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
+        """Set several tags (strings) at once; all are checked before any is set."""
         clean = clean_tags(tags)
         with self._lock:
             if self._ended:
@@ -243,14 +250,28 @@ class ActiveRun:
 
     def _loop(self) -> None:
         last_commit = time.monotonic()
+        failures = 0
         while not self._stop.wait(FLUSH_SECONDS):
-            self.flush()
-            due = time.monotonic() - last_commit >= COMMIT_SECONDS
-            if due:
-                self.merge_side_journals()
-            if self._dirty and due:
-                self.commit()
-                last_commit = time.monotonic()
+            try:
+                self.flush()
+                due = time.monotonic() - last_commit >= COMMIT_SECONDS
+                if due:
+                    self.merge_side_journals()
+                if self._dirty and due:
+                    try:
+                        self.commit()
+                    except BaseException:
+                        self._dirty = True  # the next tick commits again
+                        raise
+                    last_commit = time.monotonic()
+                failures = 0
+            except Exception as exc:  # noqa: BLE001 - a dead flusher would stop the journal silently
+                failures += 1
+                if failures == WARN_AFTER_FAILURES:
+                    log.warning(
+                        "Run %s: the background flush or commit failed %d times in a row "
+                        "(%s: %s); values still go to the journal, and each %.1f s it tries "
+                        "again.", self.id, failures, type(exc).__name__, exc, FLUSH_SECONDS)
         if self._ended:
             self._finish()
 
@@ -275,6 +296,7 @@ class ActiveRun:
             ending = {"status": status, "end_time": now_iso()}
             self.state.info.update(ending)
             self._events.append(["x", ending])
+        stack.discard(self)  # `run.end()` ends the active run as end_run() does
         self.capture_code()  # modules imported since the run started
         self.flush()
         stack.finishing(self)
@@ -317,7 +339,9 @@ class ActiveRun:
     def capture_code(self, paths: Iterable[str | os.PathLike[str]] = ()) -> list[str]:
         """Put into the run's code tree the untracked files of the work tree that this process
         executed or imported, and ``paths`` (a script it ran); the files taken."""
-        listed = [str(n) for n in self.state.info.get("untracked") or []]
+        recorded = list(self.state.info.get("untracked") or [])
+        # a name that is not UTF-8 is recorded as its bytes (docs/format.md) and kept as such
+        listed = [n for n in recorded if isinstance(n, str)]
         taken = code.executed(self.store.repo, listed, paths)
         if not taken:
             return []
@@ -325,7 +349,7 @@ class ActiveRun:
             self._code_tree = self._writer.repo.tree_with_workdir_files(self._code_tree, taken)
         with self._lock:
             info = self.state.info
-            info["untracked"] = [n for n in listed if n not in taken]
+            info["untracked"] = [n for n in recorded if n not in taken]
             info["untracked_count"] = max(int(info.get("untracked_count") or 0) - len(taken), 0)
             info["dirty"] = True
             self._dirty = True
@@ -407,11 +431,8 @@ class ActiveRun:
 
 def clean_params(params: Mapping[str, Any]) -> dict[str, Any]:
     """Params as they are recorded (plain values), every key checked, nested keys too."""
-    if not isinstance(params, Mapping):
-        raise InvalidInputError(
-            f"log_params takes a mapping of names to values; got {type(params).__name__}."
-        )
-    clean = {names.validate_key("param", k): plain(v) for k, v in params.items()}
+    _require_mapping("log_params", params)
+    clean = {str.__str__(names.validate_key("param", k)): plain(v) for k, v in params.items()}
     for flat_key in flatten(clean):
         names.validate_key("param", flat_key)
     return clean
@@ -419,10 +440,11 @@ def clean_params(params: Mapping[str, Any]) -> dict[str, Any]:
 
 def clean_tags(tags: Mapping[str, Any]) -> dict[str, str]:
     """Tags as they are recorded: strings (None as empty), every key and length checked."""
+    _require_mapping("set_tags", tags)
     clean = {}
     for key, value in tags.items():
-        names.validate_key("tag", key)
-        text = "" if value is None else str(plain(value))
+        key = str.__str__(names.validate_key("tag", key))
+        text = tag_text(value)
         if len(text) > MAX_TAG_CHARS:
             raise InvalidInputError(
                 f"Tag '{key}' is longer than {MAX_TAG_CHARS} characters; "
@@ -445,13 +467,46 @@ def as_int(what: str, value: Any) -> int:
 def _as_number(key: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise InvalidInputError(
-            f"Metric '{key}' must be a number, got {value!r} ({type(value).__name__}); "
-            "log text with set_tag or log_param instead."
+            f"Metric '{key}' must be a number, got {_short_repr(value)} "
+            f"({type(value).__name__}); log text with set_tag or log_param instead."
         )
-    return float(value)
+    try:
+        return float(value)
+    except (OverflowError, ValueError, TypeError):
+        raise InvalidInputError(
+            f"Metric '{key}' is {_short_repr(value)}, beyond what a 64-bit float holds; "
+            "log it scaled, or as text with set_tag."
+        ) from None
 
 
 def _as_int(what: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise InvalidInputError(f"The {what} must be a whole number, got {value!r}.")
-    return int(value)
+        raise InvalidInputError(f"The {what} must be a whole number, got {_short_repr(value)}.")
+    number = int(value)
+    if not -INT64 <= number < INT64:
+        raise InvalidInputError(
+            f"The {what} {_short_repr(number)} is outside the 64-bit range MLflow and "
+            "gittrack store; use a smaller number."
+        )
+    return number
+
+
+def tag_text(value: Any) -> str:
+    """A tag's value as the text recorded: None as '', anything else as its plain text."""
+    text = "" if value is None else plain(value)
+    return text if isinstance(text, str) else str(text)
+
+
+def _require_mapping(what: str, value: Any) -> None:
+    if not isinstance(value, Mapping):
+        raise InvalidInputError(
+            f"{what} takes a mapping of names to values; got {type(value).__name__}."
+        )
+
+
+def _short_repr(value: Any) -> str:
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - a user object whose repr fails (or recurses)
+        return f"a {type(value).__name__}"
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -26,6 +26,7 @@ from typing import Any
 from gittrack.core import journal, names
 from gittrack.core.errors import InvalidInputError, RunStateError
 from gittrack.core.store import Store
+from gittrack.tracking import stack
 from gittrack.tracking.active import ActiveRun
 from gittrack.tracking.sides import (  # noqa: F401 - re-exported: attach is the public door
     REPO_ENV,
@@ -128,6 +129,7 @@ class AttachedRun(ActiveRun):
         with self._lock:
             self._ended = True
             self.state.info["status"] = "detached"
+        stack.discard(self)
         self._journal.close(remove=False)
 
 

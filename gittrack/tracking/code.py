@@ -53,13 +53,15 @@ def warn_left_out(repo: Repo, names: Sequence[str], count: int, logged: Iterable
     except those it logged (as artifacts or inputs)."""
     if repo.workdir is None or not names or str(repo.git_dir) in _warned:
         return
+    # run.yaml keeps a name that is not UTF-8 as its bytes (docs/format.md)
+    names = [n if isinstance(n, str) else os.fsdecode(n) for n in names]
     logged_rel = [r for r in (relative_to_workdir(repo, p) for p in logged) if r]
     left = [n for n in names if not any(n == r or n.startswith(r + "/") for r in logged_rel)]
     count -= len(names) - len(left)
     if count <= 0:
         return
     _warned.add(str(repo.git_dir))
-    shown = left[:SHOWN]
+    shown = [n.encode("utf-8", "backslashreplace").decode() for n in left[:SHOWN]]
     more = f" and {count - len(shown)} more" if count > len(shown) else ""
     log.warning("%d untracked file(s) are not captured in the run (listed in run.yaml): %s%s; "
                 "`git add` the ones that are code, or list them in .gitignore.",

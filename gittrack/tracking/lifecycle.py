@@ -10,11 +10,11 @@ from typing import Any
 
 from gittrack.core import environment, journal, names
 from gittrack.core.errors import GitError, RunStateError
-from gittrack.core.records import FORMAT_VERSION, now_iso, plain
 from gittrack.core.gitio import Snapshot
+from gittrack.core.records import FORMAT_VERSION, now_iso, os_text
 from gittrack.core.store import Store
 from gittrack.tracking import code, kernel, notebook
-from gittrack.tracking.active import ActiveRun
+from gittrack.tracking.active import ActiveRun, clean_tags
 from gittrack.tracking.notebook import NotebookCapture
 from gittrack.tracking.state import RunState
 
@@ -32,6 +32,9 @@ def create_run(store: Store, experiment: str, name: str | None = None,
     """
     names.validate_name("experiment", experiment)
     name = names.validate_name("run", name) if name is not None else names.generate_run_name()
+    if description is not None:
+        description = names.check_text("The description", str(description))
+    checked_tags(tags)  # refused before anything is written
     snap = store.repo.snapshot()
     tree, untracked = snap.tree, snap.untracked
     ran = code.executed(store.repo, untracked)
@@ -42,7 +45,8 @@ def create_run(store: Store, experiment: str, name: str | None = None,
     capture = _notebook(store, info)
     # a notebook's code is in .gittrack/notebook/ even when git does not track the file
     untracked = tuple(p for p in untracked if capture is None or p != capture.shown)
-    info.update(dirty=snap.dirty or bool(ran), untracked=list(untracked[:MAX_UNTRACKED_NAMES]),
+    info.update(dirty=snap.dirty or bool(ran),
+                untracked=[os_text(n) for n in untracked[:MAX_UNTRACKED_NAMES]],
                 untracked_count=len(untracked))
     for _attempt in range(5):
         info["id"] = names.new_run_id()
@@ -60,7 +64,7 @@ def run_info(store: Store, snap: Snapshot, experiment: str, name: str, parent: s
         "status": "running", "start_time": now_iso(), "end_time": None,
         **environment.describe(),
         "baseline": snap.baseline, "branch": snap.branch, "dirty": snap.dirty,
-        "untracked": list(snap.untracked[:MAX_UNTRACKED_NAMES]),
+        "untracked": [os_text(n) for n in snap.untracked[:MAX_UNTRACKED_NAMES]],
         "untracked_count": len(snap.untracked),
         "packages": environment.imported_packages(store.repo.state_dir),
         "parent": parent, "description": description, "tags": {},
@@ -82,9 +86,8 @@ def _claim(store: Store, info: dict[str, Any], tags: Mapping[str, Any] | None,
            parent: str | None, code_tree: str | None,
            capture: NotebookCapture | None) -> ActiveRun | None:
     state = RunState(dict(info))
-    if tags:
-        for key, value in tags.items():
-            state.apply(["t", names.validate_key("tag", key), str(plain(value))])
+    for key, text in checked_tags(tags).items():
+        state.apply(["t", key, text])
     ref = names.run_ref(info["experiment"], info["id"])
     graft = capture.graft if capture is not None else None
     first_tree = graft(store.repo, code_tree) if graft is not None else code_tree
@@ -96,6 +99,11 @@ def _claim(store: Store, info: dict[str, Any], tags: Mapping[str, Any] | None,
         jour.close(remove=True)
         return None
     return ActiveRun(store, state, ref, parent, code_tree, jour, graft)
+
+
+def checked_tags(tags: Mapping[str, Any] | None) -> dict[str, str]:
+    """``{key: text}`` of tags given when a run starts, each checked as set_tag checks it."""
+    return {} if tags is None else clean_tags(tags)
 
 
 def resume_run(store: Store, ref: str, commit: str) -> ActiveRun:

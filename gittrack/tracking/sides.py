@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from gittrack.core import journal
 from gittrack.core.errors import GittrackError
 from gittrack.tracking.state import MAX_TAG_CHARS, RunState
 
@@ -141,15 +142,9 @@ def read_new(path: Path, offset: int) -> tuple[list[Event], int]:
 
 
 def parse_line(raw: bytes) -> Event | None:
-    """One journal line as an event; None for a line that cannot be read."""
-    try:
-        if raw.startswith(b"m\t"):
-            _m, key, step, ts, value = raw.decode("utf-8").split("\t")
-            return ["m", key, float(value), int(step), int(ts)]
-        event = json.loads(raw)
-    except ValueError:
-        return None
-    return event if isinstance(event, list) and event and event[0] != "h" else None
+    """One journal line as an event; None for a line that cannot be read (or a header)."""
+    event = journal.parse_line(raw)
+    return event if event is not None and event[0] != "h" else None
 
 
 def apply_events(state: RunState, events: list[Event]) -> list[str]:

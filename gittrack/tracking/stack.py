@@ -48,6 +48,13 @@ def push(run: ActiveRun) -> None:
     install_hooks()
 
 
+def discard(run: ActiveRun) -> None:
+    """Take ``run`` off the stack (it is ending); the runs above it stay open."""
+    with lock:
+        if run in runs:
+            runs.remove(run)
+
+
 def end_run_object(run: ActiveRun, status: str) -> None:
     """End ``run`` and the nested runs above it on the stack."""
     with lock:
@@ -109,8 +116,7 @@ def end_all(status: str) -> None:
     """End every open run, innermost first, with ``status``."""
     with lock:
         while runs:
-            runs[-1].end(status)
-            runs.pop()
+            runs.pop().end(status)
 
 
 def _end_all_at_exit() -> None:

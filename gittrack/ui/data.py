@@ -36,6 +36,8 @@ def experiments(store: Store) -> list[dict[str, Any]]:
     marked = baseline.baselines(store)
     out: dict[str, dict[str, Any]] = {}
     for r in rows:
+        if r in table.damaged:
+            continue
         item = out.setdefault(exps[r], {"name": exps[r], "runs": 0, "running": 0,
                                         "last_start": None, "baseline": None})
         item["runs"] += 1
