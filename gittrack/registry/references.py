@@ -61,9 +61,11 @@ def resolve(store: Store, spec: str) -> Target:
     try:
         ref, commit = query.resolve(store, spec)
         return Target(spec, commit, ref)
-    except RunNotFoundError:
-        pass
+    except RunNotFoundError as exc:
+        as_run = exc
     found = _tag_target(store, spec) or _model_target(store, spec)
+    if found is None and "did you mean" in str(as_run):
+        raise as_run  # a run name close to it: the suggestion helps more than the kinds
     if found is None:
         raise RunNotFoundError(
             f"No run, registry tag or model version '{spec}' in this repository; list runs "
