@@ -38,6 +38,15 @@ def sh_blocks(section_from: str, section_to: str) -> list[list[str]]:
             for b in blocks]
 
 
+def section_blocks(title: str) -> list[list[str]]:
+    """The commands of the ```sh blocks of the section whose heading starts with ``title``."""
+    start = README.index(f"\n## {title}")
+    end = README.find("\n## ", start + 4)
+    body = README[start:end if end > 0 else len(README)]
+    return [[c for c in (re.sub(r"\s+#\s.*$", "", line).strip() for line in b.splitlines()) if c]
+            for b in re.findall(r"```sh\n(.*?)```", body, re.S)]
+
+
 def quickstart_commands() -> list[str]:
     """The Quickstart's two commands."""
     return sh_blocks("Quickstart", "Logging runs")[0]
@@ -109,8 +118,10 @@ def test_quickstart_twice_then_every_readme_command(tmp_path: Path) -> None:
     status, body = serve_ui(demo, env)
     assert status == 200 and "gittrack" in body
 
-    blocks = sh_blocks("Logging runs", "Development")
-    assert len(blocks) == 4, blocks  # registry, sharing, any program, plain git
+    blocks = [block for title in ("The model registry", "Sharing through", "Any program",
+                                  "Reading runs with plain git")
+              for block in section_blocks(title)]
+    assert len(blocks) == 4, blocks
     other = tmp_path / "other"
     for block in blocks:
         for command in block:
