@@ -268,8 +268,8 @@ def cli_input(command: str, text: str, run: Any) -> None:
 def api_input(call: str, text: str, run: Any) -> None:
     actions: dict[str, Callable[[], Any]] = {
         "get_run": lambda: gittrack.get_run(text),
-        "search": lambda: gittrack.search_runs(filter_string=text, output_format="list"),
-        "order": lambda: gittrack.search_runs(order_by=[text], output_format="list"),
+        "search": lambda: gittrack.query_runs(filter_string=text, output_format="list"),
+        "order": lambda: gittrack.query_runs(order_by=[text], output_format="list"),
         "set_experiment": lambda: gittrack.set_experiment(text),
         "history": lambda: gittrack.metric_history(run.id, [text]),
         "register": lambda: gittrack.register_model(run.id, text),

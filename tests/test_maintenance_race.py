@@ -91,7 +91,7 @@ def test_writers_and_git_maintenance_lose_nothing(repo: Path) -> None:
     listed = git(repo, "for-each-ref", "--format=%(refname)", "refs/gittrack/runs/").split()
     assert sorted(ref.rpartition("/")[2] for ref in listed) == sorted(made)  # 0 lost runs
     gittrack.set_tracking_repo(repo)
-    runs = gittrack.search_runs(output_format="list")
+    runs = gittrack.query_runs(output_format="list")
     assert len(runs) == len(made) and {r.status for r in runs} == {"finished"}
     assert {r.metrics["loss"].step for r in runs} == {POINTS - 1}
     fsck = subprocess.run(["git", "fsck", "--strict", "--no-dangling"], cwd=repo,

@@ -114,7 +114,7 @@ def test_filters_and_scalars_that_nest_too_deep_are_refused(repo: Path, cli: Any
         result = cli("log", "--where", where)
         assert result.code == 1 and len(result.err) < 400, result.err
     assert cli("log", "--where", "(((metrics.a > 1)))").code == 0
-    refused(lambda: gittrack.search_runs(order_by=["(" * 3000]))
+    refused(lambda: gittrack.query_runs(order_by=["(" * 3000]))
 
 
 def test_run_end_clears_the_active_run(repo: Path) -> None:
