@@ -12,6 +12,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -198,17 +199,28 @@ def test_thirty_killed_pushes_then_one_plain_push_complete_the_remote(
     runs(path, 100)
     assert push(path).returncode == 0
     rng = random.Random(12)
-    killed = 0
-    for _ in range(KILLS):
+
+    def lose_some() -> None:
         there = sorted(refs(bare))
         lost = rng.sample(there, min(70, len(there)))  # enough to stage a mirror (64+)
         subprocess.run(["git", f"--git-dir={bare}", "update-ref", "--stdin"], check=True,
                        input="".join(f"delete {r}\n" for r in lost), text=True)
-        proc = subprocess.Popen([sys.executable, "-m", "gittrack", "push"], cwd=path,
+
+    def start_push() -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-m", "gittrack", "push"], cwd=path,
                                 env=env_with_gittrack(), start_new_session=True,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    lose_some()
+    started = time.monotonic()
+    assert start_push().wait(timeout=300) == 0
+    whole = time.monotonic() - started  # how long one such push takes on this machine
+    killed = 0
+    for _ in range(KILLS):
+        lose_some()
+        proc = start_push()
         try:
-            proc.wait(timeout=rng.uniform(0.1, 1.5))  # a random moment of the push
+            proc.wait(timeout=rng.uniform(0.05, 0.95) * whole)  # a random moment of the push
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)  # the push and the git it runs
             proc.wait()

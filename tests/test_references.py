@@ -78,7 +78,7 @@ def test_checkout_and_get_take_registry_references(repo: Path, cli) -> None:  # 
     (repo / "model" / "weights.txt").write_text("w=1\n")
     with gittrack.start_run(run_name="real", experiment="forecasting") as run:
         run.log_metric("rmse", 1.0)
-        gittrack.log_artifacts(repo / "model", "model")
+        run.log_artifacts(repo / "model", "model")  # one directory artifact
     gittrack.register_model(run.id, "forecaster", "model")
     gittrack.promote("forecaster", 1, "prod")
     shutil.rmtree(repo / "model")

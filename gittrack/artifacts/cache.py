@@ -221,6 +221,18 @@ def _regular_files(root: Path) -> list[str]:
                   for f in files if not Path(r, f).is_symlink())
 
 
+def checked_files(root: Path) -> list[str]:
+    """Relative paths of the files below ``root`` that logging it file by file stores (links
+    inside it included, as the files they lead to), once the whole directory passes the rules
+    of :func:`directory_links` and git's tree-path rules; refused before anything is stored."""
+    links = directory_links(root)
+    files = _regular_files(root)
+    for rel in files:
+        _check_listed(root, rel)
+    followed = [rel for rel in links if Path(root, rel).is_file()]
+    return sorted(files + followed)
+
+
 def directory_links(root: Path) -> dict[str, str]:
     """``{relpath: link text}`` of the symbolic links below a directory, never followed.
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gittrack.artifacts import datasets, transfer
-from gittrack.artifacts.cache import Cache, Pointer, validate_artifact_path
+from gittrack.artifacts.cache import Cache, Pointer, checked_files, validate_artifact_path
 from gittrack.artifacts.local import (  # noqa: F401 - part of this module's API for callers
     cache_for,
     cache_lock,
@@ -144,7 +144,19 @@ def log_file_at(run: ActiveRun, path: str | os.PathLike[str], logical: str) -> P
     src = Path(path)
     if not src.is_file():
         raise InvalidInputError(f"No file at '{src}' to log; check the path.")
+    run.logged_paths.append(src.absolute())
     return _add_artifact(run, logical, lambda cache: cache.add(src))
+
+
+def log_files_under(run: ActiveRun, local_dir: str | os.PathLike[str], prefix: str) -> None:
+    """Store every file under ``local_dir`` as its own artifact at ``<prefix>/<relative path>``
+    (MLflow's ``log_artifacts``); a link out of the directory or a path git refuses stops it
+    before anything is stored."""
+    src = Path(local_dir)
+    if not src.is_dir():
+        raise InvalidInputError(f"'{src}' is not a directory; log a single file with log_artifact.")
+    for rel in checked_files(src):
+        log_file_at(run, src / rel, f"{prefix}/{rel}".lstrip("/"))
 
 
 def log_artifacts(run: ActiveRun, local_dir: str | os.PathLike[str],

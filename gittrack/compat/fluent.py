@@ -300,8 +300,9 @@ def _log_file(run: ActiveRun, src: Path, logical: str) -> None:
 
 
 def _log_tree(run: ActiveRun, src: Path, prefix: str) -> None:
-    for path in sorted(p for p in src.rglob("*") if p.is_file()):
-        _log_file(run, path, f"{prefix}/{path.relative_to(src).as_posix()}".lstrip("/"))
+    from gittrack.artifacts import run_artifacts  # lazy: only runs that log files load it
+
+    run_artifacts.log_files_under(run, src, prefix)
 
 
 def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None = None,

@@ -104,9 +104,10 @@ def parse(data: bytes) -> Contents:
     return out
 
 
-_ARITY = {"h": 2, "p": 2, "x": 2, "t": 3, "a": 3, "i": 3}
+_ARITY = {"h": 2, "p": 2, "x": 2, "t": 3, "a": 3, "i": 3, "f": 3}
 _SHAPES: dict[str, tuple[type, ...]] = {
     "h": (dict,), "p": (dict,), "x": (dict,), "t": (str, str), "a": (str, dict), "i": (str, dict),
+    "f": (str, str),  # a record file (a data profile): its path and blob id
 }
 INT64 = 2**63
 

@@ -155,7 +155,9 @@ def write_pack_files(pack_dir: Path, objects: Mapping[str, bytes]) -> str:
         final = pack_dir / f"pack-{name}.{suffix}"
         if final.exists():
             continue  # the same objects written before: the same pack
-        tmp = pack_dir / f"tmp_gittrack_{os.getpid()}_{threading.get_ident()}.{suffix}"
+        # tmp_*, which `git prune` removes once old (a crash's leftover), but not *.idx:
+        # `git gc` deletes an .idx without its .pack as garbage, even while it is written.
+        tmp = pack_dir / f"tmp_gittrack_{os.getpid()}_{threading.get_ident()}_{suffix}"
         with open(tmp, "wb") as fh:
             fh.write(data)
         os.chmod(tmp, 0o444)
