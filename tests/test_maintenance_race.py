@@ -90,13 +90,13 @@ def test_writers_and_git_maintenance_lose_nothing(repo: Path) -> None:
 
     listed = git(repo, "for-each-ref", "--format=%(refname)", "refs/gittrack/runs/").split()
     assert sorted(ref.rpartition("/")[2] for ref in listed) == sorted(made)  # 0 lost runs
-    gittrack.set_tracking_repo(repo)
-    runs = gittrack.query_runs(output_format="list")
-    assert len(runs) == len(made) and {r.status for r in runs} == {"finished"}
-    assert {r.metrics["loss"].step for r in runs} == {POINTS - 1}
     fsck = subprocess.run(["git", "fsck", "--strict", "--no-dangling"], cwd=repo,
                           capture_output=True, text=True)
     assert fsck.returncode == 0 and "error" not in fsck.stderr, fsck.stderr
+    gittrack.set_tracking_repo(repo)
+    runs = gittrack.search_runs([f"writer-{w}" for w in range(WRITERS)], output_format="list")
+    assert len(runs) == len(made) and {r.info.status for r in runs} == {"FINISHED"}
+    assert {r.data.metrics["loss"] for r in runs} == {1.0 / POINTS}  # every point, to the last
 
 
 def test_a_failing_background_commit_retries_warns_and_keeps_journaling(
