@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 ROWS, COLUMNS = 2000, [f"f{i}" for i in range(10)]
+HERE = Path(__file__).resolve().parent
 TRUSTED = ["sklearn.tree._tree.Tree"]
 
 
@@ -66,12 +67,18 @@ def build(root: Path) -> tuple[Path, Path, Any]:
         "with gittrack.start_run() as run:\n"
         "    gittrack.log_model(forest, 'model', input_example=example)\n"
         "v = gittrack.register_model(f'runs:/{run.id}/model', 'forest')\n"
-        "gittrack.promote('forest', v.version, 'prod')\n")
+        "gittrack.promote('forest', v.version, 'prod')\n"
+        "from bench_models import row_sum\n"
+        "with gittrack.start_run() as run:\n"
+        "    gittrack.log_model(row_sum, 'model', input_example=example)\n"
+        "v = gittrack.register_model(f'runs:/{run.id}/model', 'light')\n"
+        "gittrack.promote('light', v.version, 'prod')\n")
     import pickle
 
     blob = root / "forest.pkl"
     blob.write_bytes(pickle.dumps((forest, frame.head(3))))
-    env = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+           "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
            "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.com"}
     subprocess.run([sys.executable, "-c", code, str(blob)], cwd=repo, check=True, env=env)
 
@@ -166,14 +173,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-SERVERS = ("gittrack", "gittrack-w2", "mlflow", "mlflow-w2")
+SERVERS = ("gittrack", "gittrack-w2", "mlflow", "mlflow-w2", "gittrack-light")
 
 
 def command(kind: str, repo: Path, mlflow_dir: Path, port: int) -> tuple[list[str], Path]:
     workers = ["--workers", "2"] if kind.endswith("-w2") else []
     if kind.startswith("gittrack"):
-        return [sys.executable, "-m", "gittrack", "serve", "models:/forest/prod",
-                "--port", str(port), *workers], repo
+        model = "models:/light/prod" if kind == "gittrack-light" else "models:/forest/prod"
+        return [sys.executable, "-m", "gittrack", "serve", model, "--port", str(port),
+                *workers], repo
     mlflow = str(Path(sys.executable).parent / "mlflow")
     return [mlflow, "models", "serve", "-m", str(mlflow_dir), "--env-manager", "local",
             "-h", "127.0.0.1", "-p", str(port), *workers], mlflow_dir.parent
@@ -192,7 +200,8 @@ def post(port: int, body: bytes) -> tuple[int, bytes]:
 def start(kind: str, repo: Path, mlflow_dir: Path, first: bytes) -> tuple[subprocess.Popen[bytes], int, float, float]:
     port = free_port()
     argv, cwd = command(kind, repo, mlflow_dir, port)
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
     t0 = time.perf_counter()
     proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
@@ -294,6 +303,10 @@ def run_all(kinds: list[str], repo: Path, mlflow_dir: Path, frame: Any,
     servers: list[Running] = []
     answers: dict[str, bytes] = {}
     try:
+        proc, _port, _ping, light = start("gittrack-light", repo, mlflow_dir, one[0])
+        stop(proc)
+        print(f"gittrack serve of a python_function model (numpy only): first answer after "
+              f"{light:.2f} s", flush=True)
         for kind in kinds:
             proc, port, ping, first = start(kind, repo, mlflow_dir, one[0])
             servers.append(Running(kind, proc, port, ping, first))
@@ -330,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(tempfile.mkdtemp(prefix="gittrack-bench-serve-"))
     try:
         repo, mlflow_dir, frame = build(root)
-        kinds = [k for k in args.servers.split(",") if k in SERVERS]
+        kinds = [k for k in args.servers.split(",") if k in SERVERS and k != "gittrack-light"]
         report(run_all(kinds, repo, mlflow_dir, frame, args), args)
     finally:
         if not args.keep:
