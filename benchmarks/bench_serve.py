@@ -227,8 +227,8 @@ def batch_counts(port: int) -> tuple[float, float]:
 
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as answer:
         text = answer.read().decode()
-    total = re.search(r"^gittrack_serve_batch_rows_sum (\S+)$", text, re.M)
-    count = re.search(r"^gittrack_serve_batch_rows_count (\S+)$", text, re.M)
+    total = re.search(r"^gittrack_serve_batch_rows_sum (\S+)$", text, re.MULTILINE)
+    count = re.search(r"^gittrack_serve_batch_rows_count (\S+)$", text, re.MULTILINE)
     return (float(total.group(1)) if total else 0.0, float(count.group(1)) if count else 0.0)
 
 
