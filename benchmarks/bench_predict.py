@@ -25,7 +25,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_serve import build  # noqa: E402
+from bench_serve import build
 
 
 def write_csv(path: Path, frame: object, rows: int) -> None:
@@ -33,8 +33,7 @@ def write_csv(path: Path, frame: object, rows: int) -> None:
     per_block = len(frame)  # type: ignore[arg-type]
     with open(path, "wb") as f:
         f.write((",".join(frame.columns) + "\n").encode())  # type: ignore[attr-defined]
-        for _ in range(rows // per_block):
-            f.write(block)
+        f.writelines(block for _ in range(rows // per_block))
 
 
 def whole_file_rss(path: Path) -> float:

@@ -1,19 +1,24 @@
 """Benchmark `gittrack serve` against `mlflow models serve --env-manager local` on one model.
 
-    python benchmarks/bench_serve.py [--seconds 10] [--clients 8] [--servers gittrack,gittrack-w2,mlflow]
+    python benchmarks/bench_serve.py [--seconds 5] [--rounds 3] [--clients 8]
+                                     [--servers gittrack,gittrack-w2,mlflow]
 
 One 100-tree random forest (10 float columns) is logged, registered and promoted with gittrack
-and saved with MLflow (skops, trusting sklearn's Tree type) in a temporary directory. Each
-server is started on 127.0.0.1 in turn and measured the same way by the same client:
+and saved with MLflow (skops, trusting sklearn's Tree type) in a temporary directory. The
+servers (`gittrack`, `gittrack-w2` = `--workers 2`, `mlflow`, `mlflow-w2`) are started on
+127.0.0.1 one after another, each timed from the command's start to its first /ping answered
+200 and to its first scored request. All stay up, then are measured in ROUNDS interleaved
+rounds (the order reversed each round, so a change in the machine's load hits all alike), each
+phase for SECONDS after a 1 s warm-up, by the same client:
 
-- time from starting the command to the first /ping answered 200 and to the first scored
-  request (the model loaded and predicting);
 - one-row requests (`dataframe_split`, a different row each time) from CLIENTS keep-alive
-  connections for SECONDS: requests/s, p50 and p99 latency;
-- 1,000-row requests the same way.
+  connections: requests/s, p50 and p99 latency over every round;
+- 1,000-row requests the same way;
+- the server's CPU time (its processes, user + system) per request, which a busy machine
+  disturbs less than requests/s.
 
-The client is one asyncio process writing pre-encoded requests, so it costs both servers the
-same. Both servers answer the same rows with the same numbers (checked before measuring).
+The client is one asyncio process writing pre-encoded requests, so it costs every server the
+same. All servers answer the same rows with the same numbers (checked before measuring).
 Targets (NOTES): start <= 1 s, one-row >= 10x MLflow's requests/s at a lower p99, 1,000-row >= 2x.
 """
 
@@ -31,10 +36,12 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 ROWS, COLUMNS = 2000, [f"f{i}" for i in range(10)]
+HERE = Path(__file__).resolve().parent
 TRUSTED = ["sklearn.tree._tree.Tree"]
 
 
@@ -60,12 +67,18 @@ def build(root: Path) -> tuple[Path, Path, Any]:
         "with gittrack.start_run() as run:\n"
         "    gittrack.log_model(forest, 'model', input_example=example)\n"
         "v = gittrack.register_model(f'runs:/{run.id}/model', 'forest')\n"
-        "gittrack.promote('forest', v.version, 'prod')\n")
+        "gittrack.promote('forest', v.version, 'prod')\n"
+        "from bench_models import row_sum\n"
+        "with gittrack.start_run() as run:\n"
+        "    gittrack.log_model(row_sum, 'model', input_example=example)\n"
+        "v = gittrack.register_model(f'runs:/{run.id}/model', 'light')\n"
+        "gittrack.promote('light', v.version, 'prod')\n")
     import pickle
 
     blob = root / "forest.pkl"
     blob.write_bytes(pickle.dumps((forest, frame.head(3))))
-    env = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+           "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
            "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.com"}
     subprocess.run([sys.executable, "-c", code, str(blob)], cwd=repo, check=True, env=env)
 
@@ -135,10 +148,20 @@ async def load(port: int, requests: list[bytes], clients: int, seconds: float,
         writer.close()
 
     await asyncio.gather(*(client(i) for i in range(clients)))
-    latencies.sort()
+    return {"latencies": latencies, "seconds": seconds, "errors": errors, "total": total}
+
+
+def summary(phases: list[dict[str, Any]]) -> dict[str, Any]:
+    """Requests/s over every round, and percentiles of every latency measured."""
+    latencies = sorted(x for p in phases for x in p["latencies"])
+    seconds = sum(p["seconds"] for p in phases)
     return {"rps": len(latencies) / seconds, "p50": 1000 * statistics.median(latencies),
-            "p99": 1000 * latencies[int(0.99 * (len(latencies) - 1))], "n": len(latencies),
-            "errors": errors, "total": total}
+            "p99": 1000 * latencies[int(0.99 * (len(latencies) - 1))],
+            "errors": sum(p["errors"] for p in phases),
+            "cpu_ms": 1000 * sum(p["cpu"] for p in phases) / max(1, sum(p["total"] for p in phases)),
+            "rps_rounds": [len(p["latencies"]) / p["seconds"] for p in phases],
+            "batch": statistics.mean(p["batch"] for p in phases) if all(
+                p.get("batch") for p in phases) else None}
 
 
 # -- servers --------------------------------------------------------------------------------
@@ -150,14 +173,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-SERVERS = ("gittrack", "gittrack-w2", "mlflow", "mlflow-w2")
+SERVERS = ("gittrack", "gittrack-w2", "mlflow", "mlflow-w2", "gittrack-light")
 
 
 def command(kind: str, repo: Path, mlflow_dir: Path, port: int) -> tuple[list[str], Path]:
     workers = ["--workers", "2"] if kind.endswith("-w2") else []
     if kind.startswith("gittrack"):
-        return [sys.executable, "-m", "gittrack", "serve", "models:/forest/prod",
-                "--port", str(port), *workers], repo
+        model = "models:/light/prod" if kind == "gittrack-light" else "models:/forest/prod"
+        return [sys.executable, "-m", "gittrack", "serve", model, "--port", str(port),
+                *workers], repo
     mlflow = str(Path(sys.executable).parent / "mlflow")
     return [mlflow, "models", "serve", "-m", str(mlflow_dir), "--env-manager", "local",
             "-h", "127.0.0.1", "-p", str(port), *workers], mlflow_dir.parent
@@ -176,7 +200,8 @@ def post(port: int, body: bytes) -> tuple[int, bytes]:
 def start(kind: str, repo: Path, mlflow_dir: Path, first: bytes) -> tuple[subprocess.Popen[bytes], int, float, float]:
     port = free_port()
     argv, cwd = command(kind, repo, mlflow_dir, port)
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
     t0 = time.perf_counter()
     proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
@@ -202,8 +227,8 @@ def batch_counts(port: int) -> tuple[float, float]:
 
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as answer:
         text = answer.read().decode()
-    total = re.search(r"^gittrack_serve_batch_rows_sum (\S+)$", text, re.M)
-    count = re.search(r"^gittrack_serve_batch_rows_count (\S+)$", text, re.M)
+    total = re.search(r"^gittrack_serve_batch_rows_sum (\S+)$", text, re.MULTILINE)
+    count = re.search(r"^gittrack_serve_batch_rows_count (\S+)$", text, re.MULTILINE)
     return (float(total.group(1)) if total else 0.0, float(count.group(1)) if count else 0.0)
 
 
@@ -248,32 +273,62 @@ def payloads(frame: Any, rows: int, count: int) -> list[bytes]:
     return out
 
 
-def measure(kind: str, repo: Path, mlflow_dir: Path, frame: Any, args: argparse.Namespace,
-            answers: dict[str, bytes]) -> dict[str, Any]:
+@dataclass
+class Running:
+    kind: str
+    proc: subprocess.Popen[bytes]
+    port: int
+    ping: float
+    first: float
+    phases: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+def phase(server: Running, name: str, bodies: list[bytes], args: argparse.Namespace) -> None:
+    requests = [request_bytes(server.port, b) for b in bodies]
+    before = cpu_seconds(server.proc.pid)
+    rows0, calls0 = batch_counts(server.port) if server.kind == "gittrack" else (0.0, 0.0)
+    result = asyncio.run(load(server.port, requests, args.clients, args.seconds, 1.0))
+    result["cpu"] = cpu_seconds(server.proc.pid) - before
+    if server.kind == "gittrack":  # one worker: its /metrics count every call
+        rows1, calls1 = batch_counts(server.port)
+        result["batch"] = (rows1 - rows0) / max(1.0, calls1 - calls0)
+    server.phases.setdefault(name, []).append(result)
+
+
+def run_all(kinds: list[str], repo: Path, mlflow_dir: Path, frame: Any,
+            args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """Start each server in turn (timing its start), then measure them in interleaved rounds,
+    the order reversed every round, so a change in the machine's load hits all alike."""
     one, big = payloads(frame, 1, 200), payloads(frame, 1000, 4)
-    proc, port, ping, first = start(kind, repo, mlflow_dir, one[0])
+    servers: list[Running] = []
+    answers: dict[str, bytes] = {}
     try:
-        answers[kind] = post(port, big[0])[1]
-        result: dict[str, Any] = {"ping": ping, "first": first}
-        for name, bodies in (("one-row", one), ("1000-row", big)):
-            requests = [request_bytes(port, b) for b in bodies]
-            before = cpu_seconds(proc.pid)
-            rows0, calls0 = batch_counts(port) if kind.startswith("gittrack") else (0.0, 0.0)
-            result[name] = asyncio.run(load(port, requests, args.clients, args.seconds, 1.0))
-            result[name]["cpu_ms"] = 1000 * (cpu_seconds(proc.pid) - before) / max(
-                1, result[name]["total"])
-            if kind == "gittrack":  # one worker: its /metrics count every call
-                rows1, calls1 = batch_counts(port)
-                result[name]["batch"] = (rows1 - rows0) / max(1.0, calls1 - calls0)
-        result["rss"] = rss_mb(proc.pid)
-    finally:
+        proc, _port, _ping, light = start("gittrack-light", repo, mlflow_dir, one[0])
         stop(proc)
-    return result
+        print(f"gittrack serve of a python_function model (numpy only): first answer after "
+              f"{light:.2f} s", flush=True)
+        for kind in kinds:
+            proc, port, ping, first = start(kind, repo, mlflow_dir, one[0])
+            servers.append(Running(kind, proc, port, ping, first))
+            answers[kind] = post(port, big[0])[1]
+        same = len({json.dumps(json.loads(a)) for a in answers.values()}) == 1
+        print(f"the same 1,000 predictions from every server: {same}", flush=True)
+        for round_ in range(args.rounds):
+            order = servers if round_ % 2 == 0 else servers[::-1]
+            for name, bodies in (("one-row", one), ("1000-row", big)):
+                for server in order:
+                    phase(server, name, bodies, args)
+        return {s.kind: {"ping": s.ping, "first": s.first, "rss": rss_mb(s.proc.pid),
+                         **{name: summary(p) for name, p in s.phases.items()}} for s in servers}
+    finally:
+        for server in servers:
+            stop(server.proc)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=5.0, help="per phase and round")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--servers", default="gittrack,gittrack-w2,mlflow",
                         help=f"comma-separated, of {', '.join(SERVERS)}")
@@ -288,12 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(tempfile.mkdtemp(prefix="gittrack-bench-serve-"))
     try:
         repo, mlflow_dir, frame = build(root)
-        kinds = [k for k in args.servers.split(",") if k in SERVERS]
-        answers: dict[str, bytes] = {}
-        results = {kind: measure(kind, repo, mlflow_dir, frame, args, answers) for kind in kinds}
-        same = len({json.dumps(json.loads(a)) for a in answers.values()}) == 1
-        print(f"the same 1,000 predictions from every server: {same}")
-        report(results, args)
+        kinds = [k for k in args.servers.split(",") if k in SERVERS and k != "gittrack-light"]
+        report(run_all(kinds, repo, mlflow_dir, frame, args), args)
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
@@ -301,7 +352,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
-    print(f"{args.clients} keep-alive clients, {args.seconds:.0f} s per phase, 100-tree forest")
+    print(f"{args.clients} keep-alive clients, {args.rounds} rounds of {args.seconds:.0f} s per "
+          f"phase and server, 100-tree forest; load average {os.getloadavg()[0]:.1f}")
     print("| server | first /ping | first answer | one-row req/s | p50 | p99 | CPU/req "
           "| 1,000-row req/s | p50 | p99 | CPU/req | RSS |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
@@ -312,8 +364,9 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None
               f"{b['p50']:.0f} ms | {b['p99']:.0f} ms | {b['cpu_ms']:.1f} ms | {r['rss']:.0f} MB |")
         if a["errors"] or b["errors"]:
             print(f"  {kind}: {a['errors'] + b['errors']} non-200 answers")
-        if a.get("batch"):
-            print(f"  {kind}: mean rows per predict call {a['batch']:.1f} (one-row phase)")
+        print(f"  {kind}: one-row req/s by round {[round(x) for x in a['rps_rounds']]}, "
+              f"1,000-row {[round(x, 1) for x in b['rps_rounds']]}"
+              + (f"; mean rows per predict call {a['batch']:.1f} (one-row)" if a.get("batch") else ""))
     m = results.get("mlflow")
     for kind, g in results.items():
         if m is None or not kind.startswith("gittrack"):

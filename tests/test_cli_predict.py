@@ -87,8 +87,7 @@ def test_a_million_rows_stream_in_bounded_memory(affine: Path, tmp_path: Path) -
     source = tmp_path / "million.csv"
     with open(source, "wb") as f:
         f.write(b"f1,f0\n")
-        for _ in range(1000):
-            f.write(block)
+        f.writelines(block for _ in range(1000))
     out = tmp_path / "million-scored.csv"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run([sys.executable, "-m", "gittrack", "predict", "models:/affine/prod",

@@ -224,7 +224,7 @@ def test_concurrent_requests_are_predicted_in_one_call(models: dict[str, Any]) -
             threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
             threads[0].start()
             monitor = Client(server.port)
-            queued = re.compile(r"^gittrack_serve_queued_rows (\S+)$", re.M)
+            queued = re.compile(r"^gittrack_serve_queued_rows (\S+)$", re.MULTILINE)
 
             def waiting(n: float) -> bool:
                 found = queued.search(monitor.get("/metrics").body.decode())

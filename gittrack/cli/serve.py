@@ -77,7 +77,8 @@ def command(model_uri: str, host: str, port: int, workers: int, poll_interval: f
       gittrack serve models:/forecaster/prod --log-requests logs/requests
     """
     require_serving_extra()
-    from gittrack.serving import server, workers as runner  # lazy: the web stack for a server
+    from gittrack.serving import server  # lazy: the web stack for a server
+    from gittrack.serving import workers as runner  # lazy: as above
 
     repo = tracking_repo()
     shown = f"http://{f'[{host}]' if ':' in host else host}:{port}/"

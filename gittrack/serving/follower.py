@@ -90,7 +90,7 @@ def check(served: Served) -> None:
     try:
         data = served.schema.conform(example) if hasattr(example, "columns") else example
         result = served.predict("frame" if hasattr(data, "columns") else "array", data)
-    except Exception as exc:  # noqa: BLE001 - whatever the model raises refuses it
+    except Exception as exc:  # whatever the model raises refuses it
         raise ModelError(f"The model fails on its own input example ({type(exc).__name__}: "
                          f"{exc}); fix or re-log it.") from exc
     if getattr(result, "ndim", 1) and len(result) != len(example):

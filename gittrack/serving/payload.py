@@ -51,7 +51,7 @@ def parse(body: bytes, content_type: str | None, schema: InputSchema) -> Parsed:
             frame = pd.read_csv(io.BytesIO(body), dtype=strings or None)
         else:
             frame = pd.read_parquet(io.BytesIO(body))
-    except Exception as exc:  # noqa: BLE001 - any parser failure is the client's input
+    except Exception as exc:  # any parser failure is the client's input
         what = "CSV as written by DataFrame.to_csv" if mime == CSV else "Parquet"
         raise InvalidInputError(f"Failed to parse the input as a DataFrame ({type(exc).__name__}: "
                                 f"{exc}); send {what}.") from exc
@@ -158,7 +158,7 @@ def _structured(fmt: str, value: Any, schema: InputSchema, params: dict[str, Any
             data = _tensor(value, schema)
     except InvalidInputError:
         raise
-    except Exception as exc:  # noqa: BLE001 - pandas/numpy refusing the shape is bad input
+    except Exception as exc:  # pandas or numpy refusing the shape is bad input
         raise InvalidInputError(f"The {fmt} field is not a valid table or array ({exc}); "
                                 "fix the payload.") from exc
     if isinstance(data, np.ndarray):

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from gittrack.core.errors import InvalidInputError
+from gittrack.serving.schema import missing
 
 log = logging.getLogger("gittrack.serving")
 VERSION_COLUMN, TIME_COLUMN = "_gittrack_model_version", "_gittrack_time"
@@ -179,7 +180,7 @@ def write_parquet(frame: Any, path: Path) -> None:
     try:
         table = pa.Table.from_pandas(frame, preserve_index=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed types in an untyped column
-        mixed = {c: frame[c].map(lambda v: v if v is None or v != v else str(v))
+        mixed = {c: frame[c].map(lambda v: v if missing(v) else str(v))
                  for c in frame.columns if frame[c].dtype == object}
         table = pa.Table.from_pandas(frame.assign(**mixed), preserve_index=False)
     index = table.schema.get_field_index(TIME_COLUMN)

@@ -96,12 +96,22 @@ def _convert(series: Any, kind: str) -> Any:
     if kind == "string":
         if dtype.kind in "UST" or isinstance(dtype, pd.StringDtype):
             return series
-        return series.map(lambda v: v if isinstance(v, str) or v is None or v != v else str(v))
+        return series.map(lambda v: v if isinstance(v, str) or missing(v) else str(v))
     if kind == "datetime":
         if dtype.kind == "M":
             return series
         return pd.to_datetime(series, format="ISO8601")
     return series
+
+
+def missing(value: Any) -> bool:
+    """None, NaN, NaT or pandas' NA (a list or an array is never missing)."""
+    import pandas as pd
+
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
 
 
 def _exact(series: Any, target: Any) -> Any:

@@ -21,6 +21,7 @@ from typing import Any
 
 from gittrack.core.errors import GittrackError
 
+
 def uvicorn_server(app: Any, host: str, port: int) -> Any:
     """A uvicorn server for ``app`` that exits 0 after a graceful stop on SIGTERM."""
     import uvicorn
@@ -81,7 +82,9 @@ def _die_with_parent() -> None:
 
 def run_workers(argv: list[str], count: int) -> int:
     """Run ``count`` copies of the worker command ``argv``; the first failing exit code, else 0."""
-    children = [subprocess.Popen(argv, preexec_fn=_die_with_parent) for _ in range(count)]
+    # preexec_fn is safe here: the parent runs no threads (it only starts and waits)
+    children = [subprocess.Popen(argv, preexec_fn=_die_with_parent)  # noqa: PLW1509
+                for _ in range(count)]
 
     def forward(signum: int, frame: Any) -> None:
         for child in children:
