@@ -11,6 +11,7 @@ imported (inside the methods) only when an object is read or written.
 
 from __future__ import annotations
 
+import mmap
 import os
 import random
 import re
@@ -458,6 +459,50 @@ class Repo:
             packs.settle_thread()  # the packs this thread wrote may be rolled from now on
         return True
 
+    def write_loose_ref(self, name: str, oid: str, create: bool = False) -> bool:
+        """Write ``name`` -> ``oid`` as a loose ref with git's lock protocol (``<ref>.lock``
+        created exclusively, written, renamed over the ref); with ``create``, False when the
+        ref exists already, loose or packed (an atomic claim).
+
+        For run refs, whose objects the caller has just written: a libgit2 ref write looks
+        the name up in packed-refs, which a libgit2 repository parses whole when it is new
+        or the file changed, 30 ms at 100,000 runs; here the lookup is a binary search of the
+        sorted file, so writing a ref costs the same at any run count.
+        """
+        path = self.common_dir / name
+        lock = path.with_name(path.name + ".lock")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            if create:
+                return False  # another writer holds this very name
+            raise GitError(f"Ref {name} is locked by another process ({lock}); retry, or "
+                           "delete the lock file if no git or gittrack process is running.") from None
+        except OSError as exc:
+            raise GitError(f"Cannot write ref {name}: {exc}.") from exc
+        try:
+            if create and (path.exists() or packed_ref_exists(self.common_dir / "packed-refs", name)):
+                return False
+            os.write(fd, f"{oid}\n".encode("ascii"))
+            os.close(fd)
+            fd = -1
+            os.replace(lock, path)
+        except OSError as exc:
+            raise GitError(f"Cannot write ref {name}: {exc}.") from exc
+        finally:
+            if fd >= 0:
+                os.close(fd)
+            lock.unlink(missing_ok=True)
+            packs.settle_thread()  # the packs this thread wrote may be rolled from now on
+        return True
+
+    def release(self) -> None:
+        """Give the libgit2 repository back to the pool now (a later use takes one again)."""
+        git = self.__dict__.pop("git", None)
+        if git is not None:
+            _give_back(str(self._open_path), git)
+
     def set_ref(self, name: str, oid: str) -> None:
         import pygit2
 
@@ -763,6 +808,41 @@ def _read_loose_refs(root: str, top: str) -> dict[str, str]:
             if len(value) == 40:
                 refs[name] = value.decode("ascii", "replace")
     return refs
+
+
+def packed_ref_exists(path: Path, name: str) -> bool:
+    """Whether ``packed-refs`` at ``path`` holds ``name``: a binary search when the file
+    says it is sorted (git and gittrack write it so), a scan otherwise."""
+    try:
+        with open(path, "rb") as fh:
+            data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    except (FileNotFoundError, ValueError):  # no file, or an empty one
+        return False
+    with data:
+        target = name.encode()
+        first = data.readline()
+        if not (first.startswith(b"# pack-refs with:") and b" sorted" in first):
+            return data.find(b" " + target + b"\n") >= 0 or data[-len(target) - 1:] == b" " + target
+        lo, hi = len(first), len(data)  # both at line starts; the answer is in [lo, hi)
+        while lo < hi:
+            start = max(data.rfind(b"\n", lo, (lo + hi) // 2) + 1, lo)
+            end = data.find(b"\n", start)
+            end = len(data) if end < 0 else end
+            line = data[start:end]
+            if line.startswith(b"^"):  # a peeled line: probe the ref line above it instead
+                above = data.rfind(b"\n", 0, start - 1) + 1
+                if above < lo:  # that ref was found smaller than the target already
+                    lo = end + 1
+                    continue
+                start, line = above, data[above:start - 1]
+            ref = line.partition(b" ")[2]
+            if ref == target:
+                return True
+            if ref < target:
+                lo = end + 1
+            else:
+                hi = start
+        return False
 
 
 def _read_packed_refs(path: Path, prefix: str) -> dict[str, str]:

@@ -233,7 +233,7 @@ class ActiveRun:
             commit = self.state.commit(self._writer, code_tree, self._parent, files, message)
             if final:
                 commit = self._signed(commit)
-            self._writer.repo.set_ref(self.ref, commit)
+            self._writer.repo.write_loose_ref(self.ref, commit)
             return commit, files
 
     def _signed(self, commit: str) -> str:
@@ -319,7 +319,8 @@ class ActiveRun:
                                int(self.state.info.get("untracked_count") or 0), self.logged_paths)
             self._sides.remove()
             self._journal.close(remove=True)
-            maintenance.keep_healthy(self.store.repo)
+            maintenance.keep_healthy(self._writer.repo)
+            self._writer.repo.release()  # a warm libgit2 repository for the next run to take
         except Exception as exc:  # noqa: BLE001 - nothing above this thread could report it
             # The journal stays (locked until this process exits); the next gittrack
             # command after that commits the run from it with the status it ended with.
