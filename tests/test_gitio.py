@@ -130,3 +130,22 @@ def test_packed_ref_lookup_finds_exactly_the_packed_names(names: set[str], peele
         path.write_text(header + "".join(lines))
         for probe in [*names, *probes]:
             assert packed_ref_exists(path, probe) == (probe in names), probe
+
+
+def test_a_released_repository_goes_back_to_the_pool_once(tmp_path: Path) -> None:
+    import gc
+
+    from gittrack.core import gitio
+
+    repo = Repo(make_repo(tmp_path / "r"))
+    gitio._POOL.clear()
+    first = repo.git
+    repo.release()
+    assert gitio._POOL[str(repo._open_path)] == [first]
+    second = repo.git  # taken again: the same warm one
+    assert second is first and gitio._POOL[str(repo._open_path)] == []
+    key = str(repo._open_path)
+    repo.release()
+    del repo
+    gc.collect()
+    assert gitio._POOL[key] == [first]  # once, not again by the finalizer

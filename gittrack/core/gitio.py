@@ -105,7 +105,7 @@ class Repo:
                 git = pygit2.Repository(key)
             except pygit2.GitError as exc:
                 raise GitError(f"Cannot open the git repository at {self.git_dir}: {exc}.") from exc
-        weakref.finalize(self, _give_back, key, git)
+        self._give_back = weakref.finalize(self, _give_back, key, git)
         return git
 
     @property
@@ -499,9 +499,8 @@ class Repo:
 
     def release(self) -> None:
         """Give the libgit2 repository back to the pool now (a later use takes one again)."""
-        git = self.__dict__.pop("git", None)
-        if git is not None:
-            _give_back(str(self._open_path), git)
+        if self.__dict__.pop("git", None) is not None:
+            self._give_back()  # a finalizer runs once: never given back twice
 
     def set_ref(self, name: str, oid: str) -> None:
         import pygit2
