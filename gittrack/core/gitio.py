@@ -462,25 +462,34 @@ class Repo:
     def write_loose_ref(self, name: str, oid: str, create: bool = False) -> bool:
         """Write ``name`` -> ``oid`` as a loose ref with git's lock protocol (``<ref>.lock``
         created exclusively, written, renamed over the ref); with ``create``, False when the
-        ref exists already, loose or packed (an atomic claim).
+        ref exists already, loose or packed (an atomic claim). Retried while git's own
+        maintenance holds the lock or removes the directory (:meth:`retrying`).
 
-        For run refs, whose objects the caller has just written: a libgit2 ref write looks
-        the name up in packed-refs, which a libgit2 repository parses whole when it is new
-        or the file changed, 30 ms at 100,000 runs; here the lookup is a binary search of the
-        sorted file, so writing a ref costs the same at any run count.
+        For refs whose objects the caller has just written: a libgit2 ref write looks the
+        name up in packed-refs, which a libgit2 repository parses whole when it is new or the
+        file changed (30 ms at 100,000 runs); here the lookup is a binary search of the
+        sorted file, so writing a run's ref costs the same at any run count.
         """
+        if not name.startswith("refs/") or ".." in name or name.endswith((".lock", "/")):
+            raise GitError(f"Cannot write ref {name}: not a ref name gittrack writes.")
+        try:
+            return self.retrying(lambda: self._write_loose_ref(name, oid, create))
+        except OSError as exc:
+            raise GitError(f"Cannot write ref {name}: {exc}; if no git or gittrack process is "
+                           "running, delete its .lock file and retry.") from exc
+        finally:
+            packs.settle_thread()  # the packs this thread wrote may be rolled from now on
+
+    def _write_loose_ref(self, name: str, oid: str, create: bool) -> bool:
         path = self.common_dir / name
         lock = path.with_name(path.name + ".lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
-            if create:
-                return False  # another writer holds this very name
-            raise GitError(f"Ref {name} is locked by another process ({lock}); retry, or "
-                           "delete the lock file if no git or gittrack process is running.") from None
-        except OSError as exc:
-            raise GitError(f"Cannot write ref {name}: {exc}.") from exc
+            if create and (path.exists() or packed_ref_exists(self.common_dir / "packed-refs", name)):
+                return False
+            raise  # held by another writer or by git's maintenance: retried
         try:
             if create and (path.exists() or packed_ref_exists(self.common_dir / "packed-refs", name)):
                 return False
@@ -488,14 +497,11 @@ class Repo:
             os.close(fd)
             fd = -1
             os.replace(lock, path)
-        except OSError as exc:
-            raise GitError(f"Cannot write ref {name}: {exc}.") from exc
+            return True
         finally:
             if fd >= 0:
                 os.close(fd)
             lock.unlink(missing_ok=True)
-            packs.settle_thread()  # the packs this thread wrote may be rolled from now on
-        return True
 
     def release(self) -> None:
         """Give the libgit2 repository back to the pool now (a later use takes one again)."""
@@ -503,15 +509,8 @@ class Repo:
             self._give_back()  # a finalizer runs once: never given back twice
 
     def set_ref(self, name: str, oid: str) -> None:
-        import pygit2
-
-        try:
-            self.retrying(lambda: self.git.references.create(name, pygit2.Oid(hex=oid),
-                                                             force=True))
-        except (pygit2.GitError, OSError, ValueError) as exc:
-            raise GitError(f"Cannot update ref {name}: {exc}.") from exc
-        finally:
-            packs.settle_thread()
+        """Point ``name`` at ``oid`` (created or moved), a loose ref (:meth:`write_loose_ref`)."""
+        self.write_loose_ref(name, oid)
 
     def delete_ref(self, name: str) -> None:
         import pygit2

@@ -233,7 +233,7 @@ class ActiveRun:
             commit = self.state.commit(self._writer, code_tree, self._parent, files, message)
             if final:
                 commit = self._signed(commit)
-            self._writer.repo.write_loose_ref(self.ref, commit)
+            self._writer.repo.set_ref(self.ref, commit)
             return commit, files
 
     def _signed(self, commit: str) -> str:
