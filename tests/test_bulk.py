@@ -92,3 +92,17 @@ def test_an_existing_run_id_is_refused(repo: Path) -> None:
     with pytest.raises(gittrack.GittrackError, match="exists already"):
         gittrack.log_runs([{"id": first, "name": "again"}])
     assert len(git(repo, "for-each-ref", "refs/gittrack/runs/").splitlines()) == 1
+
+
+def test_bulk_runs_note_the_summaries_git_would_give(repo: Path) -> None:
+    from gittrack import api
+    from gittrack.query import index
+
+    gittrack.log_runs([{"name": f"n{i}", "params": {"i": i, "model": {"depth": i % 3}},
+                        "metrics": {"rmse": 1.0 / (i + 1), "loss": [(0, 1_700_000_000_000, 0.5)]},
+                        "tags": {"team": "ml"}} for i in range(50)], experiment="noted")
+    noted = sorted(line for p in (repo / ".git" / "gittrack" / "index" / f"v{index.INDEX_FORMAT}").glob(
+        f"{index.NOTED_PREFIX}*.jsonl") for line in p.read_bytes().splitlines())
+    store = api.open_store()
+    from_git = index.summarize(store.repo, list(store.refs().values()))
+    assert noted == sorted(index.noted_line(s).rstrip(b"\n") for s in from_git)  # byte for byte

@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pygit2
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gittrack.core.errors import NotARepositoryError
 from gittrack.core.gitio import Repo, is_repository
@@ -106,3 +109,43 @@ def test_a_run_in_a_separate_git_dir_layout_records_the_edit(tmp_path: Path) -> 
     ref = f"refs/gittrack/runs/default/{run.id}"
     assert git(work, "show", f"{ref}:train.py") == "print(2)\n"
     assert git(work, "status", "--porcelain") == " M train.py\n"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sets(st.from_regex(r"refs/[a-z]{1,3}(/[a-z0-9]{1,3}){0,2}", fullmatch=True), max_size=40),
+       st.sets(st.integers(0, 39)), st.lists(st.from_regex(r"refs/[a-z0-9/]{1,8}", fullmatch=True),
+                                              max_size=10), st.booleans())
+def test_packed_ref_lookup_finds_exactly_the_packed_names(names: set[str], peeled: set[int],
+                                                           probes: list[str], sorted_: bool) -> None:
+    from gittrack.core.gitio import packed_ref_exists
+
+    lines = []
+    for i, name in enumerate(sorted(names, key=str.encode)):
+        lines.append(f"{i:040x} {name}\n")
+        if i in peeled:
+            lines.append(f"^{i + 1:040x}\n")  # a tag's peeled line
+    header = "# pack-refs with: peeled fully-peeled sorted \n" if sorted_ else "# pack-refs with: peeled \n"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "packed-refs"
+        path.write_text(header + "".join(lines))
+        for probe in [*names, *probes]:
+            assert packed_ref_exists(path, probe) == (probe in names), probe
+
+
+def test_a_released_repository_goes_back_to_the_pool_once(tmp_path: Path) -> None:
+    import gc
+
+    from gittrack.core import gitio
+
+    repo = Repo(make_repo(tmp_path / "r"))
+    gitio._POOL.clear()
+    first = repo.git
+    repo.release()
+    assert gitio._POOL[str(repo._open_path)] == [first]
+    second = repo.git  # taken again: the same warm one
+    assert second is first and gitio._POOL[str(repo._open_path)] == []
+    key = str(repo._open_path)
+    repo.release()
+    del repo
+    gc.collect()
+    assert gitio._POOL[key] == [first]  # once, not again by the finalizer

@@ -81,3 +81,27 @@ def test_failed_housekeeping_never_fails_the_run(repo: Path,
     with gittrack.start_run() as run:
         run.log_metric("m", 1)
     assert gittrack.get_run(run.id).status == "finished"
+
+
+def test_roll_up_merges_whole_object_packs_and_leaves_git_packs(repo: Path) -> None:
+    from gittrack.core.packs import PackBuilder, roll_up
+
+    for i in range(5):  # similar versions of one file: git's pack stores them as deltas
+        (repo / "big.txt").write_text("line\n" * 2000 + f"edit {i}\n")
+        git(repo, "add", "big.txt")
+        git(repo, "commit", "-qm", f"edit {i}")
+    git(repo, "gc", "-q")
+    (git_pack,) = (repo / ".git" / "objects" / "pack").glob("*.pack")
+    ids = []
+    for i in range(3):
+        pack = PackBuilder()
+        ids.append(pack.blob(f"object {i}\n".encode()))
+        pack.write_pack(repo / ".git")
+    packs = sorted((repo / ".git" / "objects" / "pack").glob("*.pack"))
+    assert len(packs) == 4
+    assert roll_up(repo / ".git" / "objects" / "pack", packs) == [git_pack]
+    left = sorted((repo / ".git" / "objects" / "pack").glob("*.pack"))
+    assert len(left) == 2 and git_pack in left
+    for oid in ids:
+        assert git(repo, "cat-file", "-p", oid).startswith("object")
+    git(repo, "fsck", "--strict", "--no-progress")

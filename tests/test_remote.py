@@ -563,3 +563,29 @@ def test_fetch_brings_runs_and_tags_like_pull(tmp_path: Path, remote: Path, cli)
     assert refs(b) == refs(a)
     assert cli_json(cli, b, "models", "resolve", "forecaster/prod", "--json") == \
         cli_json(cli, a, "models", "resolve", "forecaster/prod", "--json")
+
+
+def test_a_big_push_of_one_experiment_then_a_clone_fetches_only_it(tmp_path: Path, remote: Path,
+                                                                      cli) -> None:  # type: ignore[no-untyped-def]
+    a = project(tmp_path / "a", str(tmp_path / "store"), origin=str(remote))
+    gittrack.set_tracking_repo(str(a))
+    one = gittrack.log_runs([{"name": f"r{i}", "metrics": {"m": float(i)}} for i in range(80)],
+                            experiment="one")
+    two = gittrack.log_runs([{"name": f"s{i}", "metrics": {"m": float(i)}} for i in range(80)],
+                            experiment="two")
+    (with_artifact,) = log_runs(a, 1, experiment="one")
+    pushed = ok(cli, a, "push", "--experiment", "one")  # 81 refs: one glob from a scratch repo
+    assert "81 ref(s)" in pushed.out and "1 artifact(s)" in pushed.out
+    there = refs(remote, "refs/gittrack")
+    assert sorted(r.rpartition("/")[2] for r in there) == sorted([*one, with_artifact])
+    assert refs(a, "refs/gittrack-push") == {}  # no ref of the repository was written
+    assert not list((a / ".git" / "gittrack").glob("push-*"))  # the scratch repo is gone
+    ok(cli, a, "push")
+    assert len(refs(remote, "refs/gittrack")) == 161
+    b = clone(f"file://{remote}", tmp_path / "b")  # a transport, not a copy of the objects dir
+    ok(cli, b, "pull", "--experiment", "two")
+    assert sorted(r.rpartition("/")[2] for r in refs(b, "refs/gittrack")) == sorted(two)
+    commit_of_one = there[f"refs/gittrack/runs/one/{one[0]}"]
+    missing = subprocess.run(["git", "cat-file", "-e", commit_of_one], cwd=b)
+    assert missing.returncode != 0  # the other experiment's commits did not come
+    git(b, "fsck", "--strict", "--no-progress")

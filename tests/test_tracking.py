@@ -303,19 +303,20 @@ def test_sigkill_loses_only_what_was_not_yet_flushed(repo: Path, cli) -> None:  
 END_THEN_DIE = """
 import json, os, signal, gittrack
 from gittrack.tracking.active import ActiveRun
-ActiveRun._finish = lambda self: None  # the run's thread never gets to its final commit
+ActiveRun._finish = ActiveRun.flush  # the run's thread journals the end, then the process dies
 run = gittrack.start_run(run_name="ended")
 run.log_params({"lr": 0.1})
 run.log_metric("loss", 0.5, step=3)
 gittrack.end_run("failed")
+gittrack.flush()  # waits for the run's thread: the end is in the journal, no final commit
 print(json.dumps([run.id, run.info["end_time"]]), flush=True)
 os.kill(os.getpid(), signal.SIGKILL)
 """
 
 
-def test_a_run_killed_after_end_run_returned_keeps_its_end(repo: Path) -> None:
-    # end_run returns once the end is journaled; the final commit follows in the run's
-    # thread. A process dying in between loses nothing: recovery commits the run with the
+def test_a_run_killed_after_its_end_was_journaled_keeps_its_end(repo: Path) -> None:
+    # end_run returns at once; the run's thread journals the end, then writes the final
+    # commit. A process dying in between loses nothing: recovery commits the run with the
     # status and end time it ended with, not as crashed.
     proc = subprocess.run([sys.executable, "-c", END_THEN_DIE], cwd=repo, capture_output=True,
                           text=True)

@@ -37,6 +37,7 @@ FOREIGN_AGE = 60  # seconds before another process's pack may be rolled here
 # its cost per run flat.
 REF_LIMIT = 500
 _deltas: set[str] = set()  # packs found to hold deltas (git wrote them): never rolled
+_calls = 0
 
 
 def loose_sample(repo: Repo) -> int:
@@ -116,10 +117,13 @@ def geometric(packs: list[Path]) -> list[Path]:
 
 def keep_healthy(repo: Repo, force: bool = False) -> bool:
     """Pack refs and roll packs or loose objects when they near git's thresholds."""
+    global _calls
+    _calls += 1
     loose = loose_sample(repo) >= SAMPLE_LIMIT
     packs = rollable_packs(repo)
     roll = len(packs) >= ROLL_PACKS
-    refs = loose_run_refs(repo) >= ref_limit(repo)
+    # counting loose refs lists up to thousands of names: every 16th run is often enough
+    refs = (force or _calls % 16 == 0) and loose_run_refs(repo) >= ref_limit(repo)
     if not (force or loose or roll or refs):
         return False
     lock_path = repo.state_dir / "maintenance.lock"

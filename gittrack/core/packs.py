@@ -192,8 +192,11 @@ def roll_up(pack_dir: Path, paths: list[Path]) -> list[Path]:
     merged, deltas = [], []
     for path in paths:
         try:
-            data = path.read_bytes()
             entries = read_index(path.with_suffix(".idx"))
+            if _has_delta(path, entries):  # git wrote it: told by the type bits alone
+                deltas.append(path)
+                continue
+            data = path.read_bytes()
         except (OSError, ValueError):
             continue  # gone (another process rolled it) or not ours to read
         ends = [off for off, _oid, _crc in entries[1:]] + [len(data) - 20]
@@ -219,6 +222,17 @@ def roll_up(pack_dir: Path, paths: list[Path]) -> list[Path]:
         for suffix in (".idx", ".pack", ".rev"):
             path.with_suffix(suffix).unlink(missing_ok=True)
     return deltas
+
+
+def _has_delta(path: Path, entries: list[tuple[int, str, int]]) -> bool:
+    # The first byte of each entry holds its type: 6 and 7 are deltas. Packs git made have
+    # them from the start, so this reads little of a big one before it answers.
+    with open(path, "rb") as fh:
+        for offset, _oid, _crc in entries:
+            fh.seek(offset)
+            if (fh.read(1)[0] >> 4) & 7 not in _TYPES.values():
+                return True
+    return False
 
 
 def _entry_header(kind: int, size: int) -> bytes:

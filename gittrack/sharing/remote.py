@@ -284,46 +284,37 @@ def _rejection(remote: str, result: PushResult) -> PushRejectedError:
 
 def _send(repo: Repo, remote: str, plan: refsync.PushPlan, result: PushResult,
           progress: Progress) -> bool:
-    """Push refs (gittrack refs before tags); True when the remote moved a ref meanwhile
-    (plan again). Refs rejected for good go to ``result.rejected`` with git's reason."""
-    runs = {r: o for r, o in plan.send.items() if refsync.kind_of(r) != "tag"}
-    tag_refs = {r: o for r, o in plan.send.items() if refsync.kind_of(r) == "tag"}
+    """Push every planned ref in one ``git push``; True when the remote moved a ref
+    meanwhile (plan again). Refs rejected for good go to ``result.rejected`` with git's
+    reason."""
+    explicit = [f"{n}:{r}" for r, (n, _old) in plan.force.items()]  # the lease allows it
+    explicit += [f":{r}" for r in plan.delete]
+    leases = [f"{r}:{old}" for r, (_n, old) in plan.force.items()]
+    leases += [f"{r}:{old}" for r, old in plan.delete.items()]
+    total = len(plan.send) + len(explicit)
     with _staged(repo, plan.send) as stage:
-        status = _push_group(repo, remote, runs, stage, "gittrack", progress)
-        explicit = [f"{n}:{r}" for r, (n, _old) in plan.force.items()]  # the lease allows it
-        explicit += [f":{r}" for r in plan.delete]
-        leases = [f"{r}:{old}" for r, (_n, old) in plan.force.items()]
-        leases += [f"{r}:{old}" for r, old in plan.delete.items()]
-        if explicit:
-            status.update(_push_refs(repo, remote, explicit, leases, progress, "refs"))
-        tag_status = _push_group(repo, remote, tag_refs, stage, "tags", progress)
+        if stage is None:
+            specs = [f"{o}:{r}" for r, o in plan.send.items()] + explicit
+            status = _push_refs(repo, remote, specs, leases, progress, "refs") if specs else {}
+        else:  # the planned refs by namespace glob, from the scratch repository
+            kinds = {"tags" if refsync.kind_of(r) == "tag" else "gittrack" for r in plan.send}
+            specs = [f"refs/{k}/*:refs/{k}/*" for k in sorted(kinds)] + explicit
+            progress("refs", 0, total)
+            status = _push_refs(stage, remote, specs, leases, _quiet, "refs")
+            progress("refs", total, total)
     moved = False
-    for ref, st in [*status.items(), *tag_status.items()]:
+    for ref, st in status.items():
         if st.rejected and st.kind == pushstatus.MOVED:
             moved = True
         elif st.rejected:
             result.rejected[ref] = st.reason
-        elif ref in tag_status:
+        elif refsync.kind_of(ref) == "tag":
             result.tags += st.flag != "="
         elif st.flag == "-":
             result.deleted += 1
         elif st.flag != "=":
             result.refs += 1
     return moved
-
-
-def _push_group(repo: Repo, remote: str, refs: Mapping[str, str], stage: Repo | None,
-                namespace: str, progress: Progress) -> dict[str, pushstatus.RefStatus]:
-    if not refs:
-        return {}
-    phase = "tags" if namespace == "tags" else "refs"
-    if stage is None:
-        return _push_refs(repo, remote, [f"{o}:{r}" for r, o in refs.items()], [], progress, phase)
-    progress(phase, 0, len(refs))
-    status = _push_refs(stage, remote, [f"refs/{namespace}/*:refs/{namespace}/*"], [],
-                        _quiet, phase)
-    progress(phase, len(refs), len(refs))
-    return status
 
 
 @contextmanager

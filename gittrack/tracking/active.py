@@ -279,11 +279,11 @@ class ActiveRun:
     def end(self, status: str = "finished") -> None:
         """End the run with ``status`` (finished, failed or killed).
 
-        The end is in the journal when this returns (a crash from then on recovers the run
-        with this status); the final commit is written by the run's own thread right after,
-        so ending costs the training loop well under a millisecond. Every gittrack read in
-        this process waits for it (:func:`gittrack.flush` does explicitly), and so does the
-        process's exit (docs/format.md).
+        The run's own thread journals the end with what is still buffered, then writes the
+        final commit, right after this returns: ending costs the training loop microseconds.
+        Every gittrack read in this process waits for it (:func:`gittrack.flush` does
+        explicitly), and so does the process's exit; a crash once the end is journaled
+        recovers the run with this status (docs/format.md).
         """
         if status not in TERMINAL or status == "crashed":
             raise InvalidInputError(
@@ -298,7 +298,6 @@ class ActiveRun:
             self._events.append(["x", ending])
         stack.discard(self)  # `run.end()` ends the active run as end_run() does
         self.capture_code()  # modules imported since the run started
-        self.flush()
         stack.finishing(self)
         if threading.current_thread() is self._thread:
             self._finish()
@@ -309,6 +308,7 @@ class ActiveRun:
         # The final commit, in the run's thread: side journals merged, the record committed,
         # its summary noted, the journal removed, the repository tidied.
         try:
+            self.flush()  # the end and the last values, journaled together
             packages = environment.imported_packages(self.store.repo.state_dir)
             with self._lock:
                 self.state.info["packages"] = packages
@@ -319,7 +319,8 @@ class ActiveRun:
                                int(self.state.info.get("untracked_count") or 0), self.logged_paths)
             self._sides.remove()
             self._journal.close(remove=True)
-            maintenance.keep_healthy(self.store.repo)
+            maintenance.keep_healthy(self._writer.repo)
+            self._writer.repo.release()  # a warm libgit2 repository for the next run to take
         except Exception as exc:  # noqa: BLE001 - nothing above this thread could report it
             # The journal stays (locked until this process exits); the next gittrack
             # command after that commits the run from it with the status it ended with.

@@ -95,7 +95,7 @@ def _claim(store: Store, info: dict[str, Any], tags: Mapping[str, Any] | None,
     # The journal exists before the ref, so a kill between the two never leaves a
     # "running" ref that nothing will recover.
     jour = _open_journal(store, info["id"], ref, commit, parent)
-    if not store.repo.create_ref(ref, commit):
+    if not store.repo.write_loose_ref(ref, commit, create=True):
         jour.close(remove=True)
         return None
     return ActiveRun(store, state, ref, parent, code_tree, jour, graft)
