@@ -96,7 +96,7 @@ BENCHMARKS: list[Benchmark] = [
         requires=("mlflow",)),
     Benchmark(
         "registry", "bench_registry.py", (),
-        ("--models", "20", "--versions", "4", "--stage-events", "40", "--repeat", "2"),
+        ("--models", "20", "--versions", "4", "--stage-events", "80", "--repeat", "2"),
         {"tags": rf"wrote {NUMBER} tags",
          "loose_models_s": rf"loose +gittrack models +wall min [\d.]+ median {NUMBER}",
          "loose_resolve_s": rf"loose +gittrack models resolve \S+ --json +wall min [\d.]+ median {NUMBER}",
@@ -266,13 +266,13 @@ def parse(bench: Benchmark, output: str) -> tuple[dict[str, Any], list[str]]:
     values: dict[str, Any] = {}
     missing = []
     for key, pattern in bench.numbers.items():
-        found = re.search(pattern, output, re.M)
+        found = re.search(pattern, output, re.MULTILINE)
         if found is None:
             missing.append(key)
         else:
             values[key] = float(found.group(1).replace(",", ""))
     for key, pattern in bench.texts.items():
-        found = re.search(pattern, output, re.M)
+        found = re.search(pattern, output, re.MULTILINE)
         if found is None:
             missing.append(key)
         else:
@@ -396,10 +396,11 @@ def markers(name: str) -> tuple[str, str]:
 def rewrite_readme(text: str, results: Mapping[str, Any]) -> str:
     for name in ROWS:
         start, end = markers(name)
-        pattern = re.compile(re.escape(start) + r"\n.*?" + re.escape(end), re.S)
-        if not pattern.search(text):
+        pattern = re.compile(re.escape(start) + r"\n.*?" + re.escape(end), re.DOTALL)
+        found = pattern.search(text)
+        if found is None:
             raise SystemExit(f"README.md has no {start} ... {end} block")
-        text = pattern.sub(lambda _m: f"{start}\n{render(name, results)}{end}", text)
+        text = text[:found.start()] + f"{start}\n{render(name, results)}{end}" + text[found.end():]
     return text
 
 
