@@ -9,7 +9,8 @@ Each measurement mirrors a gittrack benchmark so the two sit side by side in one
     loop's calls, as bench_tracking.py times gittrack's buffered ``log_metric``);
   * DVCLive's ``log_metric`` per call (each appends a row to the metric's TSV file);
   * ``mlflow.sklearn.log_model`` of the random forest of bench_run_artifacts.py (100 trees,
-    1,000 x 10 rows, requirements inferred as by default), the first in a fresh process and
+    1,000 x 10 rows, requirements inferred as by default; MLflow 3 saves it with skops and
+    is told to trust scikit-learn's Tree type), the first in a fresh process and
     then others, each a forest fitted with another seed so nothing repeats;
   * ``gto show`` and ``gto show MODEL#prod`` in fresh processes over the registry that
     bench_registry.py builds for gittrack (50 models x 30 versions plus 500 stage events:
@@ -121,7 +122,8 @@ times = []
 with mlflow.start_run():
     for i, forest in enumerate(forests):
         t = time.perf_counter()
-        mlflow.sklearn.log_model(forest, name=f"rf-{i}")
+        mlflow.sklearn.log_model(forest, name=f"rf-{i}",
+                                 skops_trusted_types=["sklearn.tree._tree.Tree"])
         times.append(time.perf_counter() - t)
 print(" ".join(str(t) for t in times))
 """
