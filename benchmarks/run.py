@@ -57,7 +57,8 @@ class Benchmark:
     numbers: Mapping[str, str]                   # number name -> regex, one group, over stdout
     setup: tuple[str, ...] = ()                  # a script and its arguments, run first
     setup_quick: tuple[str, ...] = ()            # the same at quick sizes
-    requires: tuple[str, ...] = ()               # modules it imports (a missing one: skipped)
+    requires: tuple[str, ...] = ()               # modules it imports, or paths (/...) it needs
+                                                 # (one missing: recorded as skipped, with why)
     python: str | None = None                    # another interpreter, for conflicting deps
     texts: Mapping[str, str] = field(default_factory=dict)  # name -> regex of a word, not a number
 
@@ -247,7 +248,7 @@ HEADERS = {"table": ("what", "gittrack", "target / incumbent"),
 INTROS = {
     "table": "Measured {meta.date} by `python benchmarks/run.py` ({meta.mode} sizes) on "
              "{machine.nproc} cores ({machine.cpu}) with {machine.memory_gib:.0f} GiB of memory, "
-             "shared with other work (load average {machine.load:.1f} at the start); Python "
+             "shared with other work (load average {machine.load} as each benchmark started); Python "
              "{versions.python}, git {versions.git}, pygit2 {versions.pygit2}, dvc-data "
              "{versions.dvc-data}, pandas {versions.pandas}; MLflow {versions.mlflow}, DVCLive "
              "{versions.dvclive}, GTO {versions.gto}. Each figure is one run's (the script's "
@@ -284,7 +285,10 @@ def missing_requirement(bench: Benchmark) -> str | None:
     if bench.python is not None:
         return None if Path(bench.python).exists() else f"no interpreter at {bench.python}"
     for module in bench.requires:
-        if importlib.util.find_spec(module) is None:
+        if module.startswith("/"):
+            if not Path(module).exists():
+                return f"{module} does not exist"
+        elif importlib.util.find_spec(module) is None:
             return f"{module} is not installed (pip install '.[bench]')"
     return None
 
@@ -296,7 +300,8 @@ def run_one(bench: Benchmark, quick: bool) -> dict[str, Any]:
     shown = [f"python benchmarks/{bench.script}", *args]
     if setup:
         shown = [f"python benchmarks/{setup[0]}", *setup[1:], "&&", *shown]
-    entry: dict[str, Any] = {"command": " ".join(shown), "date": now()}
+    entry: dict[str, Any] = {"command": " ".join(shown), "date": now(),
+                             "load": round(os.getloadavg()[0], 1)}
     reason = missing_requirement(bench)
     if reason:
         print(f"[{bench.name}] skipped: {reason}", flush=True)
@@ -445,9 +450,14 @@ def main(argv: list[str] | None = None) -> int:
             results["benchmarks"][bench.name] = entry
             if entry.get("returncode") or entry.get("missing"):
                 failed.append(bench.name)
-    days = sorted(e["date"][:10] for e in results["benchmarks"].values() if e.get("date"))
+    entries = results["benchmarks"].values()
+    days = sorted(e["date"][:10] for e in entries if e.get("date"))
     if days:
         results["meta"]["date"] = days[0] if days[0] == days[-1] else f"{days[0]} to {days[-1]}"
+    loads = sorted(e["load"] for e in entries if "load" in e)
+    if loads:
+        results["machine"]["load"] = f"{loads[0]:.1f}" if loads[0] == loads[-1] else \
+            f"{loads[0]:.1f} to {loads[-1]:.1f}"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
     print(f"results: {output}")
