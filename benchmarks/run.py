@@ -46,6 +46,8 @@ ROOT = HERE.parent
 README = ROOT / "README.md"
 RESULTS = HERE / "results"
 NUMBER = r"([\d,]+(?:\.\d+)?)"
+# Evidently needs pandas < 3, so it lives in a virtual environment of its own.
+EVIDENTLY = os.environ.get("EVIDENTLY_PYTHON", "/work/venv-evidently/bin/python")
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,29 @@ BENCHMARKS: list[Benchmark] = [
          "gto_resolve_s": rf"gto show MODEL#prod, fresh process \(min of \d+\): {NUMBER} s"},
         requires=("mlflow", "dvclive", "gto", "sklearn")),
     Benchmark(
+        "drift", "bench_drift.py", ("--seeds", "5", "--evidently-python", EVIDENTLY),
+        ("--rows", "20000", "--big-rows", "200000", "--seeds", "1", "--repeat", "1",
+         "--evidently-python", EVIDENTLY),
+        {"rows": rf"data: 2 Parquet files of {NUMBER} x",
+         "cols": rf"data: 2 Parquet files of [\d,]+ x {NUMBER} floats",
+         "repeat": rf"gittrack, the median of {NUMBER}:",
+         "total_s": rf"gittrack, the median of .* total {NUMBER} s",
+         "rss_mb": rf"gittrack, the median of .* peak RSS {NUMBER} MB",
+         "evidently_s": rf"Evidently: read .* = {NUMBER} s",
+         "evidently_rss_mb": rf"Evidently: read .* peak RSS {NUMBER} MB",
+         "ratio": rf"ratio \(Evidently / gittrack's median [\d.]+ s\): {NUMBER}x",
+         "same_columns": rf"; {NUMBER}/[\d,]+ columns agree",
+         "columns": rf"; [\d,]+/{NUMBER} columns agree",
+         "big_rows": rf"gittrack: profile of {NUMBER} x",
+         "big_gb": rf"gittrack: profile of .* \({NUMBER} GB Parquet\)",
+         "big_s": rf"GB Parquet\) {NUMBER} s",
+         "big_rss_mb": rf"GB Parquet\) .* peak RSS {NUMBER} MB",
+         "seeds": rf"agreement with Evidently, .*, {NUMBER} seeds x",
+         "mixed_columns": rf"agreement with Evidently, .* seeds x {NUMBER} columns",
+         "agree": rf"agreement with Evidently in all: {NUMBER} of",
+         "cases": rf"agreement with Evidently in all: [\d,]+ of {NUMBER} column"},
+        requires=(EVIDENTLY, "pyarrow", "scipy")),
+    Benchmark(
         "startup", "bench_import.py", ("--rev", "eb259f8"), ("--rev", "eb259f8", "--repeat", "3"),
         {"repeat": rf"median of {NUMBER}",
          "floor_ms": rf"this checkout[\s\S]*python -c pass \(floor\) +median +{NUMBER} ms",
@@ -168,7 +193,7 @@ BENCHMARKS: list[Benchmark] = [
 # Goals the issues set (not measurements): shown beside the numbers, kept in the results file.
 TARGETS = {"import_ms": 300, "log_metric_us": 20, "log_10k_s": 1, "log_100k_s": 1,
            "search_100k_s": 3, "rebuild_100k_s": 60, "registry_s": 0.3, "log_model_s": 0.5,
-           "hash_ratio": 0.8, "ui_first_s": 2}
+           "hash_ratio": 0.8, "ui_first_s": 2, "profile_rss_mb": 300}
 
 
 @dataclass(frozen=True)
@@ -232,6 +257,20 @@ ROWS: dict[str, list[Row]] = {
             "plain `git push` of the same refs: {remote.floor_s:.2f} s"),
         Row("`gittrack.log_runs` (bulk): {bulk.runs:,.0f} finished runs of {bulk.steps:.0f} steps",
             "{bulk.rate:,.0f} runs/s; `gittrack log -n 20` after: {bulk.log_s:.2f} s", ""),
+        Row("drift of two {drift.rows:,.0f} x {drift.cols:.0f} Parquet files: both profiles + "
+            "drift, fresh process",
+            "{drift.total_s:.2f} s (median of {drift.repeat:.0f}), peak RSS {drift.rss_mb:,.0f} MB",
+            "Evidently {versions.evidently} `Report([DataDriftPreset()])` on the same files: "
+            "{drift.evidently_s:,.0f} s, {drift.evidently_rss_mb:,.0f} MB: gittrack "
+            "{drift.ratio:.0f}x faster; the same verdict on {drift.same_columns:.0f} of "
+            "{drift.columns:.0f} columns"),
+        Row("profile of {drift.big_rows:,.0f} x {drift.cols:.0f} floats ({drift.big_gb:.1f} GB "
+            "Parquet), fresh process",
+            "{drift.big_s:.1f} s, peak RSS {drift.big_rss_mb:,.0f} MB",
+            "<= {target.profile_rss_mb} MB"),
+        Row("drift verdicts against Evidently's, {drift.seeds:.0f} seeds x {drift.mixed_columns:.0f}"
+            " mixed columns (no shift, a shifted mean, a new category; small and large references)",
+            "{drift.agree:,.0f} of {drift.cases:,.0f} agree", "same verdicts"),
         Row("web UI: runs table of {ui.runs:,.0f} runs, first page drawn (headless Chromium)",
             "{ui.first_ms:,.0f} ms (sort {ui.sort_ms:,.0f} ms, filter {ui.filter_ms:,.0f} ms)",
             "<= {target.ui_first_s} s"),
@@ -251,7 +290,7 @@ INTROS = {
              "shared with other work (load average {machine.load} as each benchmark started); Python "
              "{versions.python}, git {versions.git}, pygit2 {versions.pygit2}, dvc-data "
              "{versions.dvc-data}, pandas {versions.pandas}; MLflow {versions.mlflow}, DVCLive "
-             "{versions.dvclive}, GTO {versions.gto}. Each figure is one run's (the script's "
+             "{versions.dvclive}, GTO {versions.gto}, Evidently {versions.evidently}. Each figure is one run's (the script's "
              "median or best where it repeats); every script's output is in "
              "[benchmarks/results/latest.json](benchmarks/results/latest.json).",
     "startup": "`python benchmarks/bench_import.py --rev eb259f8` (fresh processes, medians of "
@@ -359,6 +398,11 @@ def versions() -> dict[str, str]:
             out[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
             out[package] = "not installed"
+    evidently = Path(EVIDENTLY)
+    if evidently.exists():
+        found = subprocess.run([str(evidently), "-c", "import evidently; print(evidently.__version__)"],
+                               capture_output=True, text=True)
+        out["evidently"] = found.stdout.strip() or "not installed"
     return out
 
 
