@@ -111,6 +111,7 @@ def test_run_py_runs_a_benchmark_then_writes_results_and_the_readme(
         {"items": rf"answer \({bench_run.NUMBER} items\)", "took_s": rf": {bench_run.NUMBER} s"},
         setup=("prepare.py", "{work}/n"), setup_quick=("prepare.py", "{work}/n"))
     monkeypatch.setattr(bench_run, "HERE", scripts)
+    monkeypatch.setattr(bench_run, "EVIDENTLY", str(tmp_path / "no-venv"))  # its import is slow
     monkeypatch.setattr(bench_run, "BENCHMARKS", [fake])
     monkeypatch.setattr(bench_run, "ROWS", {"table": [
         bench_run.Row("{fake.items:,.0f} items", "{fake.took_s:.2f} s", "<= {target.fake} s")]})
