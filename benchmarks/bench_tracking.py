@@ -21,8 +21,11 @@ import time
 from pathlib import Path
 
 
+SCRATCH = tempfile.TemporaryDirectory(prefix="gittrack-bench-tracking-")  # removed at exit
+
+
 def fresh_repo() -> Path:
-    path = Path(tempfile.mkdtemp(prefix="gittrack-bench-"))
+    path = Path(tempfile.mkdtemp(dir=SCRATCH.name))
     subprocess.run(["git", "init", "-q", str(path)], check=True)
     (path / "train.py").write_text("print('train')\n")
     subprocess.run(["git", "-C", str(path), "add", "train.py"], check=True)

@@ -138,8 +138,8 @@ BENCHMARKS: list[Benchmark] = [
          "filter_ms": rf"filter: {NUMBER} ms"},
         requires=("playwright",)),
     Benchmark(
-        "bulk", "bench_bulk.py", ("--runs", "20000", "--steps", "100"),
-        ("--runs", "1000", "--steps", "20"),
+        "bulk", "bench_bulk.py", ("--runs", "20000", "--steps", "100", "--dir", "{work}/bulk"),
+        ("--runs", "1000", "--steps", "20", "--dir", "{work}/bulk"),
         {"runs": rf"log_runs: {NUMBER} runs",
          "rate": rf"log_runs: .* = {NUMBER} runs/s",
          "steps": rf"\({NUMBER} steps x",
