@@ -156,6 +156,20 @@ BENCHMARKS: list[Benchmark] = [
          "gto_resolve_s": rf"gto show MODEL#prod, fresh process \(min of \d+\): {NUMBER} s"},
         requires=("mlflow", "dvclive", "gto", "sklearn")),
     Benchmark(
+        "mlflow_import", "bench_mlflow_import.py", ("--runs", "1000"), ("--runs", "100"),
+        {"runs": rf"built the MLflow store \({NUMBER} runs",
+         "points": rf"first import: .* runs, {NUMBER} metric points",
+         "artifacts": rf"first import: .* {NUMBER} artifact files",
+         "versions": rf"first import: .* {NUMBER} versions",
+         "first_s": rf"first import: {NUMBER} s",
+         "second_s": rf"second import: {NUMBER} s",
+         "added": rf"second import: .* added {NUMBER} runs",
+         "found": rf"gittrack.search_runs \(fresh process, import included\): {NUMBER} ",
+         "search_s": rf"gittrack.search_runs \(fresh process, import included\): .* -> {NUMBER} s",
+         "mlflow_search_s": rf"mlflow.search_runs \(fresh process, import included\): .* -> {NUMBER} s"},
+        texts={"same_model": r"agrees with MLflow: (True|False)"},
+        requires=("mlflow", "sklearn")),
+    Benchmark(
         "drift", "bench_drift.py", ("--seeds", "5", "--evidently-python", EVIDENTLY),
         ("--rows", "20000", "--big-rows", "200000", "--seeds", "1", "--repeat", "1",
          "--evidently-python", EVIDENTLY),
@@ -225,7 +239,7 @@ ROWS: dict[str, list[Row]] = {
             "{tracking.gc_auto}", "git auto-gcs above {tracking.gc_auto_limit:,.0f} loose objects"),
         Row("{search.runs:,.0f} runs (make_runs.py): `gittrack log -n 20 --where ... --sort ...`",
             "{search.log_s:.2f} s", "<= {target.log_100k_s} s"),
-        Row("{search.runs:,.0f} runs: `search_runs()` into a DataFrame, from `import gittrack`",
+        Row("{search.runs:,.0f} runs: `query_runs()` into a DataFrame, from `import gittrack`",
             "{search.search_all_s:.2f} s", "<= {target.search_100k_s} s"),
         Row("{search.mlflow_runs:,.0f} of those runs searched into a DataFrame, side by side",
             "{search.gittrack_search_s:.2f} s",
@@ -257,6 +271,14 @@ ROWS: dict[str, list[Row]] = {
             "plain `git push` of the same refs: {remote.floor_s:.2f} s"),
         Row("`gittrack.log_runs` (bulk): {bulk.runs:,.0f} finished runs of {bulk.steps:.0f} steps",
             "{bulk.rate:,.0f} runs/s; `gittrack log -n 20` after: {bulk.log_s:.2f} s", ""),
+        Row("`gittrack import mlflow` of an MLflow SQLite store: {mlflow_import.runs:,.0f} runs "
+            "({mlflow_import.points:,.0f} metric points, {mlflow_import.artifacts:.0f} artifact "
+            "files, nested runs) and {mlflow_import.versions:.0f} registered versions",
+            "first import {mlflow_import.first_s:.1f} s; a second {mlflow_import.second_s:.1f} s, "
+            "adding {mlflow_import.added:.0f} runs", ""),
+        Row("over those imported runs, fresh process: MLflow-shaped `search_runs` with a filter "
+            "and a params order", "{mlflow_import.search_s:.2f} s ({mlflow_import.found:,.0f} runs)",
+            "`mlflow.search_runs` of the same {mlflow_import.mlflow_search_s:.2f} s"),
         Row("drift of two {drift.rows:,.0f} x {drift.cols:.0f} Parquet files: both profiles + "
             "drift, fresh process",
             "{drift.total_s:.2f} s (median of {drift.repeat:.0f}), peak RSS {drift.rss_mb:,.0f} MB",
