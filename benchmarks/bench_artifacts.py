@@ -20,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from gittrack.artifacts import cache as cache_module  # noqa: E402
 from gittrack.artifacts.cache import Cache  # noqa: E402
 
 MB = 1 << 20
@@ -50,8 +51,10 @@ def bench_add(work: Path, mb: int) -> None:
     readd = timed(lambda: caches[1].add(src))
 
     def rehash(_: int) -> None:
-        # Content already stored, State memo dropped: Cache.add only hashes.
-        shutil.rmtree(caches[1].state_dir)
+        # Content already stored, State memo dropped (closed: it stays open in the process,
+        # then deleted): Cache.add only hashes.
+        cache_module._close_states()
+        shutil.rmtree(caches[1].state_dir, ignore_errors=True)
         caches[1].add(src)
 
     hashing = twice(rehash)

@@ -201,6 +201,9 @@ def main() -> None:
                   f"{ours['profile_bytes'] / 1e3:.0f} KB", flush=True)
         ours = sorted(runs, key=lambda r: r["total_s"])[len(runs) // 2]
         total = ours["total_s"]
+        print(f"gittrack, the median of {args.repeat}: profiles {ours['profile_ref_s']:.2f} s + "
+              f"{ours['profile_cur_s']:.2f} s, drift {ours['drift_s'] * 1000:.0f} ms; total "
+              f"{total:.2f} s; peak RSS {ours['peak_rss_mb']:.0f} MB", flush=True)
         if not args.skip_evidently:
             theirs = run_child(args.evidently_python, EVIDENTLY_CHILD,
                                json.dumps([{"ref": str(ref), "cur": str(cur)}]))
@@ -233,6 +236,10 @@ def main() -> None:
                 cells = ", ".join(f"{case} {a}/{n}" for case, (a, n) in cases.items())
                 print(f"agreement with Evidently, {regime}, {args.seeds} seeds x 10 columns: "
                       f"{cells}", flush=True)
+            agree = sum(a for cases in table.values() for a, _n in cases.values())
+            count = sum(n for cases in table.values() for _a, n in cases.values())
+            print(f"agreement with Evidently in all: {agree:,} of {count:,} column verdicts",
+                  flush=True)
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ def timed(cmd: list[str], source: Path, repeat: int) -> list[float]:
 
 def measure(label: str, source: Path, repeat: int) -> None:
     compileall.compile_dir(str(source / "gittrack"), quiet=1)
-    print(f"\n{label} ({source})")
+    print(f"\n{label} ({source}; fresh processes, median of {repeat})")
     for name, cmd in COMMANDS.items():
         times = timed(cmd, source, repeat)
         print(f"  {name:50s} median {statistics.median(times) * 1000:6.1f} ms   "

@@ -1,12 +1,12 @@
 """Benchmarks of the tracking core (numbers go into the README).
 
-    python benchmarks/bench_tracking.py [--runs 10000]
+    python benchmarks/bench_tracking.py [--runs 10000] [--small 1000] [--calls 200000]
 
 Measures, each in a fresh temporary repository:
   * ``import gittrack`` in a fresh interpreter (best of 5),
-  * ``log_metric`` cost per call in a training loop (buffered; 200,000 calls),
-  * short runs per second: in one process, and as one process per run,
-  * ``gittrack log`` in a fresh process over 1,000 and N runs made by the real API.
+  * ``log_metric`` cost per call in a training loop (buffered; --calls calls, median of 3),
+  * short runs per second: in one process (a small and a large set), and one process per run,
+  * ``gittrack log`` in a fresh process over both sets of runs, made by the real API.
 """
 
 from __future__ import annotations
@@ -21,8 +21,11 @@ import time
 from pathlib import Path
 
 
+SCRATCH = tempfile.TemporaryDirectory(prefix="gittrack-bench-tracking-")  # removed at exit
+
+
 def fresh_repo() -> Path:
-    path = Path(tempfile.mkdtemp(prefix="gittrack-bench-"))
+    path = Path(tempfile.mkdtemp(dir=SCRATCH.name))
     subprocess.run(["git", "init", "-q", str(path)], check=True)
     (path / "train.py").write_text("print('train')\n")
     subprocess.run(["git", "-C", str(path), "add", "train.py"], check=True)
@@ -45,7 +48,7 @@ def bench_import(repo: Path) -> float:
     return timed([sys.executable, "-c", "import gittrack"], repo, repeat=7)
 
 
-def bench_log_metric(repo: Path, calls: int = 200_000) -> float:
+def bench_log_metric(repo: Path, calls: int) -> float:
     code = f"""
 import time, gittrack
 run = gittrack.start_run()
@@ -97,31 +100,30 @@ def bench_log(repo: Path) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=10_000, help="the large set of runs")
+    parser.add_argument("--small", type=int, default=1_000, help="the small set of runs")
+    parser.add_argument("--calls", type=int, default=200_000, help="log_metric calls")
     args = parser.parse_args()
     os.environ.pop("GITTRACK_REPO", None)
     repo = fresh_repo()
     print(f"import gittrack (fresh interpreter, best of 7): {bench_import(repo) * 1000:.0f} ms")
-    costs = [bench_log_metric(repo) for _ in range(3)]
-    print(f"log_metric per call (200,000 calls, median of 3): {statistics.median(costs):.2f} us")
-    print(f"short runs, one process per run: {process_per_run(repo):.1f} runs/s")
-    small = fresh_repo()
-    rate = make_runs(small, 1000)
-    print(f"short runs in one process (1,000 runs): {rate:.0f} runs/s")
-    first, warm = bench_log(small)
-    print(f"gittrack log, 1,000 runs, fresh process: {first:.2f} s first (fills the index), "
-          f"{warm:.2f} s after")
-    big = fresh_repo()
-    rate = make_runs(big, args.runs)
-    print(f"short runs in one process ({args.runs:,} runs): {rate:.0f} runs/s")
-    first, warm = bench_log(big)
-    print(f"gittrack log, {args.runs:,} runs, fresh process: {first:.2f} s first (fills the "
-          f"index), {warm:.2f} s after")
-    counts = subprocess.run(["git", "count-objects", "-v"], cwd=big, check=True,
+    costs = [bench_log_metric(repo, args.calls) for _ in range(3)]
+    print(f"log_metric per call ({args.calls:,} calls, median of 3): "
+          f"{statistics.median(costs):.2f} us")
+    rate = process_per_run(repo)
+    print(f"short runs, one process per run: {rate:.1f} runs/s = {1 / rate:.2f} s a run")
+    for label, count in (("small", args.small), ("large", args.runs)):
+        path = fresh_repo()
+        rate = make_runs(path, count)
+        print(f"short runs in one process, {label} set ({count:,} runs): {rate:.0f} runs/s")
+        first, warm = bench_log(path)
+        print(f"gittrack log, {label} set ({count:,} runs), fresh process: {first:.2f} s first "
+              f"(fills the index), {warm:.2f} s after")
+    counts = subprocess.run(["git", "count-objects", "-v"], cwd=path, check=True,
                             capture_output=True, text=True).stdout
     loose = int(counts.split("count: ")[1].split()[0])
     packs = int(counts.split("packs: ")[1].split()[0])
-    auto = subprocess.run(["git", "gc", "--auto", "--no-quiet"], cwd=big, check=True,
+    auto = subprocess.run(["git", "gc", "--auto", "--no-quiet"], cwd=path, check=True,
                           capture_output=True, text=True)
     print(f"after {args.runs:,} runs: {loose} loose objects (git auto-gcs above 6,700), "
           f"{packs} packs, `git gc --auto` {'ran' if auto.stdout or auto.stderr else 'had nothing to do'}")
