@@ -4,8 +4,9 @@
   exactly as written (run ids and the baseline filled in where it shows examples).
 - Both Quickstart commands verbatim, from a fresh clone, in a venv made by ``python3 -m venv``
   with its bundled pip (never upgraded); ``pip install .`` alone first, with a page requested
-  from ``gittrack ui``. The second command runs this whole suite again, nested; there, this
-  test is deselected (conftest.py), so it does not recurse.
+  from ``gittrack ui``. The second command's install runs as written and the whole suite is
+  collected with it (``--collect-only``: CI runs it verbatim, so running it here again would
+  only double the time); in that nested collection this test is deselected (conftest.py).
 """
 
 from __future__ import annotations
