@@ -3,7 +3,8 @@
     python benchmarks/stress_timing.py [--times 10] [--hogs 2]
 
 The tests whose outcome could depend on scheduling: kill -9 and SIGTERM of a logging process
-(tests/test_tracking.py), `gittrack push` killed mid-transfer and rerun (tests/test_remote.py),
+(tests/test_tracking.py), `gittrack push` killed mid-transfer and rerun (tests/test_remote.py,
+tests/test_push_reliability.py), writers racing `git gc` (tests/test_maintenance_race.py),
 a running run's new points drawn by the UI without a reload (tests/test_ui_browser.py), and
 every Hypothesis property (selected with pytest's `-m hypothesis`, the marker Hypothesis'
 plugin puts on each `@given` test). They assert ordering and content, never wall-clock time;
@@ -26,6 +27,8 @@ TESTS = [
     "tests/test_tracking.py::test_sigkill_loses_only_what_was_not_yet_flushed",
     "tests/test_tracking.py::test_sigterm_ends_the_run_killed",
     "tests/test_remote.py::test_push_killed_mid_transfer_and_rerun_leaves_the_remote_complete",
+    "tests/test_push_reliability.py::test_thirty_killed_pushes_then_one_plain_push_complete_the_remote",
+    "tests/test_maintenance_race.py::test_writers_and_git_maintenance_lose_nothing",
     "tests/test_ui_browser.py::test_running_run_shows_new_points_without_reload",
 ]
 # The files that hold properties (collecting only them keeps a round short).
