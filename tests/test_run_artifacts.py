@@ -258,6 +258,7 @@ def test_sklearn_and_xgboost_models_load_in_a_fresh_process(repo: Path) -> None:
 
 
 def _read_cached(repo: Path, run_id: str, path: str) -> bytes:
+    gittrack.flush()  # the final commit is the run's thread's; Store reads the ref as it is
     store = Store(repo_from_env(repo))
     commit = store.repo.resolve_ref(store.ref_of(run_id) or "")
     assert commit is not None

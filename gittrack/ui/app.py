@@ -32,6 +32,7 @@ from gittrack.core.errors import (
 )
 from gittrack.core.store import Store, repo_from_env
 from gittrack.query import series
+from gittrack.tracking import stack
 from gittrack.tracking.recovery import recover_dead_runs
 from gittrack.ui import data, models, monitoring, previews
 from gittrack.ui.security import Guard
@@ -47,6 +48,7 @@ class ReadOnlyError(GittrackError):
 
 # -- helpers ------------------------------------------------------------------------------
 def _store(request: Request, recover: bool = False) -> Store:
+    stack.wait_all()  # a run this process ended shows once its final commit is in, as in the API
     store = Store(repo_from_env(request.app.state.repo))
     if recover and not request.app.state.read_only:
         recover_dead_runs(store)  # a dead live run shows as crashed, as in `gittrack log`
