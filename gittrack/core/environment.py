@@ -14,8 +14,8 @@ import os
 import platform
 import socket
 import sys
-from pathlib import Path
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from gittrack.core.records import os_text
@@ -23,6 +23,17 @@ from gittrack.core.secrets import redact_argv
 
 _DIST_MAP: dict[str, list[str]] | None = None
 _VERSIONS: dict[str, str] = {}
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this host (one of another user counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def describe() -> dict[str, Any]:

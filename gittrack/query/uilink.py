@@ -12,6 +12,7 @@ import os
 import socket
 from pathlib import Path
 
+from gittrack.core.environment import pid_alive
 from gittrack.core.gitio import Repo
 
 BEACON = "ui.json"
@@ -39,7 +40,7 @@ def running_url(repo: Repo) -> str | None:
     url, pid = doc.get("url"), doc.get("pid")
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         return None
-    if not isinstance(pid, int) or doc.get("host") != socket.gethostname() or not _alive(pid):
+    if not isinstance(pid, int) or doc.get("host") != socket.gethostname() or not pid_alive(pid):
         return None
     return url if url.endswith("/") else url + "/"
 
@@ -51,12 +52,3 @@ def _read(path: Path) -> dict[str, object]:
         return {}
     return doc if isinstance(doc, dict) else {}
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

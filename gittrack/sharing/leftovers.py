@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gittrack.core.environment import pid_alive
 from gittrack.core.gitio import Repo
 
 STAGE_PREFIX = "refs/gittrack-push/"
@@ -58,11 +59,11 @@ def stale_stages(repo: Repo) -> Leftovers:
                                if p.name.startswith(SCRATCH_PREFIX) and not _scratch_alive(p))
     for ref, oid in repo.list_refs(STAGE_PREFIX).items():
         owner = ref[len(STAGE_PREFIX):].partition("/")[0]
-        if not owner.isdigit() or not _pid_alive(int(owner)):
+        if not owner.isdigit() or not pid_alive(int(owner)):
             found.mirrors[ref] = oid
     with contextlib.suppress(OSError):  # a folder holding only the locks a killed git left
         for entry in os.scandir(repo.common_dir / STAGE_PREFIX):
-            if not entry.name.isdigit() or not _pid_alive(int(entry.name)):
+            if not entry.name.isdigit() or not pid_alive(int(entry.name)):
                 found.mirrors.setdefault(f"{STAGE_PREFIX}{entry.name}/", "")
     return found
 
@@ -112,7 +113,7 @@ def _scratch_alive(path: Path) -> bool:
         fd = os.open(path / OWNER_FILE, os.O_RDONLY)
     except OSError:  # not locked yet (being written), or an older gittrack: by its pid
         pid = path.name[len(SCRATCH_PREFIX):].partition("-")[0]
-        return pid.isdigit() and _pid_alive(int(pid))
+        return pid.isdigit() and pid_alive(int(pid))
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -137,12 +138,3 @@ def _prune_dirs(folder: Path) -> None:
         with contextlib.suppress(OSError):
             os.rmdir(dirpath)
 
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
