@@ -6,8 +6,9 @@ Writes RUNS runs with benchmarks/make_runs.py (10 experiments, 10 params and 10 
 reused when PATH holds them already), then measures in fresh processes:
   * `gittrack log -n 20 --where ... --sort ...`, the first time (the index filled from the
     summaries the bulk path noted) and warm (best of 3);
-  * `search_runs(filter_string=...)` into a DataFrame, from `import gittrack`, with the
-    process's peak RSS;
+  * `search_runs(filter_string=..., search_all_experiments=True)` (MLflow's call; without
+    the flag it searches the active experiment only) into a DataFrame, from `import gittrack`,
+    with the process's peak RSS;
   * one more run through the API (10 params, 5 metrics x 100 steps, a 10 KB artifact): its
     `start_run` .. `end_run` and the commit it waits for, against the same in a repository of
     1,000 runs.
@@ -16,6 +17,7 @@ reused when PATH holds them already), then measures in fresh processes:
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,13 +31,16 @@ import make_runs  # noqa: E402
 WHERE = "metrics.rmse < 300 AND params.model = 'rf' OR tags.team = 'ops' AND NOT params.depth > 8"
 SORT = "-metrics.mae"
 FILTER = "metrics.rmse < 200 and params.model = 'rf'"
+# Peak RSS is the kernel's VmHWM of the child's own address space (KiB): ru_maxrss would carry
+# over this process's peak (it wrote the runs) through fork and exec on Linux.
 SEARCH = f"""
-import resource, time
+import time
 started = time.perf_counter()
 import gittrack
-df = gittrack.search_runs(filter_string={FILTER!r})
+df = gittrack.search_runs(filter_string={FILTER!r}, search_all_experiments=True)
 took = time.perf_counter() - started
-print(took, len(df), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+peak = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+print(took, len(df), peak)
 """
 ONE_RUN = """
 import os, time, gittrack
@@ -96,11 +101,15 @@ def main(argv: list[str] | None = None) -> int:
         _wall, out = timed([sys.executable, "-c", SEARCH], path)
         runs.append(out.split())
     took, rows, rss = min(runs, key=lambda r: float(r[0]))
-    print(f"search_runs(filter_string={FILTER!r}): {float(took):.2f} s from import gittrack, "
+    print(f"search_runs(filter_string={FILTER!r}, search_all_experiments=True): "
+          f"{float(took):.2f} s from import gittrack, "
           f"{int(rows):,} rows, peak RSS {int(rss) / 1024:.0f} MB")
-    small = Path(tempfile.mkdtemp(prefix="gittrack-bench-1000-")) / "repo"
-    make_runs.write_runs(small, 1000, 10, seed=7)
-    at_small, at_large = one_run(small), one_run(path)
+    scratch = Path(tempfile.mkdtemp(prefix="gittrack-bench-1000-"))
+    try:
+        make_runs.write_runs(scratch / "repo", 1000, 10, seed=7)
+        at_small, at_large = one_run(scratch / "repo"), one_run(path)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     print(f"one more API run (median of 5, start to committed): {at_small * 1000:.1f} ms at "
           f"1,000 runs, {at_large * 1000:.1f} ms at {args.runs:,}")
     return 0

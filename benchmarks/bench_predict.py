@@ -37,8 +37,11 @@ def write_csv(path: Path, frame: object, rows: int) -> None:
 
 
 def whole_file_rss(path: Path) -> float:
-    code = ("import resource, pandas as pd; pd.read_csv(%r); "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)" % str(path))
+    # VmHWM of the child's own address space: ru_maxrss would carry over this process's
+    # peak through fork and exec on Linux.
+    code = ("import pandas as pd; pd.read_csv(%r); "
+            "print(next(int(l.split()[1]) for l in open('/proc/self/status') "
+            "if l.startswith('VmHWM:')) / 1024)" % str(path))
     return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                 check=True).stdout)
 
@@ -51,9 +54,6 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(tempfile.mkdtemp(prefix="gittrack-bench-predict-"))
     try:
         repo, _mlflow_dir, frame = build(root)
-        print("| rows | CSV | gittrack predict | rows/s | peak RSS | pandas.read_csv of the "
-              "whole file: peak RSS |")
-        print("|---|---|---|---|---|---|")
         for rows in (int(r) for r in args.rows.split(",")):
             source, out = root / f"in-{rows}.csv", root / f"out-{rows}.csv"
             write_csv(source, frame, rows)
@@ -65,9 +65,10 @@ def main(argv: list[str] | None = None) -> int:
                                   env={**os.environ})
             seconds = time.perf_counter() - t0
             rss = re.search(r"peak RSS (\d+) MB", proc.stderr)
-            print(f"| {rows:,} | {source.stat().st_size / 2**20:.0f} MB | {seconds:.1f} s | "
-                  f"{rows / seconds:,.0f} | {rss.group(1) if rss else '?'} MB | "
-                  f"{whole_file_rss(source):.0f} MB |", flush=True)
+            print(f"gittrack predict of {rows:,} rows ({source.stat().st_size / 2**20:.0f} MB "
+                  f"CSV, chunks of {args.chunk_rows:,}): {seconds:.1f} s, {rows / seconds:,.0f} "
+                  f"rows/s, peak RSS {rss.group(1) if rss else '?'} MB; pandas.read_csv of the "
+                  f"whole file alone: peak RSS {whole_file_rss(source):.0f} MB", flush=True)
             source.unlink()
             out.unlink()
     finally:

@@ -64,9 +64,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'ratio to the floor':<44} {ours / base:7.2f}x")
         timed("gittrack push again (nothing to send)", push)
         make_runs.add_runs(source, args.more, 1, seed=12, offset=args.runs, prefix="more")
-        timed(f"floor: git push, {args.more} more runs", lambda: subprocess.run(
+        base = timed(f"floor: git push, {args.more} more runs", lambda: subprocess.run(
             glob, check=True).returncode)
-        timed(f"gittrack push, {args.more} more runs", push)
+        ours = timed(f"gittrack push, {args.more} more runs", push)
+        print(f"{'ratio to the floor, ' + str(args.more) + ' more runs':<44} {ours / base:7.2f}x")
 
         subprocess.run(["git", "clone", "-q", target, str(root / "clone")], check=True)
         clone = Store(Repo(root / "clone"))

@@ -79,6 +79,8 @@ def main() -> None:
     import gittrack
 
     gittrack.set_experiment("sweep")
+    print("each API run: 10 params, 5 metrics x 100 steps (log_metrics per step), a new 10 KB "
+          "artifact")
     early = api_runs(gittrack, args.runs, 0, artifact)
     print(f"API runs 1-{args.runs:,}: {early['rate']:.1f} runs/s ({early['cpu_rate']:.1f} per CPU "
           f"second); median log_artifact {early['log_artifact_ms']:.2f} ms, end_run "

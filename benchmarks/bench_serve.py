@@ -353,7 +353,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
     print(f"{args.clients} keep-alive clients, {args.rounds} rounds of {args.seconds:.0f} s per "
-          f"phase and server, 100-tree forest; load average {os.getloadavg()[0]:.1f}")
+          f"phase and server, 100-tree forest of {len(COLUMNS)} float columns; load average "
+          f"{os.getloadavg()[0]:.1f}")
     print("| server | first /ping | first answer | one-row req/s | p50 | p99 | CPU/req "
           "| 1,000-row req/s | p50 | p99 | CPU/req | RSS |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
@@ -375,7 +376,9 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None
               f"(p99 {g['one-row']['p99']:.0f} vs {m['one-row']['p99']:.0f} ms), "
               f"1,000-row {g['1000-row']['rps'] / m['1000-row']['rps']:.1f}x req/s "
               f"(p99 {g['1000-row']['p99']:.0f} vs {m['1000-row']['p99']:.0f} ms), "
-              f"first answer {m['first'] / g['first']:.1f}x sooner")
+              f"first answer {m['first'] / g['first']:.1f}x sooner; CPU a request "
+              f"{m['one-row']['cpu_ms'] / g['one-row']['cpu_ms']:.1f}x less (one-row), "
+              f"{m['1000-row']['cpu_ms'] / g['1000-row']['cpu_ms']:.1f}x less (1,000-row)")
 
 
 if __name__ == "__main__":

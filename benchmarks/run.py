@@ -65,11 +65,26 @@ class Benchmark:
     texts: Mapping[str, str] = field(default_factory=dict)  # name -> regex of a word, not a number
 
 
+def _serve_cell(server: str, index: int) -> str:
+    """The pattern of one number of bench_serve.py's table row for ``server`` (0: first /ping
+    ... 10: RSS), the others matched loosely."""
+    units = ("s", "s", "", "ms", "ms", "ms", "", "ms", "ms", "ms", "MB")
+    cells = [(NUMBER if i == index else r"[\d,.]+") + (f" {u}" if u else "")
+             for i, u in enumerate(units)]
+    return rf"^\| {re.escape(server)} \| " + r" \| ".join(cells) + r" \|$"
+
+
+# The last of several lines that start alike: ``pattern`` not followed by another ``start``.
+def _last(start: str, pattern: str) -> str:
+    return pattern + rf"(?![\s\S]*{start})"
+
+
 BENCHMARKS: list[Benchmark] = [
     Benchmark(
         "tracking", "bench_tracking.py", ("--runs", "10000", "--small", "1000"),
         ("--runs", "500", "--small", "100", "--calls", "20000"),
         {"import_ms": rf"import gittrack \(fresh interpreter, best of \d+\): {NUMBER} ms",
+         "import_repeat": rf"import gittrack \(fresh interpreter, best of {NUMBER}\)",
          "log_metric_us": rf"log_metric per call .*: {NUMBER} us",
          "process_s": rf"one process per run: .* = {NUMBER} s a run",
          "small_runs": rf"small set \({NUMBER} runs\)",
@@ -128,7 +143,16 @@ BENCHMARKS: list[Benchmark] = [
          "push_s": rf"gittrack push, [\d,]+ runs +{NUMBER} s",
          "more": rf"gittrack push, {NUMBER} more runs",
          "push_more_s": rf"gittrack push, [\d,]+ more runs +{NUMBER} s",
-         "floor_s": rf"floor: git push refs/gittrack/\* \([\d,]+\) +{NUMBER} s"}),
+         "floor_s": rf"floor: git push refs/gittrack/\* \([\d,]+\) +{NUMBER} s",
+         "ratio": rf"ratio to the floor +{NUMBER}x",
+         "floor_more_s": rf"floor: git push, [\d,]+ more runs +{NUMBER} s",
+         "ratio_more": rf"ratio to the floor, [\d,]+ more runs +{NUMBER}x",
+         "fetch_experiment_s": rf"gittrack fetch --experiment \S+ \(fresh clone\) +{NUMBER} s",
+         "fetch_experiment_runs": rf"gittrack fetch --experiment .* s +{NUMBER} new",
+         "fetch_rest_s": rf"gittrack fetch, [\d,]+ runs \(the rest\) +{NUMBER} s",
+         "fetch_rest_runs": rf"gittrack fetch, [\d,]+ runs \(the rest\) .* s +{NUMBER} new",
+         "fetch_total": rf"gittrack fetch, {NUMBER} runs \(the rest\)"},
+        texts={"experiment": r"gittrack fetch --experiment (\S+)"}),
     Benchmark(
         "ui", "bench_ui.py", ("--runs", "10000", "--path", "{work}/ui"),
         ("--runs", "1000", "--repeat", "2", "--path", "{work}/ui"),
@@ -138,11 +162,14 @@ BENCHMARKS: list[Benchmark] = [
          "filter_ms": rf"filter: {NUMBER} ms"},
         requires=("playwright",)),
     Benchmark(
-        "bulk", "bench_bulk.py", ("--runs", "20000", "--steps", "100", "--dir", "{work}/bulk"),
-        ("--runs", "1000", "--steps", "20", "--dir", "{work}/bulk"),
+        "bulk", "bench_bulk.py", ("--runs", "100000", "--steps", "1", "--dir", "{work}/bulk"),
+        ("--runs", "5000", "--steps", "1", "--dir", "{work}/bulk"),
         {"runs": rf"log_runs: {NUMBER} runs",
          "rate": rf"log_runs: .* = {NUMBER} runs/s",
+         "cpu_rate": rf"log_runs: .* runs/s, {NUMBER} per CPU second",
          "steps": rf"\({NUMBER} steps x",
+         "metrics": rf"steps x {NUMBER} metrics",
+         "params": rf"metrics, {NUMBER} params each",
          "log_s": rf"gittrack log -n 20 afterwards \(fresh process\): {NUMBER} s"}),
     Benchmark(
         "incumbents", "bench_incumbents.py", (), ("--quick",),
@@ -202,12 +229,100 @@ BENCHMARKS: list[Benchmark] = [
          "import_ms": rf"this checkout[\s\S]*  import gittrack +median +{NUMBER} ms",
          "api_ms": rf"this checkout[\s\S]*import gittrack; gittrack.start_run .*? median +{NUMBER} ms",
          "help_ms": rf"this checkout[\s\S]*gittrack --help +median +{NUMBER} ms"}),
+    Benchmark(
+        "scale", "bench_scale.py", ("--prefill", "99000", "--runs", "1000", "--dir", "{work}/scale"),
+        ("--prefill", "3000", "--runs", "200", "--dir", "{work}/scale"),
+        {"params": rf"each API run: {NUMBER} params",
+         "metrics": rf"each API run: .* params, {NUMBER} metrics",
+         "steps": rf"each API run: .* metrics x {NUMBER} steps",
+         "artifact_kb": rf"each API run: .* a new {NUMBER} KB artifact",
+         "runs": rf"API runs 1-{NUMBER}:",
+         "early_rate": rf"API runs 1-[\d,]+: {NUMBER} runs/s",
+         "early_cpu_rate": rf"API runs 1-[\d,]+: .* \({NUMBER} per CPU second\)",
+         "early_log_artifact_ms": rf"API runs 1-[\d,]+: .* median log_artifact {NUMBER} ms",
+         "early_end_run_ms": rf"API runs 1-[\d,]+: .* end_run {NUMBER} ms",
+         "prefill": rf"bulk prefill of {NUMBER} runs",
+         "prefill_s": rf"bulk prefill of [\d,]+ runs: {NUMBER} s",
+         "prefill_rate": rf"bulk prefill of [\d,]+ runs: .* \({NUMBER} runs/s\)",
+         "late_first": rf"API runs (?!1-){NUMBER}-",
+         "late_last": rf"API runs (?!1-)[\d,]+-{NUMBER}:",
+         "late_rate": rf"API runs (?!1-)[\d,]+-[\d,]+: {NUMBER} runs/s",
+         "late_cpu_rate": rf"API runs (?!1-)[\d,]+-[\d,]+: .* \({NUMBER} per CPU second\)",
+         "late_log_artifact_ms": rf"API runs (?!1-)[\d,]+-[\d,]+: .* median log_artifact {NUMBER} ms",
+         "late_end_run_ms": rf"API runs (?!1-)[\d,]+-[\d,]+: .* end_run {NUMBER} ms",
+         "late_early": rf"late / early: {NUMBER} \(wall\)",
+         "late_early_cpu": rf"late / early: .*, {NUMBER} \(CPU\)"}),
+    Benchmark(
+        "million", "bench_million.py", ("--runs", "100000", "--path", "{work}/runs"),
+        ("--runs", "5000", "--path", "{work}/runs"),
+        {"runs": rf"^{NUMBER} runs in ",
+         "write_rate": rf"wrote [\d,]+ runs with the bulk path in .* \({NUMBER} runs/s\)",
+         "log_first_s": rf"gittrack log -n 20 .*: {NUMBER} s the first time",
+         "log_s": rf"gittrack log -n 20 .* {NUMBER} s warm",
+         "search_s": rf"search_runs\(.*\): {NUMBER} s from import gittrack",
+         "search_rows": rf"search_runs\(.*\): .* s from import gittrack, {NUMBER} rows",
+         "search_rss_mb": rf"search_runs\(.*\): .* peak RSS {NUMBER} MB",
+         "one_run_repeat": rf"one more API run \(median of {NUMBER},",
+         "one_run_small_ms": rf"one more API run .*: {NUMBER} ms at",
+         "small_runs": rf"one more API run .*: [\d.]+ ms at {NUMBER} runs",
+         "one_run_ms": rf"one more API run .* runs, {NUMBER} ms at"},
+        texts={"filter": r"search_runs\(filter_string=\"([^\"]*)\""}),
+    Benchmark(
+        "serve", "bench_serve.py", (), ("--seconds", "1", "--rounds", "1"),
+        {"clients": rf"^{NUMBER} keep-alive clients",
+         "rounds": rf"keep-alive clients, {NUMBER} rounds",
+         "seconds": rf"rounds of {NUMBER} s per phase",
+         "trees": rf"{NUMBER}-tree forest",
+         "columns": rf"forest of {NUMBER} float columns",
+         "light_first_s": rf"python_function model \(numpy only\): first answer after {NUMBER} s",
+         **{f"{key}{suffix}": _serve_cell(server, index)
+            for server, suffix in (("gittrack", ""), ("gittrack-w2", "_w2"), ("mlflow", "_mlflow"))
+            for index, key in enumerate(("ping_s", "first_s", "rps", "p50_ms", "p99_ms", "cpu_ms",
+                                         "big_rps", "big_p50_ms", "big_p99_ms", "big_cpu_ms",
+                                         "rss_mb"))},
+         "batch_rows": rf"^  gittrack: .*mean rows per predict call {NUMBER}",
+         "ratio": rf"^gittrack / mlflow: one-row {NUMBER}x req/s",
+         "big_ratio": rf"^gittrack / mlflow: .* 1,000-row {NUMBER}x req/s",
+         "first_ratio": rf"^gittrack / mlflow: .* first answer {NUMBER}x sooner",
+         "cpu_ratio": rf"^gittrack / mlflow: .* CPU a request {NUMBER}x less \(one-row\)",
+         "big_cpu_ratio": rf"^gittrack / mlflow: .* {NUMBER}x less \(1,000-row\)"},
+        texts={"same": r"the same 1,000 predictions from every server: (True|False)"},
+        requires=("mlflow", "sklearn", "psutil")),
+    Benchmark(
+        "rollback", "bench_rollback.py", ("--cycles", "10"), ("--cycles", "3"),
+        {"clients": rf"^{NUMBER} clients sending",
+         "poll_s": rf"poll interval {NUMBER} s",
+         "promote_s": rf"promotion served after: median {NUMBER} s",
+         "promote_max_s": rf"promotion served after: .* at most {NUMBER} s",
+         "rollback_s": rf"rollback served after: median {NUMBER} s",
+         "rollback_max_s": rf"rollback served after: .* at most {NUMBER} s",
+         "cycles": rf"rollback served after: .* \({NUMBER} rollbacks\)",
+         "answers": rf"requests answered meanwhile: {NUMBER} ",
+         "failed": rf"requests answered meanwhile: .*; {NUMBER} not 200",
+         "wrong": rf"requests answered meanwhile: .*, {NUMBER} with predictions"}),
+    Benchmark(
+        "predict", "bench_predict.py", ("--rows", "1000000,3000000"), ("--rows", "100000,300000"),
+        {"rows": rf"gittrack predict of {NUMBER} rows",
+         "csv_mb": rf"gittrack predict of [\d,]+ rows \({NUMBER} MB CSV",
+         "chunk_rows": rf"CSV, chunks of {NUMBER}\)",
+         "seconds": rf"gittrack predict of [\d,]+ rows .*\): {NUMBER} s",
+         "rss_mb": rf"gittrack predict of [\d,]+ rows .* peak RSS {NUMBER} MB;",
+         "pandas_rss_mb": rf"gittrack predict of [\d,]+ rows .* whole file alone: peak RSS {NUMBER} MB",
+         "big_rows": _last("gittrack predict of", rf"gittrack predict of {NUMBER} rows"),
+         "big_csv_mb": _last("gittrack predict of", rf"gittrack predict of [\d,]+ rows \({NUMBER} MB CSV"),
+         "big_seconds": _last("gittrack predict of", rf"gittrack predict of [\d,]+ rows .*\): {NUMBER} s"),
+         "big_rss_mb": _last("gittrack predict of", rf"gittrack predict of [\d,]+ rows .* peak RSS {NUMBER} MB;"),
+         "big_pandas_rss_mb": _last("gittrack predict of", rf"gittrack predict of [\d,]+ rows .* whole file alone: peak RSS {NUMBER} MB")},
+        requires=("mlflow", "sklearn")),
 ]
 
 # Goals the issues set (not measurements): shown beside the numbers, kept in the results file.
 TARGETS = {"import_ms": 300, "log_metric_us": 20, "log_10k_s": 1, "log_100k_s": 1,
            "search_100k_s": 3, "rebuild_100k_s": 60, "registry_s": 0.3, "log_model_s": 0.5,
-           "hash_ratio": 0.8, "ui_first_s": 2, "profile_rss_mb": 300}
+           "hash_ratio": 0.8, "ui_first_s": 2, "profile_rss_mb": 300, "api_runs_s": 100,
+           "late_early_pct": 10, "bulk_runs_s": 2000, "log_artifact_ms": 1, "end_run_ms": 1,
+           "push_ratio": 1.3, "push_more_s": 1, "serve_ratio": 10, "serve_big_ratio": 2,
+           "serve_first_s": 1, "rollback_s": 2}
 
 
 @dataclass(frozen=True)
@@ -219,7 +334,7 @@ class Row:
 
 ROWS: dict[str, list[Row]] = {
     "table": [
-        Row("`import gittrack` (fresh interpreter, best of 7)",
+        Row("`import gittrack` (fresh interpreter, best of {tracking.import_repeat:.0f})",
             "{tracking.import_ms:.0f} ms",
             "<= {target.import_ms} ms; `import mlflow` {incumbents.import_ms:,.0f} ms"),
         Row("`log_metric` in a training loop",
@@ -230,6 +345,26 @@ ROWS: dict[str, list[Row]] = {
             "{tracking.small_rate:.0f} / {tracking.rate:.0f} runs/s", ""),
         Row("one process per run", "{tracking.process_s:.2f} s a run",
             "mostly interpreter start and imports"),
+        Row("runs through the API: {scale.params:.0f} params, {scale.metrics:.0f} metrics x "
+            "{scale.steps:.0f} steps, a new {scale.artifact_kb:.0f} KB artifact each",
+            "runs 1-{scale.runs:,.0f}: {scale.early_rate:.1f} runs/s ({scale.early_cpu_rate:.0f} per "
+            "CPU second); runs {scale.late_first:,.0f}-{scale.late_last:,.0f}, after "
+            "{scale.prefill:,.0f} bulk-written: {scale.late_rate:.1f} runs/s "
+            "({scale.late_cpu_rate:.0f} per CPU second); late / early {scale.late_early:.2f} "
+            "({scale.late_early_cpu:.2f} per CPU second)",
+            ">= {target.api_runs_s} runs/s; late within {target.late_early_pct} % of early"),
+        Row("`log_artifact` of a {scale.artifact_kb:.0f} KB file / `end_run`, median in a warm process",
+            "{scale.early_log_artifact_ms:.2f} ms / {scale.early_end_run_ms:.2f} ms at "
+            "{scale.runs:,.0f} runs, {scale.late_log_artifact_ms:.2f} ms / "
+            "{scale.late_end_run_ms:.2f} ms at {scale.late_last:,.0f}",
+            "<= {target.log_artifact_ms} ms each"),
+        Row("`gittrack.log_runs` (bulk): {bulk.runs:,.0f} finished runs of {bulk.params:.0f} params"
+            " + {bulk.metrics:.0f} metrics x {bulk.steps:.0f} point",
+            "{bulk.rate:,.0f} runs/s ({bulk.cpu_rate:,.0f} per CPU second); `gittrack log -n 20` "
+            "after: {bulk.log_s:.2f} s", ">= {target.bulk_runs_s} runs/s"),
+        Row("the same with {scale.metrics:.0f} metrics x {scale.steps:.0f} points: the "
+            "{scale.prefill:,.0f} runs written before the late API runs above",
+            "{scale.prefill_rate:,.0f} runs/s ({scale.prefill_s:,.0f} s)", ""),
         Row("`gittrack log`, fresh process, {tracking.small_runs:,.0f} / {tracking.runs:,.0f} runs",
             "{tracking.log_small_s:.2f} s / {tracking.log_s:.2f} s ({tracking.log_small_first_s:.2f} s"
             " / {tracking.log_first_s:.2f} s the first time, which fills the index)",
@@ -237,10 +372,21 @@ ROWS: dict[str, list[Row]] = {
         Row("after {tracking.runs:,.0f} runs one after another",
             "{tracking.loose:,.0f} loose objects, {tracking.packs:.0f} packs; `git gc --auto` "
             "{tracking.gc_auto}", "git auto-gcs above {tracking.gc_auto_limit:,.0f} loose objects"),
-        Row("{search.runs:,.0f} runs (make_runs.py): `gittrack log -n 20 --where ... --sort ...`",
-            "{search.log_s:.2f} s", "<= {target.log_100k_s} s"),
+        Row("{search.runs:,.0f} runs written by the bulk path (make_runs.py): `gittrack log -n 20 "
+            "--where ... --sort ...`, fresh process",
+            "{search.log_s:.2f} s ({million.log_first_s:.2f} s the first time after they were "
+            "written, which adds their summaries to the index)", "<= {target.log_100k_s} s"),
         Row("{search.runs:,.0f} runs: `query_runs()` into a DataFrame, from `import gittrack`",
             "{search.search_all_s:.2f} s", "<= {target.search_100k_s} s"),
+        Row("{million.runs:,.0f} runs: MLflow's `search_runs(filter_string=\"{million.filter}\", "
+            "search_all_experiments=True)`, from `import gittrack`",
+            "{million.search_s:.2f} s, {million.search_rows:,.0f} rows, peak RSS "
+            "{million.search_rss_mb:,.0f} MB", "<= {target.search_100k_s} s"),
+        Row("{million.runs:,.0f} runs: one more API run ({scale.params:.0f} params, "
+            "{scale.metrics:.0f} metrics x {scale.steps:.0f} points, a {scale.artifact_kb:.0f} KB "
+            "artifact), start to committed, median of {million.one_run_repeat:.0f}",
+            "{million.one_run_ms:.1f} ms", "{million.one_run_small_ms:.1f} ms at "
+            "{million.small_runs:,.0f} runs: as fast"),
         Row("{search.mlflow_runs:,.0f} of those runs searched into a DataFrame, side by side",
             "{search.gittrack_search_s:.2f} s",
             "MLflow {versions.mlflow} on SQLite {search.mlflow_search_s:.2f} s: gittrack "
@@ -268,9 +414,14 @@ ROWS: dict[str, list[Row]] = {
             "{run_artifacts.checkout_s:.2f} s", ""),
         Row("`gittrack push` of {remote.runs:,.0f} runs / {remote.more:,.0f} more, to a local bare remote",
             "{remote.push_s:.2f} s / {remote.push_more_s:.2f} s",
-            "plain `git push` of the same refs: {remote.floor_s:.2f} s"),
-        Row("`gittrack.log_runs` (bulk): {bulk.runs:,.0f} finished runs of {bulk.steps:.0f} steps",
-            "{bulk.rate:,.0f} runs/s; `gittrack log -n 20` after: {bulk.log_s:.2f} s", ""),
+            "plain `git push` of the same refs in the same run: {remote.floor_s:.2f} s / "
+            "{remote.floor_more_s:.2f} s ({remote.ratio:.2f}x / {remote.ratio_more:.2f}x); target "
+            "<= {target.push_ratio}x / <= {target.push_more_s} s"),
+        Row("`gittrack fetch --experiment {remote.experiment}` ({remote.fetch_experiment_runs:,.0f}"
+            " of {remote.fetch_total:,.0f} runs) into a fresh clone / the other "
+            "{remote.fetch_rest_runs:,.0f}",
+            "{remote.fetch_experiment_s:.2f} s / {remote.fetch_rest_s:.2f} s",
+            "only that experiment's refs and commits come"),
         Row("`gittrack import mlflow` of an MLflow SQLite store: {mlflow_import.runs:,.0f} runs "
             "({mlflow_import.points:,.0f} metric points, {mlflow_import.artifacts:.0f} artifact "
             "files, nested runs) and {mlflow_import.versions:.0f} registered versions",
@@ -279,6 +430,40 @@ ROWS: dict[str, list[Row]] = {
         Row("over those imported runs, fresh process: MLflow-shaped `search_runs` with a filter "
             "and a params order", "{mlflow_import.search_s:.2f} s ({mlflow_import.found:,.0f} runs)",
             "`mlflow.search_runs` of the same {mlflow_import.mlflow_search_s:.2f} s"),
+        Row("`gittrack serve` vs `mlflow models serve --env-manager local`, the same "
+            "{serve.trees:.0f}-tree forest ({serve.columns:.0f} float columns), "
+            "{serve.clients:.0f} keep-alive clients, all servers up at once and measured in "
+            "{serve.rounds:.0f} interleaved rounds of {serve.seconds:.0f} s",
+            "one-row requests: {serve.rps:,.0f} req/s, p99 {serve.p99_ms:,.0f} ms, "
+            "{serve.cpu_ms:.2f} ms of server CPU a request ({serve.batch_rows:.1f} rows per "
+            "predict call on average); 1,000-row requests: {serve.big_rps:.1f} req/s, p99 "
+            "{serve.big_p99_ms:,.0f} ms, {serve.big_cpu_ms:.1f} ms of CPU a request. With "
+            "`--workers 2`: {serve.rps_w2:,.0f} / {serve.big_rps_w2:.1f} req/s",
+            "MLflow {versions.mlflow}: one-row {serve.rps_mlflow:,.0f} req/s, p99 "
+            "{serve.p99_ms_mlflow:,.0f} ms, {serve.cpu_ms_mlflow:.2f} ms of CPU; 1,000-row "
+            "{serve.big_rps_mlflow:.1f} req/s, p99 {serve.big_p99_ms_mlflow:,.0f} ms, "
+            "{serve.big_cpu_ms_mlflow:.1f} ms of CPU. gittrack: one-row {serve.ratio:.1f}x the "
+            "requests/s, {serve.cpu_ratio:.1f}x less CPU a request; 1,000-row "
+            "{serve.big_ratio:.1f}x, {serve.big_cpu_ratio:.1f}x less CPU (targets "
+            "{target.serve_ratio}x / {target.serve_big_ratio}x the requests/s)"),
+        Row("time from `gittrack serve` to its first answer",
+            "{serve.first_s:.1f} s for the forest (most of it importing scikit-learn and skops to "
+            "load it); {serve.light_first_s:.1f} s for a numpy-only python_function model",
+            "MLflow {serve.first_s_mlflow:.1f} s for the forest; target <= {target.serve_first_s} s"),
+        Row("a rollback served by a following `gittrack serve` (`--poll-interval "
+            "{rollback.poll_s}`, {rollback.clients:.0f} clients sending one-row requests)",
+            "{rollback.rollback_s:.2f} s median, {rollback.rollback_max_s:.2f} s at most over "
+            "{rollback.cycles:.0f} rollbacks (promotions: {rollback.promote_max_s:.2f} s at most); "
+            "{rollback.answers:,.0f} answers meanwhile, {rollback.failed:.0f} failed, "
+            "{rollback.wrong:.0f} not of the version named",
+            "<= {target.rollback_s} s"),
+        Row("`gittrack predict` of a {predict.rows:,.0f} / {predict.big_rows:,.0f}-row CSV "
+            "({predict.csv_mb:,.0f} / {predict.big_csv_mb:,.0f} MB, the forest, chunks of "
+            "{predict.chunk_rows:,.0f})",
+            "{predict.seconds:.1f} s / {predict.big_seconds:.1f} s, peak RSS {predict.rss_mb:,.0f}"
+            " / {predict.big_rss_mb:,.0f} MB",
+            "`pandas.read_csv` of the whole file alone: {predict.pandas_rss_mb:,.0f} / "
+            "{predict.big_pandas_rss_mb:,.0f} MB"),
         Row("drift of two {drift.rows:,.0f} x {drift.cols:.0f} Parquet files: both profiles + "
             "drift, fresh process",
             "{drift.total_s:.2f} s (median of {drift.repeat:.0f}), peak RSS {drift.rss_mb:,.0f} MB",
@@ -304,19 +489,24 @@ ROWS: dict[str, list[Row]] = {
         Row("`gittrack --help`", "{startup.before_help_ms:.1f} ms", "{startup.help_ms:.1f} ms"),
     ],
 }
-HEADERS = {"table": ("what", "gittrack", "target / incumbent"),
+HEADERS = {"table": ("what", "gittrack", "target / incumbent", "load"),
            "startup": ("", "before (eb259f8, flat package)", "after (layers)")}
 INTROS = {
     "table": "Measured {meta.date} by `python benchmarks/run.py` ({meta.mode} sizes) on "
              "{machine.nproc} cores ({machine.cpu}) with {machine.memory_gib:.0f} GiB of memory, "
-             "shared with other work (load average {machine.load} as each benchmark started); Python "
-             "{versions.python}, git {versions.git}, pygit2 {versions.pygit2}, dvc-data "
-             "{versions.dvc-data}, pandas {versions.pandas}; MLflow {versions.mlflow}, DVCLive "
-             "{versions.dvclive}, GTO {versions.gto}, Evidently {versions.evidently}. Each figure is one run's (the script's "
-             "median or best where it repeats); every script's output is in "
-             "[benchmarks/results/latest.json](benchmarks/results/latest.json).",
+             "shared with other work; Python {versions.python}, git {versions.git}, pygit2 "
+             "{versions.pygit2}, dvc-data {versions.dvc-data}, pandas {versions.pandas}; MLflow "
+             "{versions.mlflow}, DVCLive {versions.dvclive}, GTO {versions.gto}, Evidently "
+             "{versions.evidently}. Each figure is one run's (the script's median or best where it "
+             "repeats); every script's output is in "
+             "[benchmarks/results/latest.json](benchmarks/results/latest.json). The load column is "
+             "the 1-minute load average as the row's benchmark started and as it ended (one range "
+             "for each benchmark the row draws on): the benchmark's own processes count in it, "
+             "and above {machine.nproc} processes waited for a core, which stretches wall-clock "
+             "figures.",
     "startup": "`python benchmarks/bench_import.py --rev eb259f8` (fresh processes, medians of "
-               "{startup.repeat:.0f}; the interpreter alone {startup.floor_ms:.1f} ms), in the same run:",
+               "{startup.repeat:.0f}; the interpreter alone {startup.floor_ms:.1f} ms; load average "
+               "{startup.load:.1f} at the start, {startup.load_end:.1f} at the end), in the same run:",
 }
 
 
@@ -381,6 +571,7 @@ def run_one(bench: Benchmark, quick: bool) -> dict[str, Any]:
         proc = subprocess.run([bench.python or sys.executable, str(HERE / bench.script),
                                *resolved(args)], cwd=ROOT, env=env, capture_output=True, text=True)
     entry["seconds"] = round(time.perf_counter() - started, 1)
+    entry["load_end"] = round(os.getloadavg()[0], 1)
     entry["returncode"] = proc.returncode
     entry["output"] = proc.stdout.replace(work, "{work}")
     if proc.returncode != 0:
@@ -437,7 +628,34 @@ def lookup(results: Mapping[str, Any], scope: str, key: str) -> Any:
     if scope in ("meta", "machine", "versions", "targets", "target"):
         source = results["meta"] if scope == "meta" else results["targets" if scope == "target" else scope]
         return source.get(key)
-    return results.get("benchmarks", {}).get(scope, {}).get("numbers", {}).get(key)
+    entry = results.get("benchmarks", {}).get(scope, {})
+    found = entry.get("numbers", {}).get(key)
+    if found is None and key in ENTRY_NUMBERS:
+        found = entry.get(key)
+    return found
+
+
+# Numbers every benchmark's entry has, beside the ones its script printed.
+ENTRY_NUMBERS = ("load", "load_end", "seconds")
+SCOPES = ("meta", "machine", "versions", "targets", "target")
+
+
+def load_cell(row: Row, results: Mapping[str, Any]) -> str:
+    """The load average as the row's benchmarks started and ended ("1.2-3.4"), one range per
+    benchmark, in the order the row names them."""
+    names: list[str] = []
+    for template in (row.what, row.gittrack, row.other):
+        for match in FIELD.finditer(template):
+            if match.group(1) not in SCOPES and match.group(1) not in names:
+                names.append(match.group(1))
+    cells = []
+    for bench in names:
+        start, end = lookup(results, bench, "load"), lookup(results, bench, "load_end")
+        if start is None:
+            cells.append("(not measured)")
+        else:
+            cells.append(f"{start:.1f}" if end is None else f"{start:.1f}-{end:.1f}")
+    return " / ".join(cells)
 
 
 def fill(template: str, results: Mapping[str, Any]) -> str:
@@ -455,6 +673,8 @@ def render(name: str, results: Mapping[str, Any]) -> str:
              "|" + "---|" * len(head)]
     for row in ROWS[name]:
         cells = [fill(t, results) for t in (row.what, row.gittrack, row.other)]
+        if head[-1] == "load":
+            cells.append(load_cell(row, results))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

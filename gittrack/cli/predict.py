@@ -55,6 +55,15 @@ def command(model_uri: str, source: str, target: str, input_format: str | None,
 
 
 def _peak_rss_mb() -> float:
+    """This process's peak RSS: Linux's VmHWM of its own address space, where it exists
+    (``ru_maxrss`` carries over the peak of the parent that started it, through fork and exec)."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         import resource
     except ImportError:  # not on Windows
