@@ -500,7 +500,7 @@ INTROS = {
              "{versions.evidently}. Each figure is one run's (the script's median or best where it "
              "repeats); every script's output is in "
              "[benchmarks/results/latest.json](benchmarks/results/latest.json). The load column is "
-             "the 1-minute load average as the row's benchmark started and as it ended (one range "
+             "the 1-minute load average as the row's benchmark started → as it ended (one pair "
              "for each benchmark the row draws on): the benchmark's own processes count in it, "
              "and above {machine.nproc} processes waited for a core, which stretches wall-clock "
              "figures.",
@@ -641,7 +641,7 @@ SCOPES = ("meta", "machine", "versions", "targets", "target")
 
 
 def load_cell(row: Row, results: Mapping[str, Any]) -> str:
-    """The load average as the row's benchmarks started and ended ("1.2-3.4"), one range per
+    """The load average as the row's benchmarks started and ended ("1.2 → 3.4"), one pair per
     benchmark, in the order the row names them."""
     names: list[str] = []
     for template in (row.what, row.gittrack, row.other):
@@ -654,7 +654,7 @@ def load_cell(row: Row, results: Mapping[str, Any]) -> str:
         if start is None:
             cells.append("(not measured)")
         else:
-            cells.append(f"{start:.1f}" if end is None else f"{start:.1f}-{end:.1f}")
+            cells.append(f"{start:.1f}" if end is None else f"{start:.1f} → {end:.1f}")
     return " / ".join(cells)
 
 

@@ -132,7 +132,7 @@ def test_run_py_runs_a_benchmark_then_writes_results_and_the_readme(
     assert saved["targets"] == {"fake": 9} and saved["versions"]["pygit2"]
     text = readme.read_text()
     assert f"{start}\nOn {saved['machine']['nproc']} cores:\n\n| what | gittrack |" in text
-    load = f"{entry['load']:.1f}-{entry['load_end']:.1f}"  # the load average as it started, ended
+    load = f"{entry['load']:.1f} → {entry['load_end']:.1f}"  # the load average as it started, ended
     assert f"| 42 items | 5.25 s | <= 9 s | {load} |\n" + end + "\n\nafter\n" in text
     assert unexplained(generated_one(text, start, end), saved) == []
 
