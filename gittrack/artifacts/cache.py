@@ -519,14 +519,25 @@ class Cache:
         path = self.object_path(oid)
         if path.is_file() and _md5_file(path) == oid.removesuffix(".dir"):
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = _tmp_sibling(path)
+        # Written under a name of this thread's own, created read-only, renamed into place:
+        # a reader sees the whole object or none (one open, no mkstemp round trip).
+        tmp = f"{path.parent}{os.sep}.{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
         try:
-            tmp.write_bytes(data)
-            tmp.chmod(0o444)
+            fd = os.open(tmp, flags, 0o444)
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, flags, 0o444)
+        except FileExistsError:  # a dead process's leftover under the same pid and thread
+            os.unlink(tmp)
+            fd = os.open(tmp, flags, 0o444)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
             os.replace(tmp, path)
         finally:
-            tmp.unlink(missing_ok=True)
+            with suppress(FileNotFoundError):
+                os.unlink(tmp)
 
     def put_object(self, oid: str, data: bytes) -> None:
         """Store one object's bytes (fetched from elsewhere) after checking them against ``oid``."""

@@ -26,8 +26,13 @@ def cache_for(repo: Repo) -> Cache:
 @contextmanager
 def cache_lock(repo: Repo, exclusive: bool = False) -> Iterator[None]:
     """Hold the cache lock: shared while adding and recording, exclusive for gc."""
-    repo.state_dir.mkdir(parents=True, exist_ok=True)
-    with open(repo.state_dir / "cache.lock", "a+b") as fh:
+    lock = repo.state_dir / "cache.lock"
+    try:
+        fh = open(lock, "a+b")  # noqa: SIM115 - closed by the with below
+    except FileNotFoundError:
+        repo.state_dir.mkdir(parents=True, exist_ok=True)
+        fh = open(lock, "a+b")  # noqa: SIM115
+    with fh:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
         yield
 

@@ -9,6 +9,7 @@ but not yet recorded (docs/artifacts.md).
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import io
 import json
@@ -113,11 +114,20 @@ def _check_overlap(existing: Mapping[str, Any], new: str) -> None:
 
 def _workspace_relative(repo: Repo, path: Path) -> str:
     """A path inside the work tree as its relative posix path, anything else as its name."""
-    real = path.resolve()
-    for root in (repo.workdir, Path.cwd()):
-        if root is not None and real.is_relative_to(root.resolve()) and real != root.resolve():
-            return real.relative_to(root.resolve()).as_posix()
+    real = os.path.realpath(path)
+    for root in (repo.workdir, os.getcwd()):
+        if root is None:
+            continue
+        top = _real_dir(os.fspath(root))
+        if real.startswith(top.rstrip(os.sep) + os.sep):
+            return Path(real[len(top.rstrip(os.sep)) + 1:]).as_posix()
     return path.name
+
+
+@functools.lru_cache(maxsize=16)
+def _real_dir(path: str) -> str:
+    # the work tree and the current directory, resolved once: every logged file asks
+    return os.path.realpath(path)
 
 
 # ---------------------------------------------------------------- files and directories
