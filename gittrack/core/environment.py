@@ -159,10 +159,17 @@ def executed_files(workdir: Path, candidates: Iterable[str]) -> list[str]:
     if real != os.fspath(workdir):  # modules may name the work tree through a symlink
         wanted.update({os.path.normpath(os.path.join(real, rel)): rel for rel in candidates})
     found = set()
-    for module in list(sys.modules.values()):
+    for name, module in list(sys.modules.items()):
         path = getattr(module, "__file__", None)
-        if isinstance(path, str):
-            rel = wanted.get(os.path.abspath(path))
-            if rel is not None:
-                found.add(rel)
+        if not isinstance(path, str):
+            continue
+        known = _MODULE_PATHS.get(name)
+        if known is None or known[0] != path:  # a module's file is made absolute once
+            known = _MODULE_PATHS[name] = (path, os.path.abspath(path))
+        rel = wanted.get(known[1])
+        if rel is not None:
+            found.add(rel)
     return sorted(found)
+
+
+_MODULE_PATHS: dict[str, tuple[str, str]] = {}  # module name -> (__file__, its absolute path)
