@@ -142,11 +142,14 @@ class ActiveRun:
         _require_mapping("log_metrics", metrics)
         ts = int(time.time() * 1000) if timestamp is None else _as_int("timestamp", timestamp)
         checked = []
+        known = self._metric_keys
         for key, value in metrics.items():
-            if type(key) is not str or key not in self._metric_keys:
+            if type(key) is not str or key not in known:
                 self._new_metric_key(key)
-            checked.append((str.__str__(key), _as_number(key, value)))
-        st = 0 if step is None else _as_int("step", step)
+                key = str.__str__(key)
+            checked.append((key, value if type(value) is float else _as_number(key, value)))
+        st = 0 if step is None else (step if type(step) is int and -INT64 <= step < INT64
+                                     else _as_int("step", step))
         with self._lock:
             if self._ended:
                 raise self._ended_error()
