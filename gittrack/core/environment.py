@@ -7,6 +7,7 @@ costs ~0.3 s on this machine, too slow for every run; the map is cached on disk,
 
 from __future__ import annotations
 
+import functools
 import getpass
 import hashlib
 import json
@@ -38,21 +39,29 @@ def pid_alive(pid: int) -> bool:
 
 def describe() -> dict[str, Any]:
     """User, host, pid, command line, Python and platform of this process."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = os.environ.get("USER", "unknown")
+    user, host, python, system = _fixed()
     return {
-        "user": _text(user),
-        "host": _text(socket.gethostname()),
+        "user": user,
+        "host": host,
         "pid": os.getpid(),
         # --password=... is never recorded; arguments and directories are bytes to the system:
         # what is not UTF-8 is kept as the exact bytes (YAML !!binary; docs/format.md).
         "command": [os_text(arg) for arg in redact_argv([sys.executable, *sys.argv])],
         "cwd": os_text(_cwd()),
-        "python": platform.python_version(),
-        "platform": _text(platform.platform()),
+        "python": python,
+        "platform": system,
     }
+
+
+@functools.lru_cache(maxsize=1)
+def _fixed() -> tuple[str, str, str, str]:
+    # what a process does not change while it runs: asked once, not at every run's start
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = os.environ.get("USER", "unknown")
+    return (_text(user), _text(socket.gethostname()), platform.python_version(),
+            _text(platform.platform()))
 
 
 def _cwd() -> str:
