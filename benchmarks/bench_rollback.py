@@ -19,7 +19,6 @@ import http.client
 import json
 import os
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -34,6 +33,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import bench_models  # noqa: E402
+import bench_serve  # noqa: E402
 
 
 def free_port() -> int:
@@ -184,12 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if load.failed or load.wrong else 0
     finally:
         if proc is not None and proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            bench_serve.stop(proc)
         shutil.rmtree(root, ignore_errors=True)
 
 
