@@ -1,7 +1,7 @@
 """Data profiles and drift against Evidently, on the same files, in the same run.
 
     python benchmarks/bench_drift.py                       # 1M x 20, 10M profile, agreement
-    python benchmarks/bench_drift.py --evidently-python /work/venv-evidently/bin/python
+    python benchmarks/bench_drift.py --evidently-python ~/venv-evidently/bin/python
 
 1. Two Parquet files of ROWS x COLS float columns; the current one has column f00 shifted by
    half a standard deviation.
@@ -178,7 +178,7 @@ def main() -> None:
     parser.add_argument("--big-rows", type=int, default=10_000_000)
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=3, help="gittrack runs (median compared)")
-    parser.add_argument("--evidently-python", default="/work/venv-evidently/bin/python")
+    parser.add_argument("--evidently-python", default=os.path.expanduser("~/venv-evidently/bin/python"))
     parser.add_argument("--skip-evidently", action="store_true")
     parser.add_argument("--skip-big", action="store_true")
     args = parser.parse_args()

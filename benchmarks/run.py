@@ -48,7 +48,7 @@ README = ROOT / "README.md"
 RESULTS = HERE / "results"
 NUMBER = r"([\d,]+(?:\.\d+)?)"
 # Evidently needs pandas < 3, so it lives in a virtual environment of its own.
-EVIDENTLY = os.environ.get("EVIDENTLY_PYTHON", "/work/venv-evidently/bin/python")
+EVIDENTLY = os.environ.get("EVIDENTLY_PYTHON", os.path.expanduser("~/venv-evidently/bin/python"))
 
 
 @dataclass(frozen=True)
