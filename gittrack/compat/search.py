@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from gittrack.compat.entities import MAX_FLOAT, STATUS_TO_MLFLOW, artifact_uri, param_text
 from gittrack.core.errors import FilterError, InvalidInputError
-from gittrack.core.records import ms_from_iso
+from gittrack.core.records import mlflow_float, ms_from_iso, system_tags
 from gittrack.core.store import Store
 
 if TYPE_CHECKING:
@@ -316,19 +316,10 @@ def rows(store: Store, experiments: Sequence[str], root: str) -> list[Row]:
     out = []
     for r in found:
         s = table.summary(r)
-        tags = {"mlflow.runName": str(s.get("name") or "")}
-        if s.get("user"):
-            tags["mlflow.user"] = str(s["user"])
-        if s.get("baseline"):
-            tags["mlflow.source.git.commit"] = str(s["baseline"])
-        if s.get("parent"):
-            tags["mlflow.parentRunId"] = str(s["parent"])
+        tags = system_tags(s)  # the summary holds the run.yaml fields it derives them from
         tags.update({str(k): str(v) for k, v in (s.get("tags") or {}).items()})
-        metrics = {}
-        for k, v in (s.get("metrics") or {}).items():
-            value = float(v) if isinstance(v, (int, float)) else math.nan
-            metrics[k] = MAX_FLOAT if value == math.inf else -MAX_FLOAT if value == -math.inf \
-                else value
+        metrics = {k: mlflow_float(float(v) if isinstance(v, (int, float)) else math.nan)
+                   for k, v in (s.get("metrics") or {}).items()}
         out.append(Row(
             run_id=str(s["id"]), experiment_id=str(s.get("experiment") or ""),
             status=STATUS_TO_MLFLOW.get(str(s.get("status")), str(s.get("status")).upper()),
