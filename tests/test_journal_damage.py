@@ -156,3 +156,29 @@ def test_a_journal_with_no_run_ref_is_kept_in_quarantine(repo: Path, cli: Any) -
     assert "no run ref" in result.err and not journal.exists()
     kept = list((repo / ".git" / "gittrack" / "quarantine").iterdir())
     assert [p.read_bytes() for p in kept] == [data]
+
+
+@pytest.mark.parametrize("header", [
+    {"ref": "refs/heads/main", "parent": "zz"},
+    {"ref": "refs/gittrack/runs/default/0123456789abcdef", "parent": "0" * 40},
+], ids=["a branch", "another run"])
+def test_a_journal_header_moves_only_its_own_runs_ref(repo: Path, cli: Any,
+                                                      header: dict[str, str]) -> None:
+    import json
+
+    main = git(repo, "rev-parse", "HEAD").strip()
+    run_id, journal, data = dead_run()
+    lines = data.split(b"\n")
+    first = json.loads(lines[0])
+    assert first[0] == "h"
+    first[1].update(header)  # a header edited or damaged to name another ref and no parent
+    journal.write_bytes(b"\n".join([json.dumps(first).encode(), *lines[1:]]))
+    result = cli("log")
+    assert result.code == 0, result.err
+    assert git(repo, "rev-parse", "HEAD").strip() == main  # the branch did not move
+    assert "0123456789abcdef" not in git(repo, "for-each-ref", "refs/gittrack/runs/")
+    run = gittrack.get_run(run_id)
+    assert run.status == "crashed" and run.params == {"lr": 0.1}
+    assert run.metrics["loss"].step == POINTS - 1  # every point recovered into its own ref
+    fsck = git(repo, "fsck", "--no-dangling")
+    assert "error" not in fsck

@@ -16,7 +16,7 @@ from collections import Counter
 from pathlib import Path
 from typing import IO, Any
 
-from gittrack.core import journal
+from gittrack.core import journal, names
 from gittrack.core.errors import GittrackError, MissingObjectError
 from gittrack.core.records import TERMINAL, format_float, iso_from_ms, parse_tsv
 from gittrack.core.store import Store
@@ -64,7 +64,9 @@ def _recover(store: Store, path: Path, fh: IO[bytes]) -> str | None:
     run_id = sides.run_id_of(path)
     header = contents.header
     ref = header.get("ref") if isinstance(header.get("ref"), str) else None
-    ref = ref or store.ref_of(run_id)
+    parsed = names.parse_run_ref(ref) if ref else None
+    if parsed is None or parsed[1] != run_id:  # only this run's own ref, whatever the header says
+        ref = store.ref_of(run_id)
     current = store.repo.resolve_ref(ref) if ref else None
     if ref is None or current is None:
         if contents.size:  # no run to commit into (removed meanwhile): keep the bytes
@@ -84,6 +86,10 @@ def _recover(store: Store, path: Path, fh: IO[bytes]) -> str | None:
         state.info["status"] = "crashed"
         state.info["end_time"] = iso_from_ms(int(os.fstat(fh.fileno()).st_mtime * 1000))
     parent = header.get("parent") if "parent" in header else _first_parent(store, current)
+    if parent is not None and not (isinstance(parent, str) and len(parent) == 40
+                                   and all(c in "0123456789abcdef" for c in parent)
+                                   and store.repo.has_object(parent)):
+        parent = _first_parent(store, current)  # a damaged header names no commit of ours
     commit = store.write_commit(store.code_tree_of(current), parent, state.files(store),
                                 state.message())
     store.repo.set_ref(ref, commit)
