@@ -54,6 +54,10 @@ def test_without_the_token_every_request_is_401_with_the_headers(exposed: TestCl
         assert answer.json()["kind"] == "unauthorized" and "?token=" in answer.json()["error"]
     assert exposed.get("/api/info", headers={"Authorization": "token wrong"}).status_code == 401
     assert exposed.get("/api/info?token=wrong").status_code == 401
+    # a token that is not ASCII (in the URL, a header or a cookie) is a wrong token, not a 500
+    assert exposed.get("/api/info?token=%C3%A9%FF").status_code == 401
+    assert exposed.get("/api/info", headers={"Authorization": b"token \xc3\xa9"}).status_code == 401
+    assert exposed.get("/api/info", headers={"Cookie": b"gittrack_token=\xff"}).status_code == 401
 
 
 def test_the_token_in_the_url_becomes_a_cookie_and_headers_work(exposed: TestClient) -> None:

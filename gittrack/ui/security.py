@@ -114,7 +114,10 @@ class Guard:
                           "Request refused: a write from another origin.")
             return
         given = self._given_token(scope, headers)
-        if self.token is not None and not (given and hmac.compare_digest(given[0], self.token)):
+        # compared as bytes: compare_digest refuses str holding anything but ASCII
+        if self.token is not None and not (
+                given and hmac.compare_digest(given[0].encode("utf-8", "surrogateescape"),
+                                              self.token.encode("utf-8"))):
             await _refuse(scope, receive, send, 401, "unauthorized",
                           "This server needs its token: open the URL `gittrack ui` printed "
                           "(it ends in ?token=...), or send `Authorization: token ...`.")
