@@ -332,6 +332,19 @@ def test_payloads_come_back_as_data_and_pages_carry_a_strict_csp(
     assert c.get("/static/app.js").status_code == 200
 
 
+@pytest.mark.parametrize("report", ["[1, 2]", "3", '"text"', "{not json"])
+def test_a_drift_report_that_is_not_an_object_is_refused_with_a_sentence(
+        tmp_path: Path, report: str) -> None:
+    import gittrack
+    from gittrack import api
+    path = make_repo(tmp_path / "repo")
+    api.set_tracking_repo(path)
+    with gittrack.start_run(run_name="odd") as run:
+        run.log_text(report, "drift.json")  # a run anyone could have pushed
+    answer = client(path).get(f"/api/runs/{run.id}/drift")
+    assert answer.status_code == 400 and "drift report" in answer.json()["error"]
+
+
 def test_non_finite_values_are_valid_json(tmp_path: Path) -> None:
     import gittrack
     from gittrack import api

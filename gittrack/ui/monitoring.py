@@ -57,4 +57,7 @@ def drift_report(store: Store, spec: str) -> dict[str, Any]:
         doc = json.loads(data)
     except ValueError as exc:
         raise GittrackError(f"The drift report of run {run.id} is not valid JSON ({exc}).") from exc
-    return dict(jsonable({"run": run.id, "name": run.name, **doc}))
+    if not isinstance(doc, dict):
+        raise GittrackError(f"The drift report of run {run.id} is not a JSON object; it was not "
+                            "written by `gittrack monitor` or `gittrack drift --json`.")
+    return dict(jsonable({**doc, "run": run.id, "name": run.name}))
