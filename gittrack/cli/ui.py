@@ -10,7 +10,6 @@ import click
 
 from gittrack.core.errors import GittrackError
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 TOKEN_ENV = "GITTRACK_UI_TOKEN"
 
 

@@ -48,7 +48,7 @@ INDEX_FORMAT = 3
 MAGIC = b"GTIDX3\n"
 LEGACY = ("summaries-v1.jsonl", "v2")  # earlier index files, removed by clear()
 MAX_SEGMENTS = 8
-NOTED_PREFIX = "noted-"  # files of summaries noted by writers (note_run)
+NOTED_PREFIX = "noted-"  # files of summaries noted by writers (note_runs)
 PARALLEL_MIN = 4000  # summarise in several processes from this many missing runs
 # Attribute columns: summary key -> column name (the names filters and search_runs use).
 ATTRIBUTES = {
@@ -634,9 +634,6 @@ def note_runs(repo: Repo,
         append_file(directory / f"{NOTED_PREFIX}{os.getpid()}.jsonl", b"".join(lines))
 
 
-def note_run(repo: Repo, commit: str, files: Mapping[str, bytes | str]) -> None:
-    """:func:`note_runs` of one run, read from its rendered ``files``."""
-    note_runs(repo, [(commit, files, None)])
 
 
 # -- reading run records fast -------------------------------------------------------------

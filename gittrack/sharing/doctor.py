@@ -28,12 +28,13 @@ from typing import Any
 
 from gittrack.artifacts.local import cache_for
 from gittrack.core import journal, names
-from gittrack.core.errors import GitError, GittrackError, MissingObjectError
+from gittrack.core.errors import GitError, MissingObjectError, RemoteError
 from gittrack.core.gitio import missing
 from gittrack.core.store import Store
 from gittrack.query.index import Index
 from gittrack.registry.resolver import LineCache, Registry, TagCache
 from gittrack.sharing import leftovers
+from gittrack.sharing.remote import resolve_remote
 from gittrack.tracking import recovery
 
 QUARANTINE = "quarantine"
@@ -222,16 +223,15 @@ def missing_objects(store: Store) -> dict[str, str]:
 
 
 def _refetch(store: Store, refs: list[str], remote: str | None) -> set[str]:
-    """Fetch every object of ``refs`` again from ``remote`` (default: origin when there is
-    one); the refs that are whole afterwards."""
+    """Fetch every object of ``refs`` again from ``remote`` (by default the one push and pull
+    use); the refs that are whole afterwards."""
     repo = store.repo
-    if remote is None:
-        configured = repo.run_git("remote", check=False).stdout.split()
-        if "origin" not in configured:
-            return set()
-        remote = "origin"
-    if remote.startswith("-"):
-        raise GittrackError(f"{remote!r} is not a remote name or URL; name one such as 'origin'.")
+    try:
+        remote = resolve_remote(repo, remote)
+    except RemoteError:
+        if remote is not None:
+            raise  # a name that is not one
+        return set()  # nowhere to fetch from: the report says what is missing
     repo.run_git("fetch", "--refetch", "--no-tags", "--no-write-fetch-head", "--quiet", "--",
                  remote, *refs, check=False)
     still = missing_objects(store)

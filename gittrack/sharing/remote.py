@@ -49,7 +49,6 @@ FETCH_REFSPECS = ("refs/gittrack/*:refs/gittrack/*", "refs/tags/*:refs/tags/*")
 PUSH_REFSPECS = ("refs/gittrack/*:refs/gittrack/*", "refs/tags/*:refs/tags/*")
 ARG_BUDGET = 256 * 1024  # bytes of refspecs per git invocation (ARG_MAX is 2 MB here)
 MAX_ROUNDS = 5
-STAGE_PREFIX = leftovers.STAGE_PREFIX
 STAGE_THRESHOLD = 64  # refs; below it explicit refspecs are as fast
 
 
@@ -467,19 +466,10 @@ def _apply(repo: Repo, plan: refsync.FetchPlan) -> None:
     lines += [f"delete {r} {o}" for r, o in plan.delete.items()]
     if not lines:
         return
-    if _update_refs(repo, lines):
+    if leftovers.update_refs(repo, lines):
         return
     for line in lines:  # one transaction failed (a ref moved meanwhile): apply what still holds
-        _update_refs(repo, [line])
-
-
-def _update_refs(repo: Repo, lines: list[str]) -> bool:
-    import subprocess
-
-    proc = subprocess.run(["git", f"--git-dir={repo.git_dir}", "update-ref", "--stdin"],
-                          input="\n".join(lines) + "\n", capture_output=True, text=True,
-                          check=False)
-    return proc.returncode == 0
+        leftovers.update_refs(repo, [line])
 
 
 def _unsafe_pointer(store: Store, commit: str, unsafe_objects: Mapping[str, str]) -> str | None:

@@ -20,7 +20,7 @@ from typing import Any
 from gittrack.core import display, environment, maintenance, names, project, signing
 from gittrack.core.errors import InvalidInputError, RunStateError, SignatureError
 from gittrack.core.gitio import Repo
-from gittrack.core.journal import Journal
+from gittrack.core.journal import INT64, Journal
 from gittrack.core.records import TERMINAL, RunInfo, flatten, now_iso, parse_tsv, plain
 from gittrack.core.store import Store
 from gittrack.tracking import code, services, sides, stack
@@ -35,8 +35,6 @@ COMMIT_SECONDS = float(os.environ.get("GITTRACK_COMMIT_SECONDS", "10"))
 CodeGraft = Callable[[Repo, "str | None"], "str | None"]
 WARN_AFTER_FAILURES = 3  # background failures in a row before a warning (git's own gc
 # holding a ref lock is retried inside gitio and rarely outlasts one tick)
-INT64 = 2**63
-log = logging.getLogger("gittrack")
 
 
 class ActiveRun:
