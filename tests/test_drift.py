@@ -232,3 +232,39 @@ def test_current_can_be_a_directory_of_request_logs(repo: Path, cli: Any) -> Non
     doc = json.loads(cli("drift", "ref.csv", "requests", "--json").out)
     assert doc["drifted"] == ["normal"] and doc["current"]["rows"] == 3000
     assert [c["column"] for c in doc["columns"]] == list(shifted.columns)  # no log columns
+
+
+def _damaged(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Ways a profile from a pulled run may differ from what gittrack writes."""
+    column = doc["columns"][0]
+    broken = []
+    for key, value in (("histogram", "x"), ("count", "many"), ("histogram", {"edges": [1]}),
+                       ("kind", None), ("values", 7)):
+        changed = json.loads(json.dumps(doc))
+        changed["columns"][0] = {**column, key: value}
+        broken.append(changed)
+    return broken
+
+
+def test_a_damaged_profile_is_refused_with_a_sentence() -> None:
+    from gittrack.artifacts.profiles import Profile
+    from gittrack.core.errors import InvalidInputError
+
+    frame = pd.DataFrame({"a": np.arange(500, dtype=float), "c": ["x", "y"] * 250})
+    good = profile_frame(frame)
+    doc = good.to_dict()
+    for bad in ({**doc, "rows": "10"}, {**doc, "columns": [1, 2]},
+                {**doc, "columns": [{"kind": "numerical"}]}):
+        with pytest.raises(InvalidInputError, match="damaged"):
+            Profile.from_dict(bad)
+    for bad in _damaged(doc):
+        try:
+            other = Profile.from_dict(bad)
+        except InvalidInputError:
+            continue
+        for reference, current in ((other, good), (good, other)):
+            # either side: a verdict, or one sentence that the profile is damaged; nothing else
+            try:
+                drift.compare(reference, current)
+            except InvalidInputError as exc:
+                assert "damaged" in str(exc)

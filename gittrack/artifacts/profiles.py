@@ -120,7 +120,13 @@ class Profile:
                 or not isinstance(doc.get("columns"), list):
             raise InvalidInputError("This is not a gittrack data profile (format 1); make one "
                                     "with `gittrack profile FILE -o profile.json`.")
-        return cls(int(doc.get("rows") or 0), list(doc["columns"]))
+        rows, columns = doc.get("rows") or 0, doc["columns"]
+        if type(rows) is not int or rows < 0 or not all(
+                isinstance(c, dict) and isinstance(c.get("name"), str) for c in columns):
+            raise InvalidInputError("This data profile is damaged (its row count or a column "
+                                    "is not what gittrack writes); make it again with "
+                                    "`gittrack profile`.")
+        return cls(rows, list(columns))
 
     @classmethod
     def from_json(cls, data: bytes | str) -> Profile:

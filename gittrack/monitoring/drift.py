@@ -179,8 +179,13 @@ def compare(reference: Profile, current: Profile, settings: DriftSettings | None
     if missing:
         raise InvalidInputError(f"The reference has no column '{missing[0]}' (drift.columns in "
                                 ".gittrack/config.yaml); it has {', '.join(reference.names)}.")
-    results = [_column(reference.column(n) or {}, current.column(n), settings)
-               for n in names if n not in settings.ignore]
+    try:
+        results = [_column(reference.column(n) or {}, current.column(n), settings)
+                   for n in names if n not in settings.ignore]
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        # a profile from a pulled run is as its author wrote it, so its sketches may be anything
+        raise InvalidInputError(f"A data profile is damaged ({type(exc).__name__}: {exc}); "
+                                "profile the data again with `gittrack profile`.") from None
     return DriftReport(results, settings.drift_share)
 
 
