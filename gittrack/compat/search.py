@@ -308,11 +308,15 @@ class Row:
 def rows(store: Store, experiments: Sequence[str], root: str) -> list[Row]:
     """The MLflow view of every run of ``experiments``, read from the summary index."""
     from gittrack.query.index import Index  # lazy: keeps `import gittrack` light
+    from gittrack.query.search import present  # lazy: keeps `import gittrack` light
 
     refs: dict[str, str] = {}
     for name in experiments:
         refs.update(store.refs(name))
     table, found = Index(store).table(list(refs.values()))
+    # as gittrack's own search: runs git cannot read, or whose commit is gone, are left out
+    # with a warning naming them (the index keeps summaries of commits since lost)
+    found = present(store, table, [r for r in found if r not in table.damaged], None)
     out = []
     for r in found:
         s = table.summary(r)
