@@ -318,3 +318,23 @@ def test_a_pickled_model_runs_only_once_its_author_is_trusted(
         gittrack.load_model("models:/forecaster/prod")
     assert not second.exists()
     assert cli("models", "resolve", "forecaster/v1", "--require-signed").code == 0
+
+
+@pytest.mark.parametrize("broken", [b"a: [1, 2\n", b"\x00\xff: :\n", b"- !!python/object:os.system x\n"])
+def test_a_pulled_record_that_is_not_yaml_carries_no_artifacts_and_stops_nothing(
+        tmp_path: Path, broken: bytes) -> None:
+    from gittrack.artifacts import transfer
+
+    path = make_repo(tmp_path / "a")
+    store = Store(repo_from_env(path))
+    good = craft_run(path, {"ok.txt": {"md5": "0" * 32, "size": 1, "nfiles": 1, "kind": "file"}},
+                     "good")
+    info = {"format": 1, "id": names.new_run_id(), "name": "bad", "experiment": "default",
+            "status": "finished"}
+    head = store.repo.head_commit()
+    assert head is not None
+    bad = store.write_commit(store.repo.commit_tree(head), head,
+                             {"run.yaml": store.repo.write_blob(dump_yaml(info)),
+                              "artifacts.yaml": store.repo.write_blob(broken)}, "run bad")
+    found = transfer.pointers_of(store, [bad, store.repo.resolve_ref(good) or ""])
+    assert [p.md5 for p in found] == ["0" * 32]  # the good run's, and nothing of the bad one

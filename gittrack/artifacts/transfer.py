@@ -21,8 +21,7 @@ from gittrack.core import project
 from gittrack.core.errors import GittrackError, RemoteError
 from gittrack.core.gitio import Repo
 from gittrack.core.names import RECORD_DIR
-from gittrack.core.records import load_yaml
-from gittrack.core.store import Store
+from gittrack.core.store import Store, load_record_file
 
 Progress = Callable[[str, int, int], None]
 ENV_ARTIFACT_REMOTE = "GITTRACK_ARTIFACT_REMOTE"
@@ -92,7 +91,7 @@ class _Records(Store):
 
     def read_file(self, commit: str, name: str) -> Any:
         data = self.files.get(name, {}).get(commit)
-        return None if data is None else load_yaml(data)
+        return None if data is None else load_record_file(data, commit, name)
 
 
 @contextmanager

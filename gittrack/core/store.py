@@ -89,7 +89,7 @@ class Store:
     # -- reading ------------------------------------------------------------------------
     def read_file(self, commit: str, name: str) -> Any:
         data = self.repo.read_blob(commit, f"{names.RECORD_DIR}/{name}")
-        return None if data is None else _load(data, commit, name)
+        return None if data is None else load_record_file(data, commit, name)
 
     def read_run(self, commit: str) -> Run:
         """The run recorded in ``commit``."""
@@ -190,7 +190,8 @@ def _tree(pack: PackBuilder, node: Mapping[str, Any]) -> str:
 _FRAMES: dict[tuple[str, str | None], RecordFrame] = {}
 
 
-def _load(data: bytes, commit: str, name: str) -> Any:
+def load_record_file(data: bytes, commit: str, name: str) -> Any:
+    """A record file's YAML; GitError (a sentence) when it is not YAML."""
     try:
         return load_yaml(data)
     except Exception as exc:  # noqa: BLE001 - yaml's errors, whatever the parser
