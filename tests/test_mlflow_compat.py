@@ -507,3 +507,29 @@ def test_import_command_help_and_errors(repo: Path, cli: Any, tmp_path: Path) ->
     MlflowClient(uri).search_experiments()
     missing = cli("import", "mlflow", "--tracking-uri", uri, "--experiment", "nope")
     assert missing.code == 1 and "no experiment 'nope'" in missing.err
+
+
+def test_an_imported_artifact_path_git_refuses_is_left_out_with_a_warning(tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from gittrack.compat.importer import import_mlflow
+    from gittrack.core.gitio import Repo
+    from gittrack.core.store import Store
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.create_experiment("hostile", artifact_location=str(tmp_path / "artifacts"))
+    run_id = client.create_run(exp).info.run_id
+    (tmp_path / "config").write_text("[core]\n\tfsmonitor = touch PWNED\n")
+    (tmp_path / "ok.txt").write_text("ok\n")
+    client.log_artifact(run_id, str(tmp_path / "config"), ".git")  # checkout would write .git/config
+    client.log_artifact(run_id, str(tmp_path / "ok.txt"))
+    client.set_terminated(run_id)
+    repo = tmp_path / "repo"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    report = import_mlflow(Store(Repo(repo)), uri)
+    assert report.runs == 1
+    assert any(".git/config" in w and "not imported" in w for w in report.warnings)
+    import gittrack
+    gittrack.set_tracking_repo(repo)
+    assert set(gittrack.get_run(run_id[:16]).artifacts) == {"ok.txt"}

@@ -26,6 +26,7 @@ from gittrack.compat.entities import STATUS_FROM_MLFLOW
 from gittrack.compat.models import stage_name
 from gittrack.core import names
 from gittrack.core.errors import GittrackError, InvalidInputError, RegistryError
+from gittrack.core.paths import check_tree_path
 from gittrack.core.records import FORMAT_VERSION
 from gittrack.core.store import Store
 
@@ -88,6 +89,9 @@ def import_mlflow(store: Store, tracking_uri: str, experiment_names: Sequence[st
     for done, (exp, run) in enumerate(runs, 1):
         if run.info.run_id[:16] in have:
             report.skipped_runs += 1
+        elif not names.is_run_id(run.info.run_id[:16]):  # MLflow's are 32 hex digits
+            report.warnings.append(f"run {run.info.run_id!r} not imported: its id is not "
+                                   "MLflow's 32 hex digits.")
         else:
             _import_run(store, client, exp.name, run, report)
         if progress:
@@ -175,7 +179,9 @@ def _import_artifacts(store: Store, client: Any, run: Any, state: Any,
         cache = cache_for(store.repo)
         for path in paths:
             try:
-                state.artifacts[path] = cache.add(local / path).to_dict()
+                # a path from the store becomes a path `gittrack checkout` writes: git's rules
+                state.artifacts[check_tree_path(path, "Artifact path")] = \
+                    cache.add(local / path).to_dict()
             except (GittrackError, OSError) as exc:
                 report.warnings.append(f"run {run.info.run_id}: artifact {path} not imported: {exc}")
     return len(paths)
