@@ -17,10 +17,9 @@ import os
 import time
 from pathlib import Path
 
+from gittrack.core import packs
 from gittrack.core.errors import GitError
 from gittrack.core.gitio import Repo
-from gittrack.core import packs
-from gittrack.core.packs import roll_up
 
 log = logging.getLogger("gittrack")
 
@@ -99,10 +98,10 @@ def rollable_packs(repo: Repo) -> list[Path]:
     return [p for _size, p in sorted(found)]
 
 
-def geometric(packs: list[Path]) -> list[Path]:
+def geometric(found: list[Path]) -> list[Path]:
     """The smallest packs to roll so that the packs left grow at least twofold in size."""
     sizes = []
-    for path in packs:
+    for path in found:
         try:
             sizes.append(path.stat().st_size)
         except OSError:
@@ -112,7 +111,7 @@ def geometric(packs: list[Path]) -> list[Path]:
         if take >= 2 and size > 2 * total:
             break
         take, total = i + 1, total + size
-    return packs[:take]
+    return found[:take]
 
 
 def keep_healthy(repo: Repo, force: bool = False) -> bool:
@@ -120,8 +119,8 @@ def keep_healthy(repo: Repo, force: bool = False) -> bool:
     global _calls
     _calls += 1
     loose = loose_sample(repo) >= SAMPLE_LIMIT
-    packs = rollable_packs(repo)
-    roll = len(packs) >= ROLL_PACKS
+    rollable = rollable_packs(repo)
+    roll = len(rollable) >= ROLL_PACKS
     # counting loose refs lists up to thousands of names: every 16th run is often enough
     refs = (force or _calls % 16 == 0) and loose_run_refs(repo) >= ref_limit(repo)
     if not (force or loose or roll or refs):
@@ -137,7 +136,7 @@ def keep_healthy(repo: Repo, force: bool = False) -> bool:
             if force or loose or refs:
                 repo.run_git("pack-refs", "--all")
             if force or roll:
-                _roll(repo, packs if force else geometric(packs))
+                _roll(repo, rollable if force else geometric(rollable))
             if force or loose:
                 repo.run_git("repack", "-d", "-q", "--geometric=2")
         except GitError as exc:
@@ -148,6 +147,6 @@ def keep_healthy(repo: Repo, force: bool = False) -> bool:
     return True
 
 
-def _roll(repo: Repo, packs: list[Path]) -> None:
+def _roll(repo: Repo, chosen: list[Path]) -> None:
     # a pack holding deltas (git wrote it) is left to git from now on
-    _deltas.update(p.name for p in roll_up(repo.common_dir / "objects" / "pack", packs))
+    _deltas.update(p.name for p in packs.roll_up(repo.common_dir / "objects" / "pack", chosen))
