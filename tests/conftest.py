@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -43,6 +44,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if nested:
         config.hook.pytest_deselected(items=nested)
         items[:] = [i for i in items if i not in nested]
+
+
+def die(run: Any) -> None:
+    """End this process's hold on a live ``run`` as a kill -9 would: its journal stays,
+    unlocked, for the next gittrack command to recover."""
+    from gittrack.tracking import stack
+
+    run._stop.set()
+    run._thread.join()
+    run.flush()
+    run._ended = True
+    stack.discard(run)
+    run._journal._file.close()
 
 
 def git(cwd: Path | str, *args: str, check: bool = True) -> str:

@@ -27,7 +27,7 @@ from typing import Any
 import click
 import numpy as np
 from click.testing import CliRunner
-from conftest import make_repo
+from conftest import die, make_repo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -361,12 +361,7 @@ def end(run: Any, ending: str) -> None:
     elif ending == "fail":
         gittrack.end_run("failed")
     else:  # as if the process died: the journal stays, unlocked, and recovery commits it
-        run._stop.set()
-        run._thread.join()
-        run.flush()
-        run._ended = True
-        stack.discard(run)
-        run._journal._file.close()
+        die(run)
 
 
 @settings(max_examples=EXAMPLES, deadline=None, database=None,

@@ -14,23 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import git
+from conftest import die, git
 
 import gittrack
 from gittrack import api
-from gittrack.tracking import stack
 
 POINTS = 200
-
-
-def die(run: Any) -> None:
-    """End the process's hold on ``run`` as a kill -9 would: the journal stays, unlocked."""
-    run._stop.set()
-    run._thread.join()
-    run.flush()
-    run._ended = True
-    stack.discard(run)
-    run._journal._file.close()
 
 
 def dead_run(committed: int = 0) -> tuple[str, Path, bytes]:
