@@ -104,3 +104,21 @@ def test_signing_without_a_key_is_one_sentence(repo: Path, cli) -> None:  # type
     result = cli("register", "forecaster", run_id, "--sign")
     assert result.code == 1 and "git could not sign tag forecaster/v1" in result.err
     assert "user.signingKey" in result.err and git(repo, "tag") == ""  # no unsigned tag left
+
+
+def test_an_allowed_signers_file_is_not_trusted_while_head_is_a_checked_out_run(repo: Path) -> None:
+    from gittrack.core.signing import ALLOWED_SIGNERS, allowed_signers, no_signers_reason
+    from gittrack.core.store import repo_from_env
+
+    (repo / ALLOWED_SIGNERS).parent.mkdir(parents=True, exist_ok=True)
+    (repo / ALLOWED_SIGNERS).write_text("alice@example.com ssh-ed25519 AAAA\n")
+    with gittrack.start_run() as run:
+        run.log_metric("x", 1.0)
+    gitrepo = repo_from_env(repo)
+    assert allowed_signers(gitrepo) == repo / ALLOWED_SIGNERS and no_signers_reason(gitrepo) == ""
+    branch = git(repo, "rev-parse", "--abbrev-ref", "HEAD").strip()
+    git(repo, "checkout", "-q", "--detach", run.ref)  # a run's tree: its files came from the run
+    assert allowed_signers(repo_from_env(repo)) is None
+    assert "checked-out run" in no_signers_reason(repo_from_env(repo))
+    git(repo, "checkout", "-q", branch)
+    assert allowed_signers(repo_from_env(repo)) == repo / ALLOWED_SIGNERS
