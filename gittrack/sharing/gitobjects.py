@@ -26,6 +26,7 @@ from gittrack.artifacts.transfer import (
 from gittrack.core.errors import GittrackError, RemoteError
 from gittrack.core.gitio import Repo
 from gittrack.core.store import Store
+from gittrack.sharing import pushstatus
 
 REF = gitobjects.ARTIFACTS_REF
 MAX_ROUNDS = 5
@@ -57,7 +58,7 @@ def push(store: Store, remote: str, commits: Sequence[str], progress: Progress =
         if head is None or head == there:
             return 0
         progress("artifacts", 0, added.artifacts)
-        proc = repo.run_git("push", "--porcelain", "--no-verify", remote, f"{head}:{REF}",
+        proc = repo.run_git("push", "--porcelain", "--no-verify", "--", remote, f"{head}:{REF}",
                             check=False)
         if proc.returncode == 0:
             repo.set_ref(REF, head)
@@ -65,7 +66,7 @@ def push(store: Store, remote: str, commits: Sequence[str], progress: Progress =
             return added.artifacts
         if not any(line.startswith("!\t") for line in proc.stdout.splitlines()):
             raise RemoteError(f"`git push {remote}` of the artifacts failed "
-                              f"({_reason(proc.stderr)}); check access to the remote and retry.")
+                              f"({pushstatus.failure(proc.stderr)}); check access to the remote and retry.")
         # rejected: another clone pushed artifacts meanwhile; build on its value
     raise RemoteError(f"Remote '{remote}' kept changing during the push ({MAX_ROUNDS} rounds); "
                       "run `gittrack push` again.")
@@ -89,9 +90,9 @@ def fetch(store: Store, remote: str) -> bool:
 
 def remote_tip(repo: Repo, remote: str) -> str | None:
     """The remote's value of the artifacts ref (None when it has none)."""
-    proc = repo.run_git("ls-remote", remote, REF, check=False)
+    proc = repo.run_git("ls-remote", "--", remote, REF, check=False)
     if proc.returncode != 0:
-        raise RemoteError(f"Cannot read remote '{remote}' ({_reason(proc.stderr)}); check the "
+        raise RemoteError(f"Cannot read remote '{remote}' ({pushstatus.failure(proc.stderr)}); check the "
                           "name or URL and that `git ls-remote` works for it.")
     for line in proc.stdout.splitlines():
         oid, _, ref = line.partition("\t")
@@ -101,10 +102,10 @@ def remote_tip(repo: Repo, remote: str) -> str | None:
 
 
 def _fetch(repo: Repo, remote: str) -> None:
-    proc = repo.run_git("fetch", "--no-tags", "--no-write-fetch-head", "--quiet", remote, REF,
-                        check=False)
+    proc = repo.run_git("fetch", "--no-tags", "--no-write-fetch-head", "--quiet", "--", remote,
+                        REF, check=False)
     if proc.returncode != 0:
-        raise RemoteError(f"`git fetch {remote}` of the artifacts failed ({_reason(proc.stderr)}); "
+        raise RemoteError(f"`git fetch {remote}` of the artifacts failed ({pushstatus.failure(proc.stderr)}); "
                           "check access to the remote and retry.")
 
 
@@ -139,12 +140,3 @@ def _labels(store: Store, commits: Sequence[str]) -> dict[str, str]:
         for path, pointer in pointers.items():
             labels.setdefault(pointer.md5, f"{run}: {path}")
     return labels
-
-
-def _reason(text: str) -> str:
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    for line in lines:
-        for prefix in ("fatal:", "error:"):
-            if line.startswith(prefix):
-                return line[len(prefix):].strip().rstrip(".")
-    return lines[-1].rstrip(".") if lines else "no output"
