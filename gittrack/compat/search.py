@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import ast
 import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -31,6 +30,7 @@ from gittrack.compat.entities import MAX_FLOAT, STATUS_TO_MLFLOW, artifact_uri, 
 from gittrack.core.errors import FilterError, InvalidInputError
 from gittrack.core.records import mlflow_float, ms_from_iso, system_tags
 from gittrack.core.store import Store
+from gittrack.query.filters import like_regex
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -346,16 +346,13 @@ def _datasets(store: Store, row: Row) -> list[dict[str, Any]]:
 
 
 # -- matching and ordering --------------------------------------------------------------
-def _like_regex(pattern: str, flags: int = 0) -> re.Pattern[str]:
-    regex = re.escape(pattern).replace("%", ".*").replace("_", ".")
-    return re.compile(f"^{regex}$", flags | re.DOTALL)
 
 
 def _compare(comparator: str, lhs: Any, value: Any) -> bool:
     if comparator == "LIKE":
-        return _like_regex(value).match(lhs) is not None
+        return like_regex(value).fullmatch(lhs) is not None
     if comparator == "ILIKE":
-        return _like_regex(value, re.IGNORECASE).match(lhs) is not None
+        return like_regex(value, ignore_case=True).fullmatch(lhs) is not None
     if comparator == "IN":
         return lhs in value
     if comparator == "NOT IN":

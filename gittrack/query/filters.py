@@ -494,9 +494,13 @@ def _operands(key: Key, literal: Value, value: object) -> tuple[object, object]:
 
 @functools.lru_cache(maxsize=256)
 def _like_regex(node: Predicate) -> re.Pattern[str]:
-    pattern = str(node.values[0].value)
+    return like_regex(str(node.values[0].value), ignore_case=node.op == "ILIKE")
+
+
+def like_regex(pattern: str, ignore_case: bool = False) -> re.Pattern[str]:
+    """SQL's LIKE pattern (``%`` any text, ``_`` one character) as a regex to ``fullmatch``."""
     body = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
-    return re.compile(body, re.DOTALL | (re.IGNORECASE if node.op == "ILIKE" else 0))
+    return re.compile(body, re.DOTALL | (re.IGNORECASE if ignore_case else 0))
 
 
 def _equality_op(node: Predicate) -> str:
