@@ -305,18 +305,27 @@ class Row:
     datasets: list[dict[str, Any]] | None = None
 
 
-def rows(store: Store, experiments: Sequence[str], root: str) -> list[Row]:
-    """The MLflow view of every run of ``experiments``, read from the summary index."""
+def rows(store: Store, experiments: Sequence[str], root: str,
+         clauses: Sequence[Clause] = ()) -> list[Row]:
+    """The MLflow view of the runs of ``experiments``, read from the summary index: every
+    run, or with ``clauses`` at least those that match them (the metric, param and tag
+    clauses are tested on the index's columns first, so a million runs are not each made
+    into a Row to be tested)."""
+    import numpy as np
+
     from gittrack.query.index import Index  # lazy: keeps `import gittrack` light
     from gittrack.query.search import present  # lazy: keeps `import gittrack` light
 
-    refs: dict[str, str] = {}
-    for name in experiments:
-        refs.update(store.refs(name))
-    table, found = Index(store).table(list(refs.values()))
+    table, at = Index(store).runs(experiments)
+    if table.damaged:
+        at = at[~np.isin(at, np.fromiter(table.damaged, dtype=np.int64))]
+    for clause in clauses:
+        may = _may_match(table, clause)
+        if may is not None:
+            at = at[may[at]]
     # as gittrack's own search: runs git cannot read, or whose commit is gone, are left out
     # with a warning naming them (the index keeps summaries of commits since lost)
-    found = present(store, table, [r for r in found if r not in table.damaged], None)
+    found = present(store, table, at.tolist(), None)
     out = []
     for r in found:
         s = table.summary(r)
@@ -334,6 +343,48 @@ def rows(store: Store, experiments: Sequence[str], root: str) -> list[Row]:
             tags=tags, commit=str(s.get("commit") or ""),
         ))
     return out
+
+
+_SECTIONS = {"metric": "metrics", "parameter": "params", "tag": "tags"}
+
+
+def _may_match(table: Any, clause: Clause) -> Any:
+    """A bool array over the table's rows, False where ``clause`` cannot match (exactly
+    :func:`matches` on the value the index holds; True where the index holds none, as a
+    param logged as None is indexed as missing); None when the index cannot tell (system
+    tags, attributes, datasets)."""
+    import numpy as np
+
+    if clause.kind not in _SECTIONS or (clause.kind == "tag" and clause.key.startswith("mlflow.")):
+        return None
+    column = f"{_SECTIONS[clause.kind]}.{clause.key}"
+
+    def test(value: Any) -> bool:
+        if clause.comparator in ("IS NULL", "IS NOT NULL"):
+            return clause.comparator == "IS NOT NULL"
+        if clause.kind == "metric":
+            lhs = mlflow_float(float(value) if isinstance(value, (int, float)) else math.nan)
+            bound = min(max(clause.value, -MAX_FLOAT), MAX_FLOAT)
+            return _compare(clause.comparator, lhs, bound)
+        text = param_text(value) if clause.kind == "parameter" else str(value)
+        return _compare(clause.comparator, text, clause.value)
+
+    parts = []
+    for seg in table.segments:
+        vec = seg.vector(column)
+        if vec is None:  # no run of the segment has the key (or only as None: a param)
+            parts.append(np.full(seg.n, clause.kind == "parameter"
+                                 or clause.comparator == "IS NULL"))
+        elif vec[0] == "dict":
+            lut = np.array([True if v is None else test(v) for v in vec[1]], dtype=bool)
+            parts.append(lut[vec[2]])
+        else:
+            distinct, inverse = np.unique(vec[1].view(np.int64), return_inverse=True)
+            lut = np.array([test(v) for v in distinct.view(np.float64).tolist()], dtype=bool)
+            part = lut[inverse.reshape(-1)]
+            part[vec[2]] = True
+            parts.append(part)
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
 
 
 def _datasets(store: Store, row: Row) -> list[dict[str, Any]]:
@@ -442,7 +493,7 @@ def search(store: Store, experiments: Sequence[str], filter_string: str | None,
     clauses = parse_filter(filter_string)
     for spec in order_by or ():
         parse_order_by(spec)
-    found = [r for r in rows(store, experiments, root)
+    found = [r for r in rows(store, experiments, root, clauses)
              if all(matches(store, r, c) for c in clauses)]
     found = order(found, order_by or ())
     return found if max_results is None else found[:max_results]

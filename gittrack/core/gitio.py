@@ -568,6 +568,10 @@ class Repo:
             refs.setdefault(name, value)
         return refs
 
+    def list_loose_refs(self, prefix: str) -> dict[str, str]:
+        """``{ref: commit id}`` of the loose refs under ``prefix`` (not packed-refs)."""
+        return _read_loose_refs(str(self.common_dir), prefix.rstrip("/"))
+
     # -- tags (the registry) ---------------------------------------------------------------
     def list_tags(self, prefix: str = "") -> list[TagInfo]:
         """Every tag under ``refs/tags/<prefix>`` (``prefix`` empty or ending in '/'), sorted.
@@ -841,6 +845,11 @@ def packed_ref_exists(path: Path, name: str) -> bool:
             else:
                 hi = start
         return False
+
+
+def read_packed_refs(path: Path, prefix: str) -> dict[str, str]:
+    """``{ref: commit id}`` of the refs under ``prefix`` in the packed-refs file ``path``."""
+    return _read_packed_refs(path, prefix)
 
 
 def _read_packed_refs(path: Path, prefix: str) -> dict[str, str]:

@@ -39,8 +39,9 @@ from typing import Any
 import yaml
 from yaml.nodes import ScalarNode
 
+from gittrack.core import names
 from gittrack.core.errors import GitError, GittrackError
-from gittrack.core.gitio import Repo, append_file
+from gittrack.core.gitio import Repo, append_file, read_packed_refs
 from gittrack.core.records import load_yaml
 from gittrack.core.store import Store
 
@@ -48,6 +49,8 @@ INDEX_FORMAT = 3
 MAGIC = b"GTIDX3\n"
 LEGACY = ("summaries-v1.jsonl", "v2")  # earlier index files, removed by clear()
 MAX_SEGMENTS = 8
+REFS_CACHE = "refs.cache"  # rows of the packed run refs (Index.runs)
+REFS_MAGIC = b"GTREFS1\n"
 NOTED_PREFIX = "noted-"  # files of summaries noted by writers (note_runs)
 PARALLEL_MIN = 4000  # summarise in several processes from this many missing runs
 # Attribute columns: summary key -> column name (the names filters and search_runs use).
@@ -65,6 +68,10 @@ class Damaged(Exception):
 
 
 Healer = Callable[["Segment", str], "Segment"]
+# ("f8", float64 values, missing mask) | ("dict", distinct values + [None], int32 codes) | None
+Vector = tuple[str, Any, Any] | None
+TAKE_FROM_ROWS = 64  # up to this many rows, Segment.take reads their summaries, not the column
+_KEY_OF = {col: key for key, col in ATTRIBUTES.items()}
 
 
 class Segment:
@@ -83,6 +90,7 @@ class Segment:
         self.path = path
         self.healer = healer
         self._commits: list[str] | None = None
+        self._vectors: dict[str, Vector] = {}
         self._offsets: array[int] | None = None
         self._sums: array[int] | None = None
 
@@ -131,6 +139,7 @@ class Segment:
         self.sections, self.encodings = fresh.sections, fresh.encodings
         self.checksums, self.path = fresh.checksums, fresh.path
         self._verified, self._offsets, self._sums = set(), None, None
+        self._vectors = {}
 
     def column(self, name: str) -> list[Any]:
         """The values of column ``name``, None where a run has none."""
@@ -161,6 +170,64 @@ class Segment:
         if len(out) != self.n:
             raise Damaged(f"column {name} has {len(out)} values for {self.n} rows")
         return out
+
+    # -- columns as arrays (numpy, for whole-table filters and orderings) ----------------
+    def vector(self, name: str) -> Vector:
+        """Column ``name`` as arrays: ``("f8", values, missing)`` for float columns,
+        ``("dict", distinct values + [None], codes)`` otherwise (code -1 is the None),
+        ``None`` when no row of the segment has it."""
+        try:
+            return self._vector(name)
+        except (Damaged, ValueError, TypeError, IndexError) as exc:
+            self._heal(f"column {name}: {exc}")
+            return self._vector(name)
+
+    def _vector(self, name: str) -> Vector:
+        import numpy as np
+
+        if name in self._vectors:
+            return self._vectors[name]
+        kind = self.encodings.get(name)
+        out: Vector
+        if kind is None:
+            out = None
+        elif kind == "f8":
+            values = np.frombuffer(self._checked(name + "/v"), dtype=np.float64)
+            at = np.frombuffer(self._checked(name + "/m"), dtype=np.int32)
+            if len(values) != self.n or (len(at) and (at.min() < 0 or at.max() >= self.n)):
+                raise Damaged(f"column {name} does not fit {self.n} rows")
+            missing = np.zeros(self.n, dtype=bool)
+            missing[at] = True
+            out = ("f8", values, missing)
+        else:
+            distinct = json.loads(self._checked(name + "/v"))
+            codes = np.frombuffer(self._checked(name + "/c"), dtype=np.int32)
+            if not isinstance(distinct, list) or len(codes) != self.n or (
+                    len(codes) and (codes.min() < -1 or codes.max() >= len(distinct))):
+                raise Damaged(f"column {name} does not fit {self.n} rows")
+            distinct.append(None)  # code -1 reads the last item
+            out = ("dict", distinct, codes)
+        self._vectors[name] = out
+        return out
+
+    def take(self, name: str, local: Sequence[int]) -> list[Any]:
+        """The values of column ``name`` at rows ``local`` of this segment (None where
+        absent). A few rows are read from their summaries, so a column of a million
+        distinct values (run ids) is not decoded to show twenty."""
+        if len(local) <= TAKE_FROM_ROWS and name not in self._vectors:
+            return [_summary_value(json.loads(self.row_bytes(int(i))), name) for i in local]
+        vec = self.vector(name)
+        if vec is None:
+            return [None] * len(local)
+        if vec[0] == "f8":
+            values, missing = vec[1], vec[2]
+            out: list[Any] = values[local].tolist()
+            for i, gone in enumerate(missing[local].tolist()):
+                if gone:
+                    out[i] = None
+            return out
+        distinct = vec[1]
+        return [distinct[c] for c in vec[2][local].tolist()]
 
     def commits(self) -> list[str]:
         if self._commits is None:
@@ -256,6 +323,16 @@ def _dictionary(values: Iterable[Any]) -> tuple[list[int], list[str]]:
     return codes, list(seen)
 
 
+def _summary_value(summary: Mapping[str, Any], column: str) -> Any:
+    """The value of ``column`` (``run_id``, ``params.alpha``...) in a run summary."""
+    key = _KEY_OF.get(column)
+    if key is not None:
+        return summary.get(key)
+    section, dot, name = column.partition(".")
+    values = summary.get(section) if dot and section in SECTIONS else None
+    return values.get(name) if isinstance(values, dict) else None
+
+
 def row_json(summary: Mapping[str, Any]) -> bytes:
     return json.dumps(summary, separators=(",", ":")).encode("utf-8")
 
@@ -286,6 +363,26 @@ class Table:
                 col.extend(seg.column(name))
             self._columns[name] = col
         return col
+
+    def take(self, name: str, rows: Sequence[int]) -> list[Any]:
+        """The values of column ``name`` at ``rows`` (None where absent), decoding no more
+        of the column than the rows need."""
+        if name in self._columns:
+            col = self._columns[name]
+            return [col[r] for r in rows]
+        if len(self.segments) == 1:
+            return self.segments[0].take(name, rows)
+        import numpy as np
+
+        at = np.asarray(rows, dtype=np.int64)
+        which = np.searchsorted(np.asarray(self.starts, dtype=np.int64), at, side="right") - 1
+        out: list[Any] = [None] * len(at)
+        for k in np.unique(which).tolist():
+            where = np.flatnonzero(which == k)
+            values = self.segments[k].take(name, at[where] - self.starts[k])
+            for i, v in zip(where.tolist(), values):
+                out[i] = v
+        return out
 
     def names(self) -> list[str]:
         """Every column name some segment holds."""
@@ -340,6 +437,19 @@ class Index:
         """
         table = Table(self._segments())
         row_of = table.row_of()
+        table, broken = self._add(table, row_of, commits)
+        intact = [c for c in commits if c not in broken]
+        rows = [row_of[c] for c in intact]
+        if len(table.segments) > MAX_SEGMENTS or (complete and table.n > 2 * max(len(rows), 500)):
+            table, row_of = self._compact(table, rows, complete)
+        if broken:
+            table, row_of = _with_damaged(table, row_of, broken)
+        return table, [row_of[c] for c in commits]
+
+    def _add(self, table: Table, row_of: dict[str, int],
+             commits: Sequence[str]) -> tuple[Table, dict[str, str]]:
+        """``table`` with a new segment holding the ``commits`` not in ``row_of`` (which is
+        updated), and ``{commit: why}`` of those that cannot be read from git."""
         missing = [c for c in dict.fromkeys(commits) if c not in row_of]
         broken: dict[str, str] = {}
         if missing:
@@ -358,13 +468,55 @@ class Index:
                 row_of.update(zip(new, range(table.n - len(new), table.n)))
                 if segment.path is not None:
                     _remove(read)
-        intact = [c for c in commits if c not in broken]
-        rows = [row_of[c] for c in intact]
-        if len(table.segments) > MAX_SEGMENTS or (complete and table.n > 2 * max(len(rows), 500)):
-            table, row_of = self._compact(table, rows, complete)
+        return table, broken
+
+    def runs(self, experiments: Sequence[str] | None = None) -> tuple[Table, Any]:
+        """The table and the rows (an int64 array) of every run of ``experiments`` (every
+        run when None), as :meth:`table` gives them for the refs of the moment.
+
+        A million runs live in packed-refs (83 MB) and one big segment: reading the one and
+        mapping its commits to the other's rows costs seconds. So the rows of the packed run
+        refs are kept in ``refs.cache`` beside the segments, valid while packed-refs is the
+        same file (inode, size, mtime) and the segments it names exist; loose refs (live
+        and new runs) are read every time and override packed ones, as in git.
+        """
+        import numpy as np
+
+        packed = self.store.repo.common_dir / "packed-refs"
+        seen = _fingerprint(packed)
+        segments = self._segments()
+        cache = _RefsCache.load(self.dir / REFS_CACHE, seen, segments)
+        if cache is None or len(segments) > MAX_SEGMENTS:
+            refs = self.store.refs()
+            table, rows = self.table(list(refs.values()), complete=True)
+            if seen is not None and not table.damaged:
+                _RefsCache.write(self.dir / REFS_CACHE, seen, table, packed)
+            if experiments is not None:
+                dirs = {names.experiment_ref_prefix(e) for e in experiments}
+                rows = [r for ref, r in zip(refs, rows)
+                        if ref[: ref.find("/", len(names.RUNS_PREFIX)) + 1] in dirs]
+            return table, np.asarray(rows, dtype=np.int64)
+        loose = self.store.repo.list_loose_refs(names.RUNS_PREFIX)
+        table = Table(segments)
+        newer = [seg for k, seg in enumerate(segments) if k not in set(cache.seg_map.tolist())]
+        if len(segments) > MAX_SEGMENTS // 2 and len(newer) > 1:
+            # merge the segments made since the cache (the cached ones keep their rows)
+            merged, _row_of = self._compact(Table(newer), [], complete=False)
+            table = Table([*(s for s in segments if s not in newer), *merged.segments])
+            cache.remap(table)
+        keep = cache.rows(table, loose, experiments)
+        if experiments is not None:
+            dirs = {names.experiment_ref_prefix(e) for e in experiments}
+            loose = {ref: c for ref, c in loose.items()
+                     if ref[: ref.find("/", len(names.RUNS_PREFIX)) + 1] in dirs}
+        if not loose:
+            return table, keep
+        found = cache.find(table, list(loose.values()))
+        table, broken = self._add(table, found, list(loose.values()))
         if broken:
-            table, row_of = _with_damaged(table, row_of, broken)
-        return table, [row_of[c] for c in commits]
+            table, found = _with_damaged(table, found, broken)
+        more = np.asarray([found[c] for c in loose.values()], dtype=np.int64)
+        return table, np.concatenate([keep, more])
 
     def rebuild(self) -> int:
         """Drop the index and summarise every run again; returns the number of runs."""
@@ -464,7 +616,11 @@ class Index:
         data = _read(path)
         try:
             seg = Segment(data, path, self._heal)
-            seg.commits()
+            if seg.n:  # the commit column is checked (CRC-32), decoded only when needed
+                if seg.encodings.get("commit") != "dict":
+                    raise Damaged("no commit column")
+                seg._checked("commit/v")
+                seg._checked("commit/c")
         except (Damaged, ValueError, TypeError, IndexError) as exc:
             # Without a readable commit column there is nothing to rebuild it from: drop it,
             # and its runs are read from git again as runs missing from the index.
@@ -608,6 +764,190 @@ def _take(values: list[Any], rows: list[int]) -> list[Any]:
 
 def _last_rows(table: Table) -> list[int]:
     return sorted(table.row_of().values())
+
+
+def _fingerprint(path: Path) -> list[int] | None:
+    """What tells one packed-refs file from another: git replaces it by a rename."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return [st.st_ino, st.st_size, st.st_mtime_ns, st.st_dev]
+
+
+def _name_hash(names_: Iterable[str]) -> Any:
+    import hashlib
+
+    import numpy as np
+
+    return np.fromiter((int.from_bytes(hashlib.blake2b(n.encode(), digest_size=8).digest(),
+                                       "little") for n in names_), dtype=np.uint64)
+
+
+def _commit_key(commits: Iterable[str]) -> Any:
+    import numpy as np
+
+    return np.fromiter((int(c[:16], 16) for c in commits), dtype=np.uint64)
+
+
+class _RefsCache:
+    """Rows of the packed run refs, and a commit -> row lookup, for one packed-refs file
+    and a set of segments (see :meth:`Index.runs`). Checked by CRC-32; any doubt (another
+    file, a missing segment, a failed check) makes it None, and the refs are read again."""
+
+    ARRAYS = ("ref_hash", "ref_seg", "ref_row", "ref_dir", "commit_key", "commit_seg",
+              "commit_row")
+
+    def __init__(self, header: dict[str, Any], arrays: dict[str, Any],
+                 segments: list[Segment]) -> None:
+        self.dirs: list[str] = header["dirs"]
+        self.arrays = arrays
+        self.segments: list[str] = header["segments"]
+        self.seg_map: Any = None
+        self.remap(Table(segments))
+
+    def remap(self, table: Table) -> None:
+        """Number the cached segments as ``table`` does (cached number -> table's)."""
+        import numpy as np
+
+        by_name = {seg.path.name: i for i, seg in enumerate(table.segments)
+                   if seg.path is not None}
+        self.seg_map = np.asarray([by_name[n] for n in self.segments], dtype=np.int64)
+
+    @classmethod
+    def load(cls, path: Path, seen: list[int] | None,
+             segments: list[Segment]) -> _RefsCache | None:
+        import numpy as np
+
+        if seen is None:
+            return None
+        try:
+            data = path.read_bytes()
+            if not data.startswith(REFS_MAGIC):
+                return None
+            (size,) = struct.unpack_from("<Q", data, len(REFS_MAGIC))
+            start = len(REFS_MAGIC) + 8
+            header = json.loads(data[start : start + size])
+            body = memoryview(data)[start + size :]
+            if header.get("packed") != seen or zlib.crc32(body) != header.get("crc32") \
+                    or header.get("byteorder") != sys.byteorder:
+                return None
+            on_disk = {seg.path.name for seg in segments if seg.path is not None}
+            if not set(header["segments"]) <= on_disk:
+                return None
+            arrays: dict[str, Any] = {}
+            for name in cls.ARRAYS:
+                off, length, dtype = header["arrays"][name]
+                arrays[name] = np.frombuffer(body[off : off + length], dtype=dtype)
+            return cls(header, arrays, segments)
+        except (OSError, ValueError, KeyError, TypeError, struct.error):
+            return None
+
+    @classmethod
+    def write(cls, path: Path, seen: list[int], table: Table, packed: Path) -> None:
+        """Cache the rows of the run refs in ``packed`` (read again here: the refs just
+        read mixed loose and packed ones) of the table just made."""
+        import numpy as np
+
+        if any(seg.path is None for seg in table.segments):
+            return
+        refs = read_packed_refs(packed, names.RUNS_PREFIX)
+        if _fingerprint(packed) != seen:
+            return  # packed-refs changed while we read it: cache nothing
+        row_of = table.row_of()
+        starts = np.asarray(table.starts, dtype=np.int64)
+        pairs = [(ref, row_of[c]) for ref, c in refs.items() if c in row_of]
+        if len(pairs) != len(refs):
+            return  # a packed run the table does not hold: nothing to cache
+        dirs: dict[str, int] = {}
+        ref_dir = np.fromiter((dirs.setdefault(
+            ref[: ref.find("/", len(names.RUNS_PREFIX)) + 1], len(dirs)) for ref, _r in pairs),
+            dtype=np.int32, count=len(pairs))
+        ref_hash = _name_hash(ref for ref, _r in pairs)
+        rows = np.fromiter((r for _ref, r in pairs), dtype=np.int64, count=len(pairs))
+        by_hash = np.argsort(ref_hash, kind="stable")
+        commits = list(row_of)
+        commit_rows = np.fromiter(row_of.values(), dtype=np.int64, count=len(row_of))
+        commit_key = _commit_key(commits)
+        by_key = np.argsort(commit_key, kind="stable")
+
+        def split(global_rows: Any) -> tuple[Any, Any]:
+            seg = (np.searchsorted(starts, global_rows, side="right") - 1).astype(np.int32)
+            return seg, (global_rows - starts[seg]).astype(np.int32)
+
+        ref_seg, ref_row = split(rows[by_hash])
+        commit_seg, commit_row = split(commit_rows[by_key])
+        arrays = {"ref_hash": ref_hash[by_hash], "ref_seg": ref_seg, "ref_row": ref_row,
+                  "ref_dir": ref_dir[by_hash], "commit_key": commit_key[by_key],
+                  "commit_seg": commit_seg, "commit_row": commit_row}
+        layout: dict[str, list[Any]] = {}
+        chunks, size = [], 0
+        for name in cls.ARRAYS:
+            blob = arrays[name].tobytes()
+            layout[name] = [size, len(blob), arrays[name].dtype.str]
+            chunks.append(blob)
+            size += len(blob)
+        body = b"".join(chunks)
+        header = json.dumps({"packed": seen, "byteorder": sys.byteorder,
+                             "segments": [seg.path.name for seg in table.segments
+                                          if seg.path is not None],
+                             "dirs": list(dirs), "arrays": layout,
+                             "crc32": zlib.crc32(body)}).encode()
+        tmp = path.with_name(f"tmp-{uuid.uuid4().hex[:8]}-{path.name}")
+        try:
+            tmp.write_bytes(b"".join([REFS_MAGIC, struct.pack("<Q", len(header)), header, body]))
+            os.replace(tmp, path)
+        except OSError:
+            tmp.unlink(missing_ok=True)  # a read-only state dir only costs speed
+
+    def _global(self, table: Table, seg: Any, row: Any) -> Any:
+        import numpy as np
+
+        starts = np.asarray(table.starts, dtype=np.int64)
+        return starts[self.seg_map[seg]] + row.astype(np.int64)
+
+    def rows(self, table: Table, loose: Mapping[str, str],
+             experiments: Sequence[str] | None) -> Any:
+        """Rows of the packed run refs that no loose ref overrides, of ``experiments``."""
+        import numpy as np
+
+        a = self.arrays
+        keep = np.ones(len(a["ref_hash"]), dtype=bool)
+        if loose:
+            hashes = _name_hash(loose)
+            at = np.searchsorted(a["ref_hash"], hashes)
+            at = at[at < len(keep)]
+            hit = at[np.isin(a["ref_hash"][at], hashes)]
+            keep[hit] = False
+        if experiments is not None:
+            wanted = {names.experiment_ref_prefix(e) for e in experiments}
+            codes = [i for i, d in enumerate(self.dirs) if d in wanted]
+            keep &= np.isin(a["ref_dir"], np.asarray(codes, dtype=np.int32))
+        return self._global(table, a["ref_seg"][keep], a["ref_row"][keep])
+
+    def find(self, table: Table, commits: Sequence[str]) -> dict[str, int]:
+        """``{commit: row}`` of the ``commits`` the table holds (cached segments by the
+        lookup, newer ones by their commit column)."""
+        import numpy as np
+
+        out: dict[str, int] = {}
+        cached = set(self.seg_map.tolist())
+        for k, seg in enumerate(table.segments):  # newer segments: small, read whole
+            if k not in cached:
+                local = {c: i for i, c in enumerate(seg.commits())}
+                out.update({c: table.starts[k] + local[c] for c in commits if c in local})
+        a = self.arrays
+        rest = [c for c in dict.fromkeys(commits) if c not in out]
+        if rest:
+            keys = _commit_key(rest)
+            lo = np.searchsorted(a["commit_key"], keys, side="left")
+            hi = np.searchsorted(a["commit_key"], keys, side="right")
+            for c, i, j in zip(rest, lo.tolist(), hi.tolist()):
+                rows = self._global(table, a["commit_seg"][i:j], a["commit_row"][i:j])
+                for r in rows.tolist():
+                    if table.take("commit", [r])[0] == c:
+                        out[c] = r
+        return out
 
 
 def note_runs(repo: Repo,
