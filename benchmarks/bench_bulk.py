@@ -4,8 +4,9 @@ Run: python benchmarks/bench_bulk.py [--runs 100000] [--steps 100] [--dir DIR]
 
 Each run has 10 params and 5 metrics of STEPS points (the API workload of bench_tracking.py
 without its artifact). The wall time covers building the records' YAML and TSV, hashing,
-one `git index-pack` per 5,000 runs and the packed-refs updates, and noting each run's
-summary for `gittrack log`; then `gittrack log -n 20` runs in a fresh process as a check.
+streaming the objects into one pack with its index, the one packed-refs update, and noting
+each run's summary for `gittrack log`; then `gittrack log -n 20` runs in a fresh process as
+a check.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Live runs cost ~10 ms each in one process (benchmarks/bench_scale.py); 100,000 runs through
 them would take many minutes. This writes them with the bulk path, `gittrack.log_runs`, which
 writes exactly the records the tracking API writes for the same values (tests/test_bulk.py
-proves it byte for byte), as one pack and one packed-refs update per 5,000 runs.
+proves it byte for byte), as one pack and one packed-refs update.
 Deterministic for a given --seed (run ids, names, values; not the commit times).
 
     python benchmarks/make_runs.py --runs 100000 --path /tmp/gittrack-bench-100000

@@ -225,8 +225,9 @@ def log_runs(records: Iterable[Mapping[str, Any]], experiment: str | None = None
     ``tags``, ``status`` (default finished), ``start_time``/``end_time`` (ISO text or epoch
     ms), ``user``, ``description``, ``parent`` (a run id), ``id`` (16 hex digits; default a
     new one), ``artifacts``/``inputs`` (pointers as run records hold them). The runs hold the
-    same records the tracking API writes for the same values, and are written as one pack
-    and one ref update per 5,000 runs: thousands a second.
+    same records the tracking API writes for the same values, and are written as one
+    transaction (a pack, then every ref at once): thousands a second. Bad input anywhere
+    writes no run.
 
     >>> gittrack.log_runs([{"name": "r1", "params": {"alpha": 0.5}, "metrics": {"rmse": 3.2}}])
     """

@@ -106,3 +106,32 @@ def test_bulk_runs_note_the_summaries_git_would_give(repo: Path) -> None:
     store = api.open_store()
     from_git = index.summarize(store.repo, list(store.refs().values()))
     assert noted == sorted(index.noted_line(s).rstrip(b"\n") for s in from_git)  # byte for byte
+
+
+def test_a_bulk_write_streams_into_few_packs_and_leaves_nothing_when_it_fails(
+        repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gittrack.core import packs
+
+    pack_dir = repo / ".git" / "objects" / "pack"
+    before = set(pack_dir.iterdir()) if pack_dir.exists() else set()
+    records = [{"name": f"r{i}", "params": {"i": i}, "metrics": {"rmse": float(i)}}
+               for i in range(400)]
+    # bad input after hundreds of good records: no run, no pack, no temporary file
+    with pytest.raises(InvalidInputError, match="must be a number"):
+        gittrack.log_runs([*records, {"metrics": {"rmse": "high"}}])
+    assert git(repo, "for-each-ref", "refs/gittrack/") == ""
+    assert (set(pack_dir.iterdir()) if pack_dir.exists() else set()) == before
+    (first,) = gittrack.log_runs([{"name": "a"}])
+    with pytest.raises(InvalidInputError, match="given twice"):
+        gittrack.log_runs([{"id": "0123456789abcdef"}, {"id": "0123456789abcdef"}])
+    # a pack is closed past STREAM_MAX bytes and the next begun; refs go in once, at the end
+    monkeypatch.setattr(packs, "STREAM_MAX", 20_000)
+    ids = gittrack.log_runs(records)
+    made = {p for p in pack_dir.iterdir() if p.suffix == ".pack"} - before
+    assert 3 <= len(made) <= 400 // 10
+    assert not [p for p in pack_dir.iterdir() if p.name.startswith("tmp")]
+    refs = git(repo, "for-each-ref", "--format=%(refname)", "refs/gittrack/runs/").split()
+    assert sorted(r.rpartition("/")[2] for r in refs) == sorted([first, *ids])
+    git(repo, "fsck", "--strict", "--no-progress")
+    assert "i: 399" in git(repo, "show", f"{refs[0].rsplit('/', 1)[0]}/{ids[399]}"
+                                         ":.gittrack/run/params.yaml")

@@ -207,3 +207,27 @@ def test_packed_run_refs_are_cached_and_loose_refs_still_win(
     # a damaged cache file is ignored, then rewritten
     (index.dir / REFS_CACHE).write_bytes(b"GTREFS1\n" + b"\x00" * 40)
     assert listed() == sorted(set(ids + new) - {ids[2]})
+
+
+@pytest.mark.parametrize("sorted_file", [True, False])
+def test_experiment_components_of_packed_refs_match_a_full_listing(
+        tmp_path: Path, sorted_file: bool) -> None:
+    from gittrack.core.gitio import packed_components
+
+    rng = random.Random(9)
+    comps = ["a", "a-x", "a.x", "a0", "a/b", "b%2Fc", "z", "é"]
+    refs = {f"refs/gittrack/runs/{rng.choice(comps)}/{rng.getrandbits(64):016x}"
+            for _ in range(500)}
+    refs |= {"refs/gittrack/trash/q/0123456789abcdef", "refs/tags/v1", "refs/gittrack/runs/top"}
+    lines = []
+    for ref in sorted(refs, key=str.encode) if sorted_file else rng.sample(sorted(refs), len(refs)):
+        lines.append(f"{rng.getrandbits(160):040x} {ref}\n")
+        if ref.startswith("refs/tags/") or rng.random() < 0.05:
+            lines.append(f"^{rng.getrandbits(160):040x}\n")
+    header = "# pack-refs with: peeled fully-peeled sorted \n" if sorted_file else ""
+    path = tmp_path / "packed-refs"
+    path.write_bytes((header + "".join(lines)).encode())
+    found = packed_components(path, "refs/gittrack/runs/")
+    want = {r.split("/")[3] for r in refs if r.startswith("refs/gittrack/runs/") and r.count("/") >= 4}
+    assert set(found) == want
+    assert all(ref in refs and ref.split("/")[3] == comp for comp, ref in found.items())

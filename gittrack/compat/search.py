@@ -512,8 +512,8 @@ def frame(found: Sequence[Row]) -> pd.DataFrame:
         info["experiment_id"].append(row.experiment_id)
         info["status"].append(row.status)
         info["artifact_uri"].append(row.artifact_uri)
-        info["start_time"].append(pd.to_datetime(row.start_time, unit="ms", utc=True))
-        info["end_time"].append(pd.to_datetime(row.end_time, unit="ms", utc=True))
+        info["start_time"].append(row.start_time)
+        info["end_time"].append(row.end_time)
         for section, values, null in (("metrics", row.metrics, math.nan),
                                       ("params", row.params, None), ("tags", row.tags, None)):
             columns = sections[section]
@@ -521,7 +521,9 @@ def frame(found: Sequence[Row]) -> pd.DataFrame:
                 column.append(values.get(key, null))
             for key in values.keys() - columns.keys():
                 columns[key] = [null] * i + [values[key]]
-    data: dict[str, list[Any]] = dict(info)
+    data: dict[str, Any] = dict(info)
+    for name in ("start_time", "end_time"):  # milliseconds: exact in float64, None is NaT
+        data[name] = pd.to_datetime(pd.Series(info[name], dtype="float64"), unit="ms", utc=True)
     for section, columns in sections.items():
         for key in sorted(columns):
             data[f"{section}.{key}"] = columns[key]

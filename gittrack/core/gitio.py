@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from gittrack.core import packs, provenance
 from gittrack.core.errors import GitError, MissingObjectError, NotARepositoryError
@@ -568,6 +568,28 @@ class Repo:
             refs.setdefault(name, value)
         return refs
 
+    def ref_components(self, prefix: str) -> dict[str, str]:
+        """``{component: a ref under it}`` for each distinct path component right below
+        ``prefix`` (ending in '/'), loose or packed, without listing every ref."""
+        out: dict[str, str] = {}
+        try:
+            with os.scandir(self.common_dir / prefix) as found:
+                dirs = [e for e in found if e.is_dir()]
+        except OSError:
+            dirs = []
+        for entry in dirs:
+            try:
+                with os.scandir(entry.path) as files:
+                    leaf = next((f.name for f in files if f.is_file()
+                                 and not f.name.endswith(".lock")), None)
+            except OSError:
+                continue
+            if leaf is not None:
+                out[entry.name] = f"{prefix}{entry.name}/{leaf}"
+        for component, ref in packed_components(self.common_dir / "packed-refs", prefix).items():
+            out.setdefault(component, ref)
+        return out
+
     def list_loose_refs(self, prefix: str) -> dict[str, str]:
         """``{ref: commit id}`` of the loose refs under ``prefix`` (not packed-refs)."""
         return _read_loose_refs(str(self.common_dir), prefix.rstrip("/"))
@@ -845,6 +867,63 @@ def packed_ref_exists(path: Path, name: str) -> bool:
             else:
                 hi = start
         return False
+
+
+def _lower_bound(data: Any, lo: int, target: bytes) -> int:
+    """The start of the first ref line at or after ``lo`` (a line start) whose ref name is
+    ``>= target``, in a sorted packed-refs file; ``len(data)`` when there is none."""
+    hi = len(data)
+    while lo < hi:
+        start = max(data.rfind(b"\n", lo, (lo + hi) // 2) + 1, lo)
+        end = data.find(b"\n", start)
+        end = len(data) if end < 0 else end
+        line = data[start:end]
+        if line.startswith(b"^"):  # a peeled line belongs to the ref above: step past it
+            if start == lo:
+                lo = end + 1
+                continue
+            hi = start
+            continue
+        if line.partition(b" ")[2] < target:
+            lo = end + 1
+        else:
+            hi = start
+    return lo
+
+
+def packed_components(path: Path, prefix: str) -> dict[str, str]:
+    """``{component: a ref}`` for each distinct path component right below ``prefix`` (which
+    ends in '/') among the refs of packed-refs at ``path``, with one ref under each: a jump
+    per component in a sorted file (a million runs of ten experiments: ten binary searches),
+    a scan otherwise."""
+    try:
+        with open(path, "rb") as fh:
+            data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    except (FileNotFoundError, ValueError):
+        return {}
+    out: dict[str, str] = {}
+    with data:
+        key = b" " + prefix.encode()
+        first = data.readline()
+        ordered = first.startswith(b"# pack-refs with:") and b" sorted" in first
+        pos = data.find(key)
+        while pos >= 0:
+            start = pos + len(key)
+            end = data.find(b"\n", start)
+            end = len(data) if end < 0 else end
+            slash = data.find(b"/", start, end)
+            if slash < 0:
+                pos = data.find(key, end)
+                continue
+            component = data[start:slash]
+            out.setdefault(component.decode("utf-8", "replace"),
+                           data[pos + 1 : end].decode("utf-8", "replace"))
+            if ordered:
+                nxt = _lower_bound(data, end + 1, prefix.encode() + component + b"0")
+                pos = data.find(key, max(nxt - 1, end))
+            else:
+                pos = data.find(key, end)
+    return out
 
 
 def read_packed_refs(path: Path, prefix: str) -> dict[str, str]:

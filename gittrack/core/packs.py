@@ -20,6 +20,7 @@ import time
 import zlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from gittrack.core.errors import GitError
 
@@ -27,6 +28,7 @@ MODE_TREE, MODE_BLOB = "40000", "100644"
 _TYPES = {"commit": 1, "tree": 2, "blob": 3}
 PACKED_HEADER = b"# pack-refs with: peeled fully-peeled sorted \n"
 LOCK_TRIES = 200  # x 25 ms: how long to wait for another writer's packed-refs.lock
+STREAM_MAX = 1 << 30  # bytes a streamed pack grows to before the next is begun
 
 
 class PackBuilder:
@@ -136,20 +138,9 @@ def write_pack_files(pack_dir: Path, objects: Mapping[str, bytes]) -> str:
     body = b"".join([head, *objects.values()])
     checksum = hashlib.sha1(body, usedforsecurity=False).digest()
     name = checksum.hex()
-    ids = sorted(objects)
     if at >= 1 << 31:
         raise GitError("A pack over 2 GB cannot be written this way; write fewer runs at once.")
-    fanout = [0] * 256
-    for oid in ids:
-        fanout[int(oid[:2], 16)] += 1
-    total = 0
-    for i in range(256):
-        total += fanout[i]
-        fanout[i] = total
-    idx = b"".join([b"\377tOc", struct.pack(">I", 2), struct.pack(">256I", *fanout),
-                    bytes.fromhex("".join(ids)), struct.pack(f">{len(ids)}I", *(crcs[o] for o in ids)),
-                    struct.pack(f">{len(ids)}I", *(offsets[o] for o in ids)), checksum])
-    idx += hashlib.sha1(idx, usedforsecurity=False).digest()
+    idx = _index_file({bytes.fromhex(o): (offsets[o], crcs[o]) for o in objects}, checksum)
     pack_dir.mkdir(parents=True, exist_ok=True)
     for suffix, data in (("pack", body + checksum), ("idx", idx)):
         final = pack_dir / f"pack-{name}.{suffix}"
@@ -163,6 +154,111 @@ def write_pack_files(pack_dir: Path, objects: Mapping[str, bytes]) -> str:
         os.chmod(tmp, 0o444)
         os.replace(tmp, final)
     return name
+
+
+def _index_file(entries: Mapping[bytes, tuple[int, int]], checksum: bytes) -> bytes:
+    """A version-2 pack index of ``{raw id: (offset, crc32)}`` (offsets below 2 GB)."""
+    ids = sorted(entries)
+    fanout = [0] * 256
+    for oid in ids:
+        fanout[oid[0]] += 1
+    total = 0
+    for i in range(256):
+        total += fanout[i]
+        fanout[i] = total
+    idx = b"".join([b"\377tOc", struct.pack(">I", 2), struct.pack(">256I", *fanout),
+                    b"".join(ids), struct.pack(f">{len(ids)}I", *(entries[o][1] for o in ids)),
+                    struct.pack(f">{len(ids)}I", *(entries[o][0] for o in ids)), checksum])
+    return idx + hashlib.sha1(idx, usedforsecurity=False).digest()
+
+
+class PackStream(PackBuilder):
+    """Objects written straight into a pack file as they are made, for any number of runs.
+
+    A bulk write of a million runs makes tens of millions of objects: held in memory (as
+    :class:`PackBuilder` does) they would not fit, and written as a pack per few thousand
+    runs they would leave hundreds of packs for every later lookup to search. Here each
+    object's entry goes to a temporary file at once, only its id, offset and CRC stay in
+    memory, and :meth:`finish` writes the header, the checksum and the index (a new pack is
+    begun past :data:`STREAM_MAX` bytes). Nothing is visible before :meth:`finish`; a crash
+    leaves a ``tmp_*`` file that ``git prune`` removes.
+    """
+
+    def __init__(self, pack_dir: Path) -> None:
+        super().__init__()
+        self.pack_dir = pack_dir
+        self.names: list[str] = []  # the packs finished so far
+        self._file: Any = None
+        self._entries: dict[bytes, tuple[int, int]] = {}
+        self._at = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def add(self, kind: str, data: bytes) -> str:
+        digest = hashlib.sha1(b"%s %d\0%s" % (kind.encode(), len(data), data),
+                              usedforsecurity=False).digest()
+        if digest not in self._entries:
+            if self._file is None:
+                self._open()
+            entry = _entry_header(_TYPES[kind], len(data)) + zlib.compress(data, 1)
+            self._entries[digest] = (self._at, zlib.crc32(entry))
+            self._file.write(entry)
+            self._at += len(entry)
+            if self._at >= STREAM_MAX:
+                self._close()
+        return digest.hex()
+
+    def _tmp(self, suffix: str) -> Path:
+        return self.pack_dir / f"tmp_gittrack_{os.getpid()}_{threading.get_ident()}_{suffix}"
+
+    def _open(self) -> None:
+        self.pack_dir.mkdir(parents=True, exist_ok=True)
+        self._file = open(self._tmp("stream"), "w+b")  # noqa: SIM115 - closed by _close/abort
+        self._file.write(b"\0" * 12)  # the header, written once the count is known
+        self._at = 12
+
+    def _close(self) -> None:
+        fh, self._file = self._file, None
+        try:
+            fh.seek(0)
+            fh.write(b"PACK" + (2).to_bytes(4, "big") + len(self._entries).to_bytes(4, "big"))
+            fh.flush()
+            fh.seek(0)
+            body = hashlib.sha1(usedforsecurity=False)
+            while chunk := fh.read(1 << 20):
+                body.update(chunk)
+            checksum = body.digest()
+            fh.write(checksum)
+            fh.flush()
+            os.fsync(fh.fileno())
+        finally:
+            fh.close()
+        name = checksum.hex()
+        idx = _index_file(self._entries, checksum)
+        self._entries = {}
+        tmp = self._tmp("stream")
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, self.pack_dir / f"pack-{name}.pack")  # the pack before its index
+        tmp_idx = self._tmp("index")
+        with open(tmp_idx, "wb") as fh:
+            fh.write(idx)
+        os.chmod(tmp_idx, 0o444)
+        os.replace(tmp_idx, self.pack_dir / f"pack-{name}.idx")
+        self.names.append(name)
+
+    def finish(self) -> list[str]:
+        """Write the last pack and its index; the names of every pack written."""
+        if self._file is not None:
+            self._close()
+        return self.names
+
+    def abort(self) -> None:
+        """Forget the pack being written (packs already finished stay, unreferenced)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+            self._tmp("stream").unlink(missing_ok=True)
 
 
 def read_index(idx_path: Path) -> list[tuple[int, str, int]]:

@@ -73,11 +73,16 @@ class Store:
         return self.repo.list_refs(names.experiment_ref_prefix(experiment))
 
     def experiments(self) -> list[str]:
+        """The experiments that hold a run, read without listing every run ref."""
         found = set()
-        for ref in self.refs():
+        for component, ref in self.repo.ref_components(names.RUNS_PREFIX).items():
             parsed = names.parse_run_ref(ref)
-            if parsed:
+            if parsed and names.experiment_ref_prefix(parsed[0]) == \
+                    f"{names.RUNS_PREFIX}{component}/":
                 found.add(parsed[0])
+            elif not parsed:  # the one ref seen is no run's: look at them all
+                found.update(p[0] for r in self.refs(None) if r.startswith(
+                    f"{names.RUNS_PREFIX}{component}/") and (p := names.parse_run_ref(r)))
         return sorted(found)
 
     def ref_of(self, run_id: str) -> str | None:

@@ -308,19 +308,31 @@ def encode(columns: Mapping[str, list[Any]], rows: Sequence[bytes]) -> bytes:
 
 
 def _dictionary(values: Iterable[Any]) -> tuple[list[int], list[str]]:
-    # JSON text is the key: it tells 1, 1.0, True and "1" apart, and is hashable for lists.
-    seen: dict[str, int] = {}
+    # Distinct by JSON text: it tells 1, 1.0, True and "1" apart (so does the (type, value)
+    # key used first, with -0.0, NaN and unhashable values keyed by their text), and only
+    # each distinct value is dumped.
+    seen: dict[Any, int] = {}
+    texts: list[str] = []
+    by_text: dict[str, int] = {}
     codes = []
     for v in values:
         if v is None:
             codes.append(-1)
             continue
-        text = json.dumps(v, separators=(",", ":"))
-        code = seen.get(text)
+        kind = type(v)
+        key: Any = (kind, v) if kind is str or kind is int or kind is bool or (
+            kind is float and v == v and v != 0.0) else None
+        code = seen.get(key) if key is not None else None
         if code is None:
-            code = seen[text] = len(seen)
+            text = json.dumps(v, separators=(",", ":"))
+            code = by_text.get(text)
+            if code is None:
+                code = by_text[text] = len(texts)
+                texts.append(text)
+            if key is not None:
+                seen[key] = code
         codes.append(code)
-    return codes, list(seen)
+    return codes, texts
 
 
 def _summary_value(summary: Mapping[str, Any], column: str) -> Any:
@@ -942,11 +954,11 @@ class _RefsCache:
             keys = _commit_key(rest)
             lo = np.searchsorted(a["commit_key"], keys, side="left")
             hi = np.searchsorted(a["commit_key"], keys, side="right")
-            for c, i, j in zip(rest, lo.tolist(), hi.tolist()):
-                rows = self._global(table, a["commit_seg"][i:j], a["commit_row"][i:j])
-                for r in rows.tolist():
-                    if table.take("commit", [r])[0] == c:
-                        out[c] = r
+            pairs = [(c, r) for c, i, j in zip(rest, lo.tolist(), hi.tolist())
+                     for r in self._global(table, a["commit_seg"][i:j],
+                                           a["commit_row"][i:j]).tolist()]
+            held = table.take("commit", [r for _c, r in pairs])  # the key is a prefix
+            out.update((c, r) for (c, r), h in zip(pairs, held) if h == c)
         return out
 
 

@@ -4,21 +4,20 @@
 run with the same code as a live run: the same run.yaml fields (tracking.lifecycle.run_info),
 the same checks of keys and values (tracking.active), the same events applied to a RunState
 and the same rendering, so a run written here holds byte for byte the record the tracking API
-writes for the same input. Only the writing differs: objects go into one pack per batch
-(gittrack.core.packs) and the refs into packed-refs at once, instead of a loose file per
-object and a ref creation per run.
+writes for the same input. Only the writing differs: objects stream into one pack
+(gittrack.core.packs) and the refs go into packed-refs at once, instead of a pack and a ref
+creation per run.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from gittrack.core import names, paths, provenance
 from gittrack.core.errors import InvalidInputError
-from gittrack.core.packs import PackBuilder, add_packed_refs
+from gittrack.core.packs import PackStream, add_packed_refs
 from gittrack.core.records import TERMINAL, iso_from_ms, now_iso
 from gittrack.core.store import Store
 from gittrack.tracking import services
@@ -26,24 +25,18 @@ from gittrack.tracking.active import as_int, as_number, clean_params, clean_tags
 from gittrack.tracking.lifecycle import run_info
 from gittrack.tracking.state import RunState
 
-BATCH = 5000  # runs per pack: bounds the memory a batch holds (~5 KB a run)
+BATCH = 5000  # runs whose summaries are noted at once: bounds the memory they hold
 FIELDS = frozenset({"id", "name", "experiment", "status", "start_time", "end_time", "user",
                     "description", "parent", "params", "metrics", "tags", "artifacts", "inputs"})
-
-
-@dataclass
-class _Batch:
-    pack: PackBuilder
-    refs: dict[str, str] = field(default_factory=dict)
-    ended: list[services.Ended] = field(default_factory=list)
 
 
 def log_runs(store: Store, records: Iterable[Mapping[str, Any]], experiment: str,
              batch: int = BATCH) -> list[str]:
     """Write finished runs from ``records`` (see :func:`gittrack.log_runs`); their ids.
 
-    Every record of a batch is checked before any of it is written, so bad input writes no
-    part of its batch.
+    One transaction: the objects stream into one pack (gittrack.core.packs.PackStream; a
+    new one past a gigabyte), every ref goes into packed-refs in one locked rewrite at the
+    end. Bad input anywhere writes no run; a crash leaves no ref.
     """
     snap = store.repo.snapshot()
     base = run_info(store, snap, experiment, "", None, None)
@@ -51,30 +44,40 @@ def log_runs(store: Store, records: Iterable[Mapping[str, Any]], experiment: str
     signature = store.repo.signature_line()
     parents = [snap.baseline] if snap.baseline else []
     ids: list[str] = []
-    pack = PackBuilder()
-    current = _Batch(pack)
-    for record in records:
-        state = _state(base, record, experiment)
-        files = state.render()
-        blobs = {path: data if isinstance(data, str) else pack.blob(data)
-                 for path, data in files.items()}
-        commit = frame.commit(pack, blobs, parents, signature, state.message())
-        current.refs[names.run_ref(state.info["experiment"], state.info["id"])] = commit
-        current.ended.append((commit, files, state.summary(commit)))
-        ids.append(state.info["id"])
-        if len(current.refs) >= batch:
-            _write(store, current)
-            current = _Batch(pack)
-    _write(store, current)
+    refs: dict[str, str] = {}
+    ended: list[services.Ended] = []
+    stream = PackStream(store.repo.common_dir / "objects" / "pack")
+    try:
+        for record in records:
+            state = _state(base, record, experiment)
+            files = state.render()
+            blobs = {path: data if isinstance(data, str) else stream.blob(data)
+                     for path, data in files.items()}
+            commit = frame.commit(stream, blobs, parents, signature, state.message())
+            ref = names.run_ref(state.info["experiment"], state.info["id"])
+            if ref in refs:
+                raise InvalidInputError(f"Run id {state.info['id']} is given twice; run ids "
+                                        "are never reused.")
+            refs[ref] = commit
+            ended.append((commit, files, state.summary(commit)))
+            ids.append(state.info["id"])
+            if len(ended) >= batch:
+                _note(store, ended)
+                ended = []
+        stream.finish()
+    except BaseException:
+        stream.abort()
+        raise
+    _note(store, ended)
+    add_packed_refs(store.repo.common_dir, refs)
     return ids
 
 
-def _write(store: Store, batch: _Batch) -> None:
-    batch.pack.write(store.repo.git_dir)
-    add_packed_refs(store.repo.git_dir, batch.refs)
+def _note(store: Store, ended: list[services.Ended]) -> None:
+    """Tell what the writers of live runs tell (the index's summaries, provenance)."""
     # made here, as a live run's commits are (gittrack.core.provenance)
-    provenance.note_made(store.repo.state_dir, *(commit for commit, _files, _summary in batch.ended))
-    services.runs_ended(store.repo, batch.ended)
+    provenance.note_made(store.repo.state_dir, *(commit for commit, _files, _summary in ended))
+    services.runs_ended(store.repo, ended)
 
 
 def _state(base: Mapping[str, Any], record: Mapping[str, Any], experiment: str) -> RunState:
