@@ -11,7 +11,8 @@ reused when PATH holds them already), then measures in fresh processes:
     with the process's peak RSS;
   * one more run through the API (10 params, 5 metrics x 100 steps, a 10 KB artifact): its
     `start_run` .. `end_run` and the commit it waits for, against the same in a repository of
-    1,000 runs.
+    1,000 runs;
+  * the same `gittrack log` once those runs exist (their refs are loose, the rest packed).
 """
 
 from __future__ import annotations
@@ -112,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(scratch, ignore_errors=True)
     print(f"one more API run (median of 5, start to committed): {at_small * 1000:.1f} ms at "
           f"1,000 runs, {at_large * 1000:.1f} ms at {args.runs:,}")
+    after = min(timed(log, path)[0] for _ in range(3))
+    print(f"gittrack log -n 20 --where ... --sort ... after those runs (fresh process, their "
+          f"refs loose): {after:.2f} s")
     return 0
 
 

@@ -231,3 +231,24 @@ def test_experiment_components_of_packed_refs_match_a_full_listing(
     want = {r.split("/")[3] for r in refs if r.startswith("refs/gittrack/runs/") and r.count("/") >= 4}
     assert set(found) == want
     assert all(ref in refs and ref.split("/")[3] == comp for comp, ref in found.items())
+
+
+def test_segments_made_after_the_refs_cache_are_merged_among_themselves(repo: Path) -> None:
+    import subprocess
+
+    from gittrack import api
+    from gittrack.query.index import MAX_SEGMENTS, REFS_CACHE, Index
+
+    ids = _log_mixed(6)
+    subprocess.run(["git", "pack-refs", "--all"], cwd=repo, check=True)
+    index = Index(api.open_store())
+    index.runs()
+    cache = (index.dir / REFS_CACHE).read_bytes()
+    big = {p.name for p in index.dir.glob("*.seg")}
+    for _ in range(MAX_SEGMENTS):  # each query after new runs adds a segment
+        ids += _log_mixed(1)
+        table, rows = index.runs()
+        assert sorted(table.take("run_id", rows.tolist())) == sorted(ids)
+        assert len(table.segments) <= MAX_SEGMENTS // 2 + 1
+    assert (index.dir / REFS_CACHE).read_bytes() == cache  # still valid: never rewritten
+    assert big <= {p.name for p in index.dir.glob("*.seg")}

@@ -13,7 +13,7 @@ from typing import Any
 
 from gittrack.core import names, provenance
 from gittrack.core.errors import AmbiguousRunError, GitError, RunNotFoundError
-from gittrack.core.gitio import Repo, missing
+from gittrack.core.gitio import Repo, missing, packed_ref_exists
 from gittrack.core.packs import MODE_BLOB, MODE_TREE, PackBuilder
 from gittrack.core.records import Metric, Run, RunInfo, load_yaml, parse_tsv
 
@@ -86,8 +86,14 @@ class Store:
         return sorted(found)
 
     def ref_of(self, run_id: str) -> str | None:
-        for ref in self.refs():
-            if ref.endswith("/" + run_id):
+        """The ref of run ``run_id``: a file or a binary search of packed-refs per
+        experiment, not a listing of every run."""
+        if not names.is_run_id(run_id):
+            return None
+        packed = self.repo.common_dir / "packed-refs"
+        for component in sorted(self.repo.ref_components(names.RUNS_PREFIX)):
+            ref = f"{names.RUNS_PREFIX}{component}/{run_id}"
+            if (self.repo.common_dir / ref).is_file() or packed_ref_exists(packed, ref):
                 return ref
         return None
 
