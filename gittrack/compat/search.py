@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import math
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -346,6 +347,9 @@ def rows(store: Store, experiments: Sequence[str], root: str,
 
 
 _SECTIONS = {"metric": "metrics", "parameter": "params", "tag": "tags"}
+_ARRAY_OPS: dict[str, Callable[[Any, Any], Any]] = {
+    "=": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt,
+    ">=": operator.ge}
 
 
 def _may_match(table: Any, clause: Clause) -> Any:
@@ -378,6 +382,12 @@ def _may_match(table: Any, clause: Clause) -> Any:
         elif vec[0] == "dict":
             lut = np.array([True if v is None else test(v) for v in vec[1]], dtype=bool)
             parts.append(lut[vec[2]])
+        elif clause.kind == "metric" and clause.comparator in _ARRAY_OPS:
+            # as test(): infinities stored as +-MAX_FLOAT (NaN stays NaN), IEEE comparisons
+            bound = min(max(clause.value, -MAX_FLOAT), MAX_FLOAT)
+            part = _ARRAY_OPS[clause.comparator](np.clip(vec[1], -MAX_FLOAT, MAX_FLOAT), bound)
+            part[vec[2]] = True
+            parts.append(part)
         else:
             distinct, inverse = np.unique(vec[1].view(np.int64), return_inverse=True)
             lut = np.array([test(v) for v in distinct.view(np.float64).tolist()], dtype=bool)
