@@ -13,6 +13,7 @@ are ordered newest first (start time, then run id, descending).
 
 from __future__ import annotations
 
+import heapq
 import logging
 import operator
 import re
@@ -263,10 +264,15 @@ def _shortlist(table: Table, rows: Sequence[int], key: tuple[str, bool] | None,
     import numpy as np
 
     at = np.asarray(rows, dtype=np.int64)
-    group, value = _ranks(table, key)
-    group, value = group[at], value[at]
     if limit <= 0:
         return at[:0]
+    if key is None:  # newest first: the limit-th latest start, found without a full sort
+        starts = [s or "" for s in table.take("start_time", at)]
+        if any(not isinstance(s, str) for s in starts):
+            return at  # not the times gittrack writes: order them all
+        last = heapq.nlargest(limit, starts)[-1]
+        return at[np.fromiter((s >= last for s in starts), dtype=bool, count=len(starts))]
+    group, value = _ranks(table, key, at)
     counted = np.cumsum(np.bincount(group, minlength=5))
     g = int(np.searchsorted(counted, limit))  # the group of the limit-th row
     k = limit - 1 - (int(counted[g - 1]) if g else 0)
@@ -274,59 +280,61 @@ def _shortlist(table: Table, rows: Sequence[int], key: tuple[str, bool] | None,
     return at[(group < g) | ((group == g) & (value <= v))]
 
 
-def _ranks(table: Table, key: tuple[str, bool] | None) -> tuple[Any, Any]:
-    """``(group, value)`` arrays over every row of ``table`` ordering its rows as
+def _ranks(table: Table, key: tuple[str, bool], at: Any) -> tuple[Any, Any]:
+    """``(group, value)`` arrays, one entry per row of ``at``, ordering those rows as
     :func:`_sorted_by` does by ``key`` (ties allowed): groups numbers, strings, others,
-    NaN, missing (numbers, strings and others reversed when descending)."""
+    NaN, missing (numbers, strings and others reversed when descending). Only the distinct
+    values these rows hold are ranked."""
     import numpy as np
 
-    column, descending = key if key is not None else ("start_time", True)
+    column, descending = key
     sign = -1.0 if descending else 1.0
     kinds = {"number": 2 if descending else 0, "string": 1, "other": 0 if descending else 2,
              "nan": 3, "null": 4}
-    if key is None:  # the default order: (start time or "") newest first, as a string
-        kinds = {**kinds, "null": kinds["string"]}
-    vectors = [seg.vector(column) for seg in table.segments]
+    starts = np.asarray(table.starts, dtype=np.int64)
+    which = np.searchsorted(starts, at, side="right") - 1
+    parts = []  # (positions in at, local rows, vector) per segment holding some of at
+    for k in np.unique(which).tolist():
+        where = np.flatnonzero(which == k)
+        seg = table.segments[k]
+        parts.append((where, at[where] - starts[k], seg.vector(column)))
     texts: set[str] = set()
-    for vec in vectors:
-        if vec is not None and vec[0] == "dict":
-            for v in vec[1]:
-                kind = _kind(v)
-                if kind in ("string", "other"):
-                    texts.add(v if kind == "string" else str(v))
-                elif kind == "null" and key is None:
-                    texts.add("")
+    used: list[Any] = []
+    for _where, local, vec in parts:
+        codes = np.unique(vec[2][local]) if vec is not None and vec[0] == "dict" else None
+        used.append(codes)
+        if codes is None:
+            continue
+        for c in codes.tolist():
+            v = vec[1][c]
+            kind = _kind(v)
+            if kind in ("string", "other"):
+                texts.add(v if kind == "string" else str(v))
     rank = {t: float(i) for i, t in enumerate(sorted(texts))}
-    groups, values = [], []
-    for vec, seg in zip(vectors, table.segments):
+    group = np.full(len(at), kinds["null"], dtype=np.int8)
+    value = np.zeros(len(at))
+    for (where, local, vec), codes in zip(parts, used):
         if vec is None:
-            groups.append(np.full(seg.n, kinds["null"], dtype=np.int8))
-            values.append(np.full(seg.n, sign * rank.get("", 0.0)))
             continue
         if vec[0] == "f8":
-            numbers, missing = vec[1], vec[2]
-            group = np.where(np.isnan(numbers), kinds["nan"], kinds["number"]).astype(np.int8)
-            value = np.where(np.isnan(numbers), 0.0, sign * numbers)
-            group[missing] = kinds["null"]
-            value[missing] = sign * rank.get("", 0.0) if key is None else 0.0
-            groups.append(group)
-            values.append(value)
+            numbers, missing = vec[1][local], vec[2][local]
+            g = np.where(np.isnan(numbers), kinds["nan"], kinds["number"]).astype(np.int8)
+            x = np.where(np.isnan(numbers), 0.0, sign * numbers)
+            g[missing] = kinds["null"]
+            x[missing] = 0.0
+            group[where], value[where] = g, x
             continue
-        g_lut, v_lut = [], []
-        for v in vec[1]:
+        g_lut = np.zeros(len(vec[1]), dtype=np.int8)
+        x_lut = np.zeros(len(vec[1]))
+        for c in codes.tolist():
+            v = vec[1][c]
             kind = _kind(v)
-            if kind == "null" and key is None:
-                v, kind = "", "string"
-            g_lut.append(kinds[kind])
-            v_lut.append(sign * float(v) if kind == "number" else
-                         sign * rank[v if kind == "string" else str(v)]
-                         if kind in ("string", "other") else 0.0)
-        codes = vec[2]
-        groups.append(np.array(g_lut, dtype=np.int8)[codes])
-        values.append(np.array(v_lut, dtype=np.float64)[codes])
-    if not groups:
-        return np.zeros(0, dtype=np.int8), np.zeros(0)
-    return np.concatenate(groups), np.concatenate(values)
+            g_lut[c] = kinds[kind]
+            x_lut[c] = (sign * float(v) if kind == "number" else
+                        sign * rank[v if kind == "string" else str(v)]
+                        if kind in ("string", "other") else 0.0)
+        group[where], value[where] = g_lut[vec[2][local]], x_lut[vec[2][local]]
+    return group, value
 
 
 def _kind(v: Any) -> str:
