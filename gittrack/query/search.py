@@ -267,7 +267,7 @@ def _shortlist(table: Table, rows: Sequence[int], key: tuple[str, bool] | None,
     if limit <= 0:
         return at[:0]
     if key is None:  # newest first: the limit-th latest start, found without a full sort
-        starts = [s or "" for s in table.take("start_time", at)]
+        starts = [s or "" for s in table.take("start_time", at.tolist())]
         if any(not isinstance(s, str) for s in starts):
             return at  # not the times gittrack writes: order them all
         last = heapq.nlargest(limit, starts)[-1]
