@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 import pygit2
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -149,3 +150,23 @@ def test_a_released_repository_goes_back_to_the_pool_once(tmp_path: Path) -> Non
     del repo
     gc.collect()
     assert gitio._POOL[key] == [first]  # once, not again by the finalizer
+
+
+def test_a_repository_found_before_is_found_again_only_while_nothing_changed(tmp_path: Path) -> None:
+    import shutil
+
+    outer = make_repo(tmp_path / "outer")
+    sub = outer / "a" / "b"
+    sub.mkdir(parents=True)
+    assert Repo(str(sub)).git_dir == (outer / ".git").resolve()
+    assert Repo(str(sub)).git_dir == (outer / ".git").resolve()  # remembered
+    git(outer / "a", "init", "-q")  # a repository between: found from then on
+    assert Repo(str(sub)).git_dir == (outer / "a" / ".git").resolve()
+    shutil.rmtree(outer / "a" / ".git")
+    assert Repo(str(sub)).git_dir == (outer / ".git").resolve()
+    git(sub, "init", "-q")  # in the start directory itself
+    assert Repo(str(sub)).git_dir == (sub / ".git").resolve()
+    shutil.rmtree(sub / ".git")
+    shutil.rmtree(outer / ".git")
+    with pytest.raises(NotARepositoryError):
+        Repo(str(sub))
