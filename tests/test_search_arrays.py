@@ -189,6 +189,7 @@ def test_packed_run_refs_are_cached_and_loose_refs_still_win(
         assert listed() == sorted(ids)
         assert listed(["a b"]) == sorted(i for k, i in enumerate(ids) if k % 3)
         assert listed(["c"]) == sorted(i for k, i in enumerate(ids) if k % 3 == 0)
+    assert listed(["a\ud800b", "nothing"]) == []  # a name no ref can hold: no runs, no error
     # a packed run updated later gets a loose ref: the loose one's record is the one read
 
     with gittrack.start_run(run_id=ids[1]):

@@ -61,15 +61,14 @@ def command(experiment: str | None, limit: int | None, where: str, sort: tuple[s
       gittrack log cost_center_forecasting --where "metrics.rmse < 400" --baseline forecaster/prod
     """
     store = api.open_store()
-    order = [_order_spec(part) for s in sort for part in s.split(",") if part.strip()]
-    table, found = search.select(store, [experiment] if experiment else None, where, order,
-                                 limit)
-    # listing every experiment reads every ref: only done when nothing was found
-    if experiment and not found and experiment not in store.experiments():
+    if experiment and experiment not in store.experiments():
         raise InvalidInputError(
             f"No experiment '{experiment}' in this repository; list them with "
             "`gittrack experiments`."
         )
+    order = [_order_spec(part) for s in sort for part in s.split(",") if part.strip()]
+    table, found = search.select(store, [experiment] if experiment else None, where, order,
+                                 limit)
     for column, close in search.unknown_columns(table, where, order):
         hint = f"; did you mean {close}?" if close else ""
         click.echo(f"gittrack: warning: no run has {column}{hint}", err=True)

@@ -494,6 +494,9 @@ class Index:
         """
         import numpy as np
 
+        if experiments is not None:  # a name git cannot hold (a lone surrogate) has no runs
+            experiments = [e for e in experiments if e.encode("utf-8", "replace") == e.encode(
+                "utf-8", "surrogatepass")]
         packed = self.store.repo.common_dir / "packed-refs"
         seen = _fingerprint(packed)
         segments = self._segments()
