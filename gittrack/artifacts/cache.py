@@ -535,9 +535,10 @@ class Cache:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
             os.replace(tmp, path)
-        finally:
+        except BaseException:
             with suppress(FileNotFoundError):
                 os.unlink(tmp)
+            raise
 
     def put_object(self, oid: str, data: bytes) -> None:
         """Store one object's bytes (fetched from elsewhere) after checking them against ``oid``."""

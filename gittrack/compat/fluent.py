@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import stat
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -283,11 +284,13 @@ def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None =
     """Store a file at ``<artifact_path>/<file name>`` (the root by default), as MLflow; a
     directory goes to ``<artifact_path>/<directory name>/...``."""
     src = Path(local_path)
-    if not src.exists():
-        raise InvalidInputError(f"No file or directory at '{src}' to log; check the path.")
+    try:
+        is_dir = stat.S_ISDIR(os.stat(src).st_mode)
+    except (OSError, ValueError):
+        raise InvalidInputError(f"No file or directory at '{src}' to log; check the path.") from None
     prefix = artifact_path.strip("/") if artifact_path else ""
     with logging_to(run_id) as run:
-        if src.is_dir():
+        if is_dir:
             _log_tree(run, src, f"{prefix}/{src.resolve().name}".lstrip("/"))
         else:
             _log_file(run, src, f"{prefix}/{src.name}".lstrip("/"))

@@ -729,7 +729,7 @@ def _remember(start: str, known: tuple[Found, Path]) -> None:
     chain += [holder, os.fspath(common / "config"), os.fspath(found.git_dir / "HEAD")]
     if len(_FOUND) > 256:
         _FOUND.clear()
-    _FOUND[start] = (known, [(p, _stamp(p)) for p in chain])
+    _FOUND[start] = (known, [(p, _stamp(p)) for p in dict.fromkeys(chain)])
 
 
 def _found_before(start: str) -> tuple[Found, Path] | None:
