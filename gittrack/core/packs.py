@@ -1,20 +1,20 @@
-"""Many git objects and refs at once: one pack through `git index-pack`, refs into packed-refs.
+"""Many git objects and refs at once: packs written from Python, refs into packed-refs.
 
 Written one by one, a run costs a file per object (~1 ms each on a virtual disk) and a ref
-creation that re-reads the whole packed-refs file. A bulk writer (gittrack.log_runs) instead
-computes the objects in memory, hashes them as git does, sends them to ``git index-pack
---stdin`` as one pack (which checks every object and writes the .idx), then adds all the refs
-to ``packed-refs`` in one locked rewrite, with git's own lock protocol (``packed-refs.lock``
-created exclusively, renamed over the file), so git and libgit2 writers wait for it or it for
-them. Objects are written before refs, so a ref never names a missing object.
+creation that re-reads the whole packed-refs file. Instead, objects are hashed as git does and
+written as packs with their version-2 index: a live run's commit as one small pack
+(:meth:`PackBuilder.write_pack`), a bulk write (gittrack.log_runs) streamed into one pack per
+gigabyte (:class:`PackStream`). Packs hold whole objects only, so :func:`roll_up` merges them
+by copying entries. The refs of a bulk write go into ``packed-refs`` in one locked rewrite,
+with git's own lock protocol (``packed-refs.lock`` created exclusively, renamed over the file),
+so git and libgit2 writers wait for it or it for them. Objects are written before refs, so a
+ref never names a missing object.
 """
-
 from __future__ import annotations
 
 import hashlib
 import os
 import struct
-import subprocess
 import threading
 import time
 import zlib
@@ -64,25 +64,6 @@ class PackBuilder:
         lines = [f"tree {tree}", *(f"parent {p}" for p in parents),
                  f"author {signature}", f"committer {signature}", "", message]
         return self.add("commit", "\n".join(lines).encode())
-
-    def write(self, git_dir: Path) -> None:
-        """Send the objects to ``git index-pack --stdin`` as one pack; forget them."""
-        if not self._objects:
-            return
-        body = hashlib.sha1(usedforsecurity=False)
-        chunks = [b"PACK" + (2).to_bytes(4, "big") + len(self._objects).to_bytes(4, "big")]
-        chunks.extend(self._objects.values())
-        for chunk in chunks:
-            body.update(chunk)
-        chunks.append(body.digest())
-        proc = subprocess.run(["git", "--git-dir", str(git_dir), "index-pack", "--stdin"],
-                              input=b"".join(chunks), capture_output=True)
-        if proc.returncode != 0:
-            raise GitError(f"git index-pack refused a pack of {len(self._objects)} objects "
-                           f"({proc.stderr.decode(errors='replace').strip()}); check the disk.")
-        self.known.update(self._objects)
-        self._objects.clear()
-
 
     def write_pack(self, git_dir: Path) -> None:
         """Write the objects as one pack and its index from Python; forget them.
