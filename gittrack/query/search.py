@@ -130,12 +130,6 @@ def _code(truth: Truth) -> int:
     return UNKNOWN if truth is None else TRUE if truth else FALSE
 
 
-def truths(node: filters.Node, table: Table, rows: Sequence[int]) -> list[Truth]:
-    """SQL three-valued truth of ``node`` for each row (None is unknown), column-wise."""
-    codes = truth_array(node, table)
-    return [None if c == UNKNOWN else c == TRUE for c in codes[list(rows)].tolist()]
-
-
 def truth_array(node: filters.Node, table: Table) -> Any:
     """The truth of ``node`` for every row of ``table``: an int8 array of FALSE, UNKNOWN,
     TRUE. Each distinct value of a column is tested once, by the definition in
@@ -182,12 +176,10 @@ def _fast_array_test(node: filters.Predicate) -> Any:
     """:func:`_fast_metric_test` on a float64 array at once (the same IEEE comparisons)."""
     import numpy as np
 
-    op = "=" if node.op == "IN" else node.op
-    if node.key.kind != "metric" or op not in _FAST_OPS or not node.values \
-            or any(isinstance(v.value, str) for v in node.values):
+    found = _metric_comparison(node)
+    if found is None:
         return None
-    compare = _FAST_OPS[op]
-    literals = [float(v.value) for v in node.values]
+    compare, literals = found
     return lambda values: np.logical_or.reduce([compare(values, lit) for lit in literals])
 
 
@@ -203,14 +195,21 @@ def _non_null_test(node: filters.Predicate, value: Any) -> Truth:
     return filters.matches(node, {node.key.column: value})
 
 
-def _fast_metric_test(node: filters.Predicate) -> Any:
-    """For a metric compared with numbers: a float test equal to the filter's own."""
+def _metric_comparison(node: filters.Predicate) -> tuple[Any, list[float]] | None:
+    """``(compare, literals)`` of a metric compared with numbers, else None."""
     op = "=" if node.op == "IN" else node.op
     if node.key.kind != "metric" or op not in _FAST_OPS or not node.values \
             or any(isinstance(v.value, str) for v in node.values):
         return None
-    compare = _FAST_OPS[op]
-    literals = [float(v.value) for v in node.values]
+    return _FAST_OPS[op], [float(v.value) for v in node.values]
+
+
+def _fast_metric_test(node: filters.Predicate) -> Any:
+    """For a metric compared with numbers: a float test equal to the filter's own."""
+    found = _metric_comparison(node)
+    if found is None:
+        return None
+    compare, literals = found
     if len(literals) == 1:
         lit = literals[0]
         return lambda v: bool(compare(v, lit))
