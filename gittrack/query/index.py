@@ -509,7 +509,7 @@ class Index:
             if experiments is not None:
                 dirs = {names.experiment_ref_prefix(e) for e in experiments}
                 rows = [r for ref, r in zip(refs, rows)
-                        if ref[: ref.find("/", len(names.RUNS_PREFIX)) + 1] in dirs]
+                        if _experiment_dir(ref) in dirs]
             return table, np.asarray(rows, dtype=np.int64)
         loose = self.store.repo.list_loose_refs(names.RUNS_PREFIX)
         table = Table(segments)
@@ -523,7 +523,7 @@ class Index:
         if experiments is not None:
             dirs = {names.experiment_ref_prefix(e) for e in experiments}
             loose = {ref: c for ref, c in loose.items()
-                     if ref[: ref.find("/", len(names.RUNS_PREFIX)) + 1] in dirs}
+                     if _experiment_dir(ref) in dirs}
         if not loose:
             return table, keep
         found = cache.find(table, list(loose.values()))
@@ -781,6 +781,11 @@ def _last_rows(table: Table) -> list[int]:
     return sorted(table.row_of().values())
 
 
+def _experiment_dir(ref: str) -> str:
+    """``refs/gittrack/runs/<encoded experiment>/`` of a run ref ("" for another ref)."""
+    return ref[: ref.find("/", len(names.RUNS_PREFIX)) + 1]
+
+
 def _fingerprint(path: Path) -> list[int] | None:
     """What tells one packed-refs file from another: git replaces it by a rename."""
     try:
@@ -876,7 +881,7 @@ class _RefsCache:
             return  # a packed run the table does not hold: nothing to cache
         dirs: dict[str, int] = {}
         ref_dir = np.fromiter((dirs.setdefault(
-            ref[: ref.find("/", len(names.RUNS_PREFIX)) + 1], len(dirs)) for ref, _r in pairs),
+            _experiment_dir(ref), len(dirs)) for ref, _r in pairs),
             dtype=np.int32, count=len(pairs))
         ref_hash = _name_hash(ref for ref, _r in pairs)
         rows = np.fromiter((r for _ref, r in pairs), dtype=np.int64, count=len(pairs))
