@@ -21,7 +21,7 @@ COMMANDS = {
     "diff": "diff", "baseline": "baseline", "index": "index",
     "register": "register", "promote": "promote", "rollback": "rollback", "models": "models",
     "checkout": "checkout", "artifacts": "artifacts", "get": "get", "rm": "rm",
-    "restore": "restore", "gc": "gc",
+    "restore": "restore", "gc": "gc", "archive": "archive",
     "run": "run", "log-metric": "log_value:log_metric", "log-param": "log_value:log_param",
     "set-tag": "log_value:set_tag",
     "push": "push", "pull": "pull", "fetch": "pull:fetch_command", "remote": "remote",

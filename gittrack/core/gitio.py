@@ -980,20 +980,30 @@ def read_packed_refs(path: Path, prefix: str) -> dict[str, str]:
 
 
 def _read_packed_refs(path: Path, prefix: str) -> dict[str, str]:
-    # One regex over the whole file: ~10x faster than splitting lines at 100k refs, and
-    # packed-refs is sorted, so the matches start at the prefix's first line.
+    # One regex over the prefix's lines: ~10x faster than splitting lines at 100k refs. In a
+    # sorted file (git and gittrack write it so) two binary searches find those lines, so a
+    # prefix with few refs costs no read of a file of a million.
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
+        with open(path, "rb") as fh:
+            data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    except (FileNotFoundError, ValueError):  # no file, or an empty one
         return {}
-    start = data.find(b" " + prefix.encode())
-    if start < 0:
-        return {}
-    start = data.rfind(b"\n", 0, start) + 1
-    end = data.find(b"\n", data.rfind(b" " + prefix.encode()))
-    pattern = re.compile(rb"^([0-9a-f]{40}) (" + re.escape(prefix.encode()) + rb"[^\n]*)$",
-                         re.M)
-    found = pattern.findall(data, start, len(data) if end < 0 else end + 1)
+    with data:
+        key = prefix.encode()
+        first = data.readline()
+        if first.startswith(b"# pack-refs with:") and b" sorted" in first and key:
+            start = _lower_bound(data, len(first), key)
+            end = _lower_bound(data, start, key[:-1] + bytes([key[-1] + 1])) \
+                if key[-1] < 255 else len(data)
+        else:
+            start = data.find(b" " + key)
+            if start < 0:
+                return {}
+            start = data.rfind(b"\n", 0, start) + 1
+            end = data.find(b"\n", data.rfind(b" " + key))
+            end = len(data) if end < 0 else end + 1
+        pattern = re.compile(rb"^([0-9a-f]{40}) (" + re.escape(key) + rb"[^\n]*)$", re.M)
+        found = pattern.findall(data, start, end)
     return {name.decode(): oid.decode() for oid, name in found}
 
 

@@ -19,6 +19,7 @@ RUNS_PREFIX = "refs/gittrack/runs/"
 TRASH_PREFIX = "refs/gittrack/trash/"
 EMPTIED_PREFIX = "refs/gittrack/emptied/"  # runs gc emptied from the trash (a record, no run)
 EMPTIED_RECORD = ".gittrack/trash/emptied.yaml"
+ARCHIVE_PREFIX = "refs/gittrack/archive/"  # finished runs folded into one ref per experiment
 RECORD_DIR = ".gittrack/run"
 
 MAX_NAME = 250

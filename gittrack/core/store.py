@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from gittrack.core import names, provenance
+from gittrack.core import archive, names, provenance
 from gittrack.core.errors import AmbiguousRunError, GitError, RunNotFoundError
 from gittrack.core.gitio import Repo, missing, packed_ref_exists
 from gittrack.core.packs import MODE_BLOB, MODE_TREE, PackBuilder
@@ -67,10 +67,15 @@ class Store:
 
     # -- listing ------------------------------------------------------------------------
     def refs(self, experiment: str | None = None) -> dict[str, str]:
-        """``{ref: commit}`` of every run, or of one experiment's runs."""
+        """``{ref: commit}`` of every run, or of one experiment's runs: the run refs, and
+        the refs the archives stand for (gittrack.core.archive) where no run ref is."""
         if experiment is None:
-            return self.repo.list_refs(names.RUNS_PREFIX)
-        return self.repo.list_refs(names.experiment_ref_prefix(experiment))
+            found = self.repo.list_refs(names.RUNS_PREFIX)
+        else:
+            found = self.repo.list_refs(names.experiment_ref_prefix(experiment))
+        for ref, commit in archive.entries(self.repo, experiment).items():
+            found.setdefault(ref, commit)
+        return found
 
     def experiments(self) -> list[str]:
         """The experiments that hold a run, read without listing every run ref."""
@@ -81,13 +86,16 @@ class Store:
                     f"{names.RUNS_PREFIX}{component}/":
                 found.add(parsed[0])
             elif not parsed:  # the one ref seen is no run's: look at them all
-                found.update(p[0] for r in self.refs(None) if r.startswith(
-                    f"{names.RUNS_PREFIX}{component}/") and (p := names.parse_run_ref(r)))
+                found.update(p[0] for r in self.repo.list_refs(
+                    f"{names.RUNS_PREFIX}{component}/") if (p := names.parse_run_ref(r)))
+        for component, tip in archive.tips(self.repo).items():
+            if archive.count(self.repo, tip) > len(archive.removed_ids(self.repo, component)):
+                found.add(archive.experiment_of(self.repo, tip, component))
         return sorted(found)
 
     def ref_of(self, run_id: str) -> str | None:
         """The ref of run ``run_id``: a file or a binary search of packed-refs per
-        experiment, not a listing of every run."""
+        experiment, then one shard of each archive, not a listing of every run."""
         if not names.is_run_id(run_id):
             return None
         packed = self.repo.common_dir / "packed-refs"
@@ -95,7 +103,25 @@ class Store:
             ref = f"{names.RUNS_PREFIX}{component}/{run_id}"
             if (self.repo.common_dir / ref).is_file() or packed_ref_exists(packed, ref):
                 return ref
+        for component, tip in sorted(archive.tips(self.repo).items()):
+            if archive.lookup(self.repo, tip, run_id) is not None \
+                    and run_id not in archive.removed_ids(self.repo, component):
+                return f"{names.RUNS_PREFIX}{component}/{run_id}"
         return None
+
+    def commit_of(self, ref: str) -> str | None:
+        """The commit of a run ref: the ref's own value, else what its archive lists."""
+        commit = self.repo.resolve_ref(ref)
+        if commit is not None or not ref.startswith(names.RUNS_PREFIX):
+            return commit
+        parsed = names.parse_run_ref(ref)
+        tip = self.repo.resolve_ref(archive.archive_of(ref)) if parsed else None
+        if tip is None or parsed is None:
+            return None
+        component = archive.component_of(ref)
+        if parsed[1] in archive.removed_ids(self.repo, component):
+            return None
+        return archive.lookup(self.repo, tip, parsed[1])
 
     # -- reading ------------------------------------------------------------------------
     def read_file(self, commit: str, name: str) -> Any:
@@ -156,6 +182,10 @@ class Store:
         """``(ref, commit)`` for a run id or a unique id prefix (4+ hex digits)."""
         if len(text) < 4 or any(c not in "0123456789abcdef" for c in text):
             return None
+        if names.is_run_id(text):  # a whole id: no listing of every run
+            ref = self.ref_of(text)
+            commit = self.commit_of(ref) if ref else None
+            return (ref, commit) if ref and commit else None
         hits = [(ref, c) for ref, c in self.refs().items()
                 if ref.rpartition("/")[2].startswith(text)]
         if len(hits) > 1:

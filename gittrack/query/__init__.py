@@ -24,7 +24,7 @@ def resolve(store: Store, spec: str) -> tuple[str, str]:
     """
     spec = spec.strip()
     if spec.startswith(names.RUNS_PREFIX):
-        commit = store.repo.resolve_ref(spec)
+        commit = store.commit_of(spec)
         if commit:
             return spec, commit
     hit = store.resolve_id(spec.removeprefix("runs:/").split("/")[0]) if spec else None

@@ -39,7 +39,7 @@ from typing import Any
 import yaml
 from yaml.nodes import ScalarNode
 
-from gittrack.core import names
+from gittrack.core import archive, names
 from gittrack.core.errors import GitError, GittrackError
 from gittrack.core.gitio import Repo, append_file, read_packed_refs
 from gittrack.core.records import load_yaml
@@ -497,15 +497,16 @@ class Index:
         if experiments is not None:  # a name git cannot hold (a lone surrogate) has no runs
             experiments = [e for e in experiments if e.encode("utf-8", "replace") == e.encode(
                 "utf-8", "surrogatepass")]
-        packed = self.store.repo.common_dir / "packed-refs"
-        seen = _fingerprint(packed)
+        seen = self._bulk_state()
         segments = self._segments()
         cache = _RefsCache.load(self.dir / REFS_CACHE, seen, segments)
         if cache is None or len(segments) > MAX_SEGMENTS:
             refs = self.store.refs()
             table, rows = self.table(list(refs.values()), complete=True)
             if seen is not None and not table.damaged:
-                _RefsCache.write(self.dir / REFS_CACHE, seen, table, packed)
+                bulk = self._bulk_refs()
+                if self._bulk_state() == seen:  # else it changed while read: cache nothing
+                    _RefsCache.write(self.dir / REFS_CACHE, seen, table, bulk)
             if experiments is not None:
                 dirs = {names.experiment_ref_prefix(e) for e in experiments}
                 rows = [r for ref, r in zip(refs, rows)
@@ -532,6 +533,21 @@ class Index:
             table, found = _with_damaged(table, found, broken)
         more = np.asarray([found[c] for c in loose.values()], dtype=np.int64)
         return table, np.concatenate([keep, more])
+
+    def _bulk_state(self) -> list[int] | None:
+        """What tells the refs kept in ``refs.cache`` from others: the packed-refs file, and
+        the archives with the removed runs they hide (None when there is neither)."""
+        seen = _fingerprint(self.store.repo.common_dir / "packed-refs")
+        key = archive.state_key(self.store.repo)
+        return seen if key is None else [*(seen or [0, 0, 0, 0]), key]
+
+    def _bulk_refs(self) -> dict[str, str]:
+        """The run refs kept in ``refs.cache``: the packed ones, and those the archives
+        stand for where no packed ref is (a loose ref overrides both when read)."""
+        refs = archive.entries(self.store.repo)
+        refs.update(read_packed_refs(self.store.repo.common_dir / "packed-refs",
+                                     names.RUNS_PREFIX))
+        return refs
 
     def rebuild(self) -> int:
         """Drop the index and summarise every run again; returns the number of runs."""
@@ -864,16 +880,13 @@ class _RefsCache:
             return None
 
     @classmethod
-    def write(cls, path: Path, seen: list[int], table: Table, packed: Path) -> None:
-        """Cache the rows of the run refs in ``packed`` (read again here: the refs just
-        read mixed loose and packed ones) of the table just made."""
+    def write(cls, path: Path, seen: list[int], table: Table, refs: Mapping[str, str]) -> None:
+        """Cache the rows of the packed and archived run refs ``refs`` (read apart from the
+        loose ones) of the table just made."""
         import numpy as np
 
         if any(seg.path is None for seg in table.segments):
             return
-        refs = read_packed_refs(packed, names.RUNS_PREFIX)
-        if _fingerprint(packed) != seen:
-            return  # packed-refs changed while we read it: cache nothing
         row_of = table.row_of()
         starts = np.asarray(table.starts, dtype=np.int64)
         pairs = [(ref, row_of[c]) for ref, c in refs.items() if c in row_of]

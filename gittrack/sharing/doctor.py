@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from gittrack.artifacts.local import cache_for
-from gittrack.core import journal, names
+from gittrack.core import archive, journal, names
 from gittrack.core.errors import GitError, MissingObjectError, RemoteError
 from gittrack.core.gitio import missing
 from gittrack.core.store import Store
@@ -207,6 +207,8 @@ def missing_objects(store: Store) -> dict[str, str]:
     out: dict[str, str] = {}
     tags = {f"refs/tags/{name}": obj for name, obj in TagCache(repo).tags() if obj.header}
     refs = {**repo.list_refs("refs/gittrack/"), **{r: o.target for r, o in tags.items()}}
+    for ref, oid in archive.entries(repo).items():  # archived runs: checked as their refs
+        refs.setdefault(ref, oid)
     for ref, oid in sorted(refs.items()):
         if ref.startswith(leftovers.STAGE_PREFIX):
             continue

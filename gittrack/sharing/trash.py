@@ -21,7 +21,7 @@ from typing import Any
 from gittrack import query
 from gittrack.artifacts.cache import GcReport, Pointer
 from gittrack.artifacts.local import cache_for, cache_lock, read_pointers, stored_inputs
-from gittrack.core import journal, names, project
+from gittrack.core import archive, journal, names, project
 from gittrack.core.errors import (
     AmbiguousRunError,
     ArtifactError,
@@ -92,7 +92,8 @@ def trash_run(store: Store, spec: str, when: dt.datetime | None = None) -> Trash
                                              f"deleted: {record['deleted']}\nref: {ref}\n")
     trash_ref = names.run_ref(experiment, run_id, prefix=names.TRASH_PREFIX)
     repo.set_ref(trash_ref, marker)  # the trash ref first: a crash in between loses nothing
-    repo.delete_ref(ref)
+    if repo.resolve_ref(ref) is not None:  # an archived run has none: its trash ref hides it
+        repo.delete_ref(ref)
     return TrashedRun(trash_ref, marker, commit, run_id, experiment, name, ref, deleted)
 
 
@@ -258,6 +259,7 @@ def _kept_commits(store: Store, skip_refs: set[str]) -> set[str]:
     commits = {oid for prefix in ("refs/gittrack/", "refs/heads/")
                for ref, oid in repo.list_refs(prefix).items() if ref not in skip_refs}
     commits.update(t.target for t in repo.list_tags() if t.target_type == "commit")
+    commits.update(archive.entries(repo).values())  # archived runs, except removed ones
     head = repo.head_commit()
     if head:
         commits.add(head)

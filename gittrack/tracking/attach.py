@@ -142,7 +142,7 @@ def attach(store: Store, run_id: str, tags: Mapping[str, Any] | None = None) -> 
         )
     directory = store.repo.state_dir / "journal"
     ref = store.ref_of(run_id)
-    commit = store.repo.resolve_ref(ref) if ref else None
+    commit = store.commit_of(ref) if ref else None
     if ref is None or commit is None or not journal.is_live(directory, run_id):
         raise RunStateError(
             f"Run {run_id} named by ${RUN_ID_ENV} is not live in this repository; unset "

@@ -67,7 +67,7 @@ def _recover(store: Store, path: Path, fh: IO[bytes]) -> str | None:
     parsed = names.parse_run_ref(ref) if ref else None
     if parsed is None or parsed[1] != run_id:  # only this run's own ref, whatever the header says
         ref = store.ref_of(run_id)
-    current = store.repo.resolve_ref(ref) if ref else None
+    current = store.commit_of(ref) if ref else None
     if ref is None or current is None:
         if contents.size:  # no run to commit into (removed meanwhile): keep the bytes
             kept = _keep_all(store, path, fh)

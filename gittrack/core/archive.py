@@ -1,0 +1,219 @@
+"""Archived runs: the finished runs of an experiment folded into one ref.
+
+A million run refs make git's own work slow (every ``git push`` and ``git fetch`` advertises
+every ref; ``packed-refs`` grows to 83 MB). ``gittrack archive`` folds the refs of finished
+runs into one archive ref per experiment, ``refs/gittrack/archive/<experiment>``, naming a
+commit (docs/format.md):
+
+- its tree holds ``archive.yaml`` (``format``, ``experiment``, ``runs``: how many it lists) and
+  ``runs/<hh>.tsv``: one line ``<run id> TAB <run commit>`` per run whose id starts with the
+  two hex digits ``hh``, sorted by id;
+- its parents keep every listed commit reachable (so ``git gc`` keeps them and ``git push``
+  sends them): first the archive commits it extends, then *holders*, commits of the empty
+  tree whose parents are up to :data:`FAN` run commits (or holders of holders).
+
+A run an archive lists reads as if its ref were there: :func:`entries` gives the refs it
+stands for, which :class:`gittrack.core.store.Store` merges into its listing. A real ref of
+the same name wins (the run was changed after it was folded, and git says which is newer);
+a run with a trash or emptied ref is hidden (it was removed). Each archive only grows: a
+new fold or a merge of two diverged archives makes a commit that extends the old ones.
+
+An archive pulled from a remote is untrusted: lines that are not ``<16 hex> TAB <40 hex>``
+in the shard their id names are ignored, and so are shards not named ``<hh>.tsv``.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from gittrack.core import names
+from gittrack.core.errors import GitError
+from gittrack.core.gitio import Repo
+from gittrack.core.records import dump_yaml, load_yaml
+
+ARCHIVE_PREFIX = names.ARCHIVE_PREFIX
+RECORD = "archive.yaml"
+SHARDS = "runs"
+FORMAT = 1
+FAN = 1000  # parents per holder commit
+_LINE = re.compile(rb"^([0-9a-f]{16})\t([0-9a-f]{40})$", re.M)
+_SHARD = re.compile(r"[0-9a-f]{2}\.tsv")
+_MAPS: dict[tuple[str, str], dict[str, str]] = {}  # (common dir, archive commit) -> map
+
+
+def ref_name(component: str) -> str:
+    """The archive ref of an experiment, by its encoded ref component."""
+    return f"{ARCHIVE_PREFIX}{component}"
+
+
+def component_of(ref: str) -> str:
+    """The encoded experiment component of a run, trash, emptied or archive ref."""
+    for prefix in (ARCHIVE_PREFIX, names.RUNS_PREFIX, names.TRASH_PREFIX, names.EMPTIED_PREFIX):
+        if ref.startswith(prefix):
+            return ref[len(prefix):].partition("/")[0]
+    return ""
+
+
+def archive_of(ref: str) -> str:
+    """The archive ref that may hold the run of a run (or trash, emptied) ref."""
+    return ref_name(component_of(ref))
+
+
+def tips(repo: Repo, experiment: str | None = None) -> dict[str, str]:
+    """``{experiment component: archive commit}`` of every archive ref (or one experiment's)."""
+    if experiment is not None:
+        component = names.encode_component(experiment)
+        tip = repo.resolve_ref(ref_name(component))
+        return {component: tip} if tip else {}
+    return {ref[len(ARCHIVE_PREFIX):]: oid for ref, oid in repo.list_refs(ARCHIVE_PREFIX).items()
+            if "/" not in ref[len(ARCHIVE_PREFIX):]}
+
+
+def read(repo: Repo, tip: str) -> dict[str, str]:
+    """``{run id: run commit}`` that the archive commit ``tip`` lists (kept per process)."""
+    key = (str(repo.common_dir), tip)
+    found = _MAPS.get(key)
+    if found is None:
+        found = {}
+        try:
+            for path, _oid, is_tree in repo.list_tree(tip, SHARDS):
+                if not is_tree and _SHARD.fullmatch(path):
+                    data = repo.read_blob(tip, f"{SHARDS}/{path}") or b""
+                    found.update((i.decode(), c.decode()) for i, c in _LINE.findall(data)
+                                 if i.startswith(path[:2].encode()))
+        except GitError:
+            found = {}  # a damaged or missing archive lists nothing (gittrack doctor names it)
+        if len(_MAPS) >= 4:
+            _MAPS.clear()
+        _MAPS[key] = found
+    return found
+
+
+def lookup(repo: Repo, tip: str, run_id: str) -> str | None:
+    """The commit the archive ``tip`` lists for ``run_id``: one shard read, not the whole map."""
+    cached = _MAPS.get((str(repo.common_dir), tip))
+    if cached is not None:
+        return cached.get(run_id)
+    if not names.is_run_id(run_id):
+        return None
+    try:
+        data = repo.read_blob(tip, f"{SHARDS}/{run_id[:2]}.tsv") or b""
+    except GitError:
+        return None  # a damaged archive lists nothing (gittrack doctor names it)
+    key = run_id.encode() + b"\t"
+    at = 0 if data.startswith(key) else data.find(b"\n" + key) + 1
+    if at == 0 and not data.startswith(key):
+        return None
+    end = data.find(b"\n", at)
+    match = _LINE.fullmatch(data[at:end if end >= 0 else len(data)])
+    return match.group(2).decode() if match else None
+
+
+def count(repo: Repo, tip: str) -> int:
+    """How many runs ``archive.yaml`` of ``tip`` says it lists (0 when unreadable)."""
+    try:
+        doc = load_yaml(repo.read_blob(tip, RECORD) or b"")
+    except Exception:  # noqa: BLE001 - yaml's errors, whatever the parser
+        return 0
+    runs = doc.get("runs") if isinstance(doc, dict) else None
+    return runs if isinstance(runs, int) and not isinstance(runs, bool) else 0
+
+
+def removed_ids(repo: Repo, component: str) -> set[str]:
+    """Ids of the runs of an experiment that have a trash or an emptied ref."""
+    out = set()
+    for prefix in (names.TRASH_PREFIX, names.EMPTIED_PREFIX):
+        out.update(ref.rpartition("/")[2] for ref in repo.list_refs(f"{prefix}{component}/"))
+    return out
+
+
+def entries(repo: Repo, experiment: str | None = None) -> dict[str, str]:
+    """``{run ref: commit}`` the archives stand for (of every experiment or one), leaving
+    out removed runs; real refs are not consulted (the caller's refs win)."""
+    out: dict[str, str] = {}
+    for component, tip in sorted(tips(repo, experiment).items()):
+        hidden = removed_ids(repo, component)
+        prefix = f"{names.RUNS_PREFIX}{component}/"
+        out.update((prefix + run_id, commit) for run_id, commit in read(repo, tip).items()
+                   if run_id not in hidden)
+    return out
+
+
+def state_key(repo: Repo) -> int | None:
+    """A checksum of everything :func:`entries` depends on besides the archive objects
+    themselves (the archive tips, trash and emptied refs of archived experiments); None
+    when there is no archive."""
+    found = tips(repo)
+    if not found:
+        return None
+    parts = []
+    for component, tip in sorted(found.items()):
+        parts.append(f"{component} {tip} " + ",".join(sorted(removed_ids(repo, component))))
+    return zlib.crc32("\n".join(parts).encode())
+
+
+# ---------------------------------------------------------------- writing
+
+
+def write(repo: Repo, experiment: str, runs: Mapping[str, str], parents: Iterable[str],
+          held: Iterable[str], message: str) -> str:
+    """An archive commit listing ``runs`` (``{run id: commit}``, the whole list), extending
+    the archive commits ``parents`` and keeping the commits ``held`` reachable."""
+    shards: dict[str, list[str]] = {}
+    for run_id in sorted(runs):
+        if not names.is_run_id(run_id):
+            raise GitError(f"{run_id!r} is not a run id; an archive lists run ids only.")
+        shards.setdefault(run_id[:2], []).append(f"{run_id}\t{runs[run_id]}\n")
+    files = {f"{SHARDS}/{hh}.tsv": repo.write_blob("".join(lines).encode())
+             for hh, lines in shards.items()}
+    doc = {"format": FORMAT, "experiment": experiment, "runs": len(runs)}
+    files[RECORD] = repo.write_blob(dump_yaml(doc, sort_keys=False))
+    tree = repo.write_tree(files)
+    holders = _hold(repo, list(dict.fromkeys(held)))
+    above = list(dict.fromkeys(parents))
+    commit = repo.write_commit(tree, above[0] if above else None, message,
+                               [*above[1:], *holders])
+    _MAPS[(str(repo.common_dir), commit)] = dict(runs)
+    return commit
+
+
+def _hold(repo: Repo, commits: list[str]) -> list[str]:
+    """At most :data:`FAN` commits from which every one of ``commits`` is reachable."""
+    empty = repo.write_tree({})
+    level = commits
+    while len(level) > FAN:
+        level = [repo.write_commit(empty, group[0], "gittrack archive: holder of "
+                                   f"{len(group)} commit(s)\n", group[1:])
+                 for group in (level[i:i + FAN] for i in range(0, len(level), FAN))]
+    return level
+
+
+def merge(repo: Repo, experiment: str, here: str, there: str,
+          newer: Any) -> str:
+    """The union of two diverged archives, with both as parents. An id both list with
+    different commits keeps the one ``newer(a, b)`` says is the later record."""
+    mine, theirs = read(repo, here), read(repo, there)
+    runs = dict(mine)
+    for run_id, commit in theirs.items():
+        if run_id not in runs or (runs[run_id] != commit and newer(commit, runs[run_id])):
+            runs[run_id] = commit
+    return write(repo, experiment, runs, [here, there], [],
+                 f"gittrack archive: merge {experiment} ({len(runs)} runs)\n")
+
+
+def experiment_of(repo: Repo, tip: str, component: str) -> str:
+    """The experiment name an archive records, else the one its ref component encodes."""
+    try:
+        doc = load_yaml(repo.read_blob(tip, RECORD) or b"")
+    except Exception:  # noqa: BLE001 - yaml's errors, whatever the parser
+        doc = None
+    name = doc.get("experiment") if isinstance(doc, dict) else None
+    if isinstance(name, str) and names.encode_component(name) == component:
+        return name
+    try:
+        return names.decode_component(component)
+    except Exception:  # noqa: BLE001 - a component gittrack did not write
+        return component
