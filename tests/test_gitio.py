@@ -170,3 +170,32 @@ def test_a_repository_found_before_is_found_again_only_while_nothing_changed(tmp
     shutil.rmtree(outer / ".git")
     with pytest.raises(NotARepositoryError):
         Repo(str(sub))
+
+
+def test_packed_refs_by_prefix_match_a_plain_scan_with_peeled_tags(tmp_path: Path) -> None:
+    """Prefix reads of a sorted packed-refs (two binary searches) give exactly what a scan
+    of every line gives, with peeled ``^`` lines of annotated tags anywhere among them."""
+    import random
+
+    from gittrack.core.gitio import _read_packed_refs, packed_components
+
+    rng = random.Random(7)
+    parts = ["refs/gittrack/runs/a", "refs/gittrack/runs/b", "refs/gittrack/archive",
+             "refs/tags/m", "refs/tags/m/prod", "refs/tags/n", "refs/heads", "refs/heads/x"]
+    for trial in range(30):
+        refs = {f"{rng.choice(parts)}/{rng.randrange(40):02d}": f"{rng.getrandbits(160):040x}"
+                for _ in range(rng.randrange(1, 60))}
+        lines = ["# pack-refs with: peeled fully-peeled sorted \n"]
+        for name in sorted(refs, key=str.encode):
+            lines.append(f"{refs[name]} {name}\n")
+            if name.startswith("refs/tags/") and rng.random() < 0.7:
+                lines.append(f"^{rng.getrandbits(160):040x}\n")
+        path = tmp_path / f"packed-{trial}"
+        path.write_text("".join(lines))
+        for prefix in ["refs/", "refs/tags/", "refs/tags/m/", "refs/tags/m/prod/", "refs/heads/",
+                       "refs/gittrack/", "refs/gittrack/runs/", "refs/gittrack/runs/b/", "refs/z/",
+                       "refs/gittrack/archive/", "a"]:
+            assert _read_packed_refs(path, prefix) == \
+                {n: o for n, o in refs.items() if n.startswith(prefix)}, (trial, prefix)
+        components = packed_components(path, "refs/tags/")
+        assert set(components) == {n.split("/")[2] for n in refs if n.startswith("refs/tags/")}

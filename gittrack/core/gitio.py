@@ -918,21 +918,22 @@ def packed_ref_exists(path: Path, name: str) -> bool:
 
 
 def _lower_bound(data: Any, lo: int, target: bytes) -> int:
-    """The start of the first ref line at or after ``lo`` (a line start) whose ref name is
-    ``>= target``, in a sorted packed-refs file; ``len(data)`` when there is none."""
+    """A line start at or after ``lo`` (a line start) in a sorted packed-refs file such that
+    every ref line before it names a ref ``< target`` and every one from it on ``>= target``
+    (peeled ``^`` lines are no ref's); ``len(data)`` when there is none."""
     hi = len(data)
     while lo < hi:
         start = max(data.rfind(b"\n", lo, (lo + hi) // 2) + 1, lo)
-        end = data.find(b"\n", start)
-        end = len(data) if end < 0 else end
-        line = data[start:end]
-        if line.startswith(b"^"):  # a peeled line belongs to the ref above: step past it
-            if start == lo:
-                lo = end + 1
-                continue
-            hi = start
+        probe = start
+        while probe < hi and data[probe:probe + 1] == b"^":  # peeled: the next ref line
+            nl = data.find(b"\n", probe)
+            probe = len(data) if nl < 0 else nl + 1
+        if probe >= hi:
+            hi = start  # only peeled lines in [start, hi)
             continue
-        if line.partition(b" ")[2] < target:
+        end = data.find(b"\n", probe)
+        end = len(data) if end < 0 else end
+        if data[probe:end].partition(b" ")[2] < target:
             lo = end + 1
         else:
             hi = start

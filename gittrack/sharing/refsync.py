@@ -19,6 +19,13 @@ why (docs/sharing.md):
   record of the run (resumed elsewhere) is another commit: it travels as any run update.
   A list that extends the other side's is sent or taken; two that diverged are merged on
   fetch (the union, with both as parents) and the merge is pushed.
+- An archive ref (``refs/gittrack/archive/<exp>``, gittrack.core.archive) only grows: a push
+  sends one that extends the remote's, a fetch takes one that extends this clone's, and two
+  that diverged are merged on fetch (the union, with both as parents) and the merge pushed.
+  A run ref the archive holds (at that commit or a newer record) is folded: a push deletes it
+  on the remote once the remote's archive holds it, and does not send it where the remote's
+  archive holds it; a fetch does not bring it, and deletes this clone's ref once the archive
+  it takes holds it. A push next to an archive this clone has not seen waits ("pull first").
 - Registry tags are never moved: the same name with other content is a conflict, which push
   resolves by renumbering (gittrack.registry.renumber) and fetch reports.
 - Baselines are last-writer-wins: fetch takes the remote's, push replaces a remote value this
@@ -31,7 +38,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gittrack.core import names
+from gittrack.core import archive, names
 from gittrack.core.gitio import Repo
 from gittrack.core.records import dump_yaml, load_yaml
 from gittrack.query.baseline import BASELINES_PREFIX
@@ -65,14 +72,16 @@ class FetchPlan:
     create: dict[str, str] = field(default_factory=dict)
     update: dict[str, tuple[str, str]] = field(default_factory=dict)  # ref -> (new, old)
     delete: dict[str, str] = field(default_factory=dict)  # ref -> old
-    merge: dict[str, tuple[str, str]] = field(default_factory=dict)  # emptied: (here, there)
+    merge: dict[str, tuple[str, str]] = field(default_factory=dict)  # emptied, archive: (here, there)
+    fold: dict[str, str] = field(default_factory=dict)  # run refs an archive taken holds -> old
     kept: list[str] = field(default_factory=list)  # local is newer or was removed locally
     conflicts: list[str] = field(default_factory=list)  # tag names held here otherwise
 
     @property
     def changes(self) -> int:
         """How many local refs change."""
-        return len(self.create) + len(self.update) + len(self.delete) + len(self.merge)
+        return len(self.create) + len(self.update) + len(self.delete) + len(self.merge) \
+            + len(self.fold)
 
 
 def peel(repo: Repo, ref: str, oid: str) -> str:
@@ -84,13 +93,16 @@ def peel(repo: Repo, ref: str, oid: str) -> str:
 
 
 def kind_of(ref: str) -> str:
-    """``run``, ``trash``, ``baseline``, ``tag`` or ``other`` (another refs/gittrack/ ref)."""
+    """``run``, ``trash``, ``emptied``, ``archive``, ``baseline``, ``tag`` or ``other``
+    (another refs/gittrack/ ref)."""
     if ref.startswith(names.RUNS_PREFIX):
         return "run"
     if ref.startswith(names.TRASH_PREFIX):
         return "trash"
     if ref.startswith(names.EMPTIED_PREFIX):
         return "emptied"
+    if ref.startswith(names.ARCHIVE_PREFIX):
+        return "archive"
     if ref.startswith(BASELINES_PREFIX):
         return "baseline"
     if ref.startswith(TAGS_PREFIX):
@@ -154,6 +166,13 @@ def merge_emptied(repo: Repo, ref: str, here: str, there: str) -> str:
     return write_emptied(repo, ref, entries, [here, there])
 
 
+def folded(judge: Judge, tip: str | None, ref: str, oid: str) -> bool:
+    """Whether the archive commit ``tip`` holds the run of ``ref`` at ``oid`` or at a later
+    record of it (False when ``tip`` is None or not here)."""
+    held = judge.archived(tip, ref)
+    return held is not None and (held == oid or (judge.has(oid) and judge.newer_run(held, oid)))
+
+
 def is_registry_tag_ref(ref: str) -> bool:
     """Whether a ref's name follows the registry tag grammar."""
     return ref.startswith(TAGS_PREFIX) and tags.parse_tag(ref[len(TAGS_PREFIX):]) is not None
@@ -179,6 +198,12 @@ class Judge:
     def emptied(self, record: str) -> list[dict[str, Any]]:
         """The removals an emptied record lists (run_commit, marker, ...)."""
         return emptied_entries(self.repo, record)
+
+    def archived(self, tip: str | None, ref: str) -> str | None:
+        """The commit the archive commit ``tip`` lists for the run of ``ref``."""
+        if tip is None or not self.has(tip):
+            return None
+        return archive.lookup(self.repo, tip, ref.rpartition("/")[2])
 
     def newer_run(self, a: str, b: str) -> bool:
         """Whether run commit ``a`` is a later record of the run than ``b``."""
@@ -210,13 +235,19 @@ def plan_push(local: Mapping[str, str], remote: Mapping[str, str], judge: Judge)
         if emptied is not None and (not judge.has(emptied) or removes(judge, emptied, ref, oid)):
             plan.behind.append(ref)  # emptied there (or unknown here): pull first
             continue
-        if there is None:
+        tip = remote.get(archive.archive_of(ref)) if kind == "run" else None
+        if there is None and tip is not None and not judge.has(tip):
+            plan.behind.append(ref)  # next to an archive this clone has not seen: pull first
+        elif there is None and folded(judge, tip, ref, oid):
+            continue  # the remote's archive holds this record (or a newer one)
+        elif there is None:
             _push_new(plan, ref, oid, local, remote, judge)
         elif kind == "tag":
             plan.conflicts.append(ref)
-        elif kind == "emptied" and judge.has(there) and judge.is_ancestor(there, oid):
+        elif kind in ("emptied", "archive") and judge.has(there) \
+                and judge.is_ancestor(there, oid):
             plan.send[ref] = oid  # this list extends the remote's
-        elif not judge.has(there) or kind in ("trash", "emptied"):
+        elif not judge.has(there) or kind in ("trash", "emptied", "archive"):
             plan.behind.append(ref)
         elif kind == "run":
             if judge.newer_run(oid, there):
@@ -229,7 +260,7 @@ def plan_push(local: Mapping[str, str], remote: Mapping[str, str], judge: Judge)
             plan.force[ref] = (oid, there)
     for ref, there in sorted(remote.items()):
         if ref not in local:
-            _push_removal(plan, ref, there, local, judge)
+            _push_removal(plan, ref, there, local, remote, judge)
     return plan
 
 
@@ -248,12 +279,15 @@ def _push_new(plan: PushPlan, ref: str, oid: str, local: Mapping[str, str],
 
 
 def _push_removal(plan: PushPlan, ref: str, there: str, local: Mapping[str, str],
-                  judge: Judge) -> None:
+                  remote: Mapping[str, str], judge: Judge) -> None:
+    """A remote ref this clone lacks: delete it there when it was removed or folded here."""
     other = twin(ref)
     if kind_of(ref) == "run" and other in local and judge.marker_parent(local[other]) == there:
         plan.delete[ref] = there  # `gittrack rm` here of exactly that record
     elif removes(judge, local.get(emptied_twin(ref)), ref, there):
         plan.delete[ref] = there  # emptied from the trash here
+    elif kind_of(ref) == "run" and folded(judge, remote.get(archive.archive_of(ref)), ref, there):
+        plan.delete[ref] = there  # the remote's archive holds it: the ref goes, the run stays
 
 
 def plan_fetch(local: Mapping[str, str], remote: Mapping[str, str], judge: Judge,
@@ -270,7 +304,7 @@ def plan_fetch(local: Mapping[str, str], remote: Mapping[str, str], judge: Judge
             continue
         kind = kind_of(ref)
         if here is None:
-            _fetch_new(plan, ref, oid, local, judge, seen_before)
+            _fetch_new(plan, ref, oid, local, judge, seen_before, remote)
         elif kind == "tag":
             plan.conflicts.append(ref)
         elif kind == "run":
@@ -280,6 +314,15 @@ def plan_fetch(local: Mapping[str, str], remote: Mapping[str, str], judge: Judge
                 plan.kept.append(ref)
         elif kind == "trash":
             plan.kept.append(ref)
+        elif kind == "archive":
+            if judge.is_ancestor(oid, here):
+                plan.kept.append(ref)  # this archive extends the remote's already
+                continue
+            if judge.is_ancestor(here, oid):
+                plan.update[ref] = (oid, here)
+            else:
+                plan.merge[ref] = (here, oid)
+            _fold_local(plan, ref, oid, local, judge)
         elif kind == "emptied":
             if judge.is_ancestor(oid, here):
                 plan.kept.append(ref)  # this list extends the remote's already
@@ -303,9 +346,23 @@ def _drop_emptied(plan: FetchPlan, ref: str, record: str, local: Mapping[str, st
             plan.delete[gone] = local[gone]
 
 
+def _fold_local(plan: FetchPlan, ref: str, tip: str, local: Mapping[str, str],
+                judge: Judge) -> None:
+    """Fold the local run refs of the archive ``ref`` that its new value ``tip`` holds."""
+    prefix = names.RUNS_PREFIX + archive.component_of(ref) + "/"
+    for run_ref, oid in local.items():
+        if run_ref.startswith(prefix) and folded(judge, tip, run_ref, oid):
+            plan.fold[run_ref] = oid
+
+
 def _fetch_new(plan: FetchPlan, ref: str, oid: str, local: Mapping[str, str], judge: Judge,
-               seen_before: frozenset[str]) -> None:
+               seen_before: frozenset[str], remote: Mapping[str, str]) -> None:
     kind, other = kind_of(ref), twin(ref)
+    if kind == "run" and any(folded(judge, tip, ref, oid) for tip in (
+            local.get(archive.archive_of(ref)), remote.get(archive.archive_of(ref)))):
+        return  # an archive here or the one taken holds this record (or a newer one)
+    if kind == "archive":
+        _fold_local(plan, ref, oid, local, judge)
     if removes(judge, local.get(emptied_twin(ref)), ref, oid):
         plan.kept.append(ref)  # emptied here; the next push removes it there
         return

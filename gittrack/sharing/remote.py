@@ -32,7 +32,7 @@ from gittrack.artifacts.transfer import (  # noqa: F401 - artifact transfer is p
     pointers_of,
     push_artifacts,
 )
-from gittrack.core import names
+from gittrack.core import archive, names
 from gittrack.core.errors import PushRejectedError, RemoteError
 from gittrack.core.gitio import Repo
 from gittrack.core.store import Store
@@ -106,7 +106,7 @@ def _git(repo: Repo, *args: str) -> Any:
 
 def ref_patterns(experiment: str | None = None) -> list[str]:
     """The ref patterns a push or fetch reads from a remote: all gittrack refs, or only one
-    experiment's (runs, trash, emptied records, baseline), and the registry tags.
+    experiment's (runs, trash, emptied records, archive, baseline), and the registry tags.
 
     The objects fetched are those of the matching refs only: ``git fetch`` sends the names
     to the server (protocol v2's ``ref-prefix``), so a clone fetching one experiment of a
@@ -115,10 +115,11 @@ def ref_patterns(experiment: str | None = None) -> list[str]:
     """
     if experiment is None:
         return [f"{refsync.GITTRACK_PREFIX}*", f"{refsync.TAGS_PREFIX}*"]
+    component = names.encode_component(experiment)
     return [names.experiment_ref_prefix(experiment) + "*",
-            *(prefix + names.encode_component(experiment) + "/*"
-              for prefix in (names.TRASH_PREFIX, names.EMPTIED_PREFIX)),
-            BASELINES_PREFIX + names.encode_component(experiment), f"{refsync.TAGS_PREFIX}*"]
+            *(prefix + component + "/*" for prefix in (names.TRASH_PREFIX, names.EMPTIED_PREFIX)),
+            archive.ref_name(component), BASELINES_PREFIX + component,
+            f"{refsync.TAGS_PREFIX}*"]
 
 
 def ls_remote(repo: Repo, remote: str, experiment: str | None = None) -> dict[str, str]:
@@ -226,6 +227,9 @@ def select(refs: Mapping[str, str], experiment: str | None, runs: Iterable[str])
         elif kind == "baseline" and experiment is not None and not ids \
                 and ref == BASELINES_PREFIX + names.encode_component(experiment):
             out[ref] = oid
+        elif kind == "archive" and (experiment is None or ref == archive.ref_name(
+                names.encode_component(experiment))):
+            out[ref] = oid  # the runs it holds are judged by it, so it goes with them
     return out
 
 
@@ -261,16 +265,25 @@ def push(store: Store, remote: str | None = None, experiment: str | None = None,
             continue
         if artifacts:
             commits = [refsync.peel(repo, r, o) for r, o in
-                       [*plan.send.items(), *((r, n) for r, (n, _) in plan.force.items())]]
+                       [*plan.send.items(), *((r, n) for r, (n, _) in plan.force.items())]
+                       if refsync.kind_of(r) != "archive"]
+            commits += [c for r, o in plan.send.items() if refsync.kind_of(r) == "archive"
+                        for c in _newly_archived(repo, o, there.get(r))]
             result.artifacts += gitobjects.push(store, name, commits, progress)
         result.behind = sorted(set(plan.behind))
         moved = _send(repo, name, plan, result, progress)
         if result.rejected:
             raise _rejection(name, result)
-        if not moved:
-            return result
+        if not moved and not any(refsync.kind_of(r) == "archive" for r in plan.send):
+            return result  # (an archive sent: one more round deletes the refs it holds there)
     raise RemoteError(f"Remote '{name}' kept changing during the push ({MAX_ROUNDS} rounds); "
                       "run `gittrack push` again.")
+
+
+def _newly_archived(repo: Repo, tip: str, there: str | None) -> list[str]:
+    """The run commits the archive ``tip`` lists that the archive ``there`` does not."""
+    theirs = archive.read(repo, there) if there and repo.has_object(there) else {}
+    return [c for i, c in archive.read(repo, tip).items() if theirs.get(i) != c]
 
 
 def _rejection(remote: str, result: PushResult) -> PushRejectedError:
@@ -400,6 +413,9 @@ def fetch(store: Store, remote: str | None = None, experiment: str | None = None
         commits = [c for r, o in there.items()
                    if refsync.kind_of(r) in ("run", "tag") and repo.has_object(o)
                    and unsafe_record_path(store, c := refsync.peel(repo, r, o)) is None]
+        commits += [c for r, o in there.items() if refsync.kind_of(r) == "archive"
+                    and repo.resolve_ref(r) == o for c in archive.read(repo, o).values()
+                    if repo.has_object(c) and unsafe_record_path(store, c) is None]
         before = len([p for p in pointers_of(store, commits) if not cache_for(store.repo).has(p)])
         still = fetch_artifacts(store, pointers_of(store, commits), progress)
         result.artifacts = before - len(still)
@@ -455,21 +471,62 @@ def _refuse_unsafe(store: Store, remote: str, plan: refsync.FetchPlan,
             plan.create.pop(ref, None)
             plan.update.pop(ref, None)
             refused.append(f"Refused {ref} from {remote}: its {why}, so it is not taken.")
+    archives = {**plan.create, **{r: n for r, (n, _o) in plan.update.items()},
+                **{r: t for r, (_h, t) in plan.merge.items()}}
+    for ref, tip in archives.items():
+        if refsync.kind_of(ref) != "archive":
+            continue
+        why = _unsafe_archive(store, ref, tip, unsafe_objects)
+        if why is not None:
+            for part in (plan.create, plan.update, plan.merge):
+                part.pop(ref, None)
+            component = archive.component_of(ref)
+            for run_ref in [r for r in plan.fold if archive.component_of(r) == component]:
+                del plan.fold[run_ref]
+            refused.append(f"Refused {ref} from {remote}: {why}, so it is not taken.")
     return refused
 
 
+def _unsafe_archive(store: Store, ref: str, tip: str,
+                    unsafe_objects: Mapping[str, str]) -> str | None:
+    """Why the archive ``tip`` of ``ref`` may not be taken: a run it lists that this clone's
+    archive does not, whose commit is missing or whose record names a path git refuses."""
+    here = store.repo.resolve_ref(ref)
+    known = set(archive.read(store.repo, here).values()) if here else set()
+    for run_id, commit in archive.read(store.repo, tip).items():
+        if commit in known:
+            continue
+        if not store.repo.has_object(commit):
+            return f"it lists run {run_id} at commit {commit[:12]}, which it does not hold"
+        why = unsafe_record_path(store, commit) or _unsafe_pointer(store, commit, unsafe_objects)
+        if why is not None:
+            return f"run {run_id} it lists has a {why}"
+    return None
+
+
 def _apply(repo: Repo, plan: refsync.FetchPlan) -> None:
-    for ref, (here, there) in plan.merge.items():  # two diverged emptied records: the union
-        plan.update[ref] = (refsync.merge_emptied(repo, ref, here, there), here)
+    judge = refsync.Judge(repo)
+    for ref, (here, there) in plan.merge.items():  # two diverged records: the union
+        if refsync.kind_of(ref) == "archive":
+            name = archive.experiment_of(repo, there, archive.component_of(ref))
+            merged = archive.merge(repo, name, here, there, judge.newer_run)
+        else:
+            merged = refsync.merge_emptied(repo, ref, here, there)
+        plan.update[ref] = (merged, here)
     lines = [f"create {r} {o}" for r, o in plan.create.items()]
     lines += [f"update {r} {n} {o}" for r, (n, o) in plan.update.items()]
     lines += [f"delete {r} {o}" for r, o in plan.delete.items()]
-    if not lines:
-        return
-    if leftovers.update_refs(repo, lines):
-        return
-    for line in lines:  # one transaction failed (a ref moved meanwhile): apply what still holds
-        leftovers.update_refs(repo, [line])
+    if lines and not leftovers.update_refs(repo, lines):
+        for line in lines:  # one transaction failed (a ref moved meanwhile): apply what holds
+            leftovers.update_refs(repo, [line])
+    # Run refs an archive taken holds go once that archive is here (a crash before loses
+    # nothing: the ref stays and wins).
+    taken = {**plan.create, **{r: n for r, (n, _o) in plan.update.items()}}
+    folds = [f"delete {r} {o}" for r, o in plan.fold.items()
+             if (a := archive.archive_of(r)) in taken and repo.resolve_ref(a) == taken[a]]
+    if folds and not leftovers.update_refs(repo, folds):
+        for line in folds:
+            leftovers.update_refs(repo, [line])
 
 
 def _unsafe_pointer(store: Store, commit: str, unsafe_objects: Mapping[str, str]) -> str | None:
