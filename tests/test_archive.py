@@ -1,0 +1,247 @@
+"""``gittrack archive``: finished runs folded into one ref per experiment stay readable,
+resolvable, searchable, removable and pushable; plain git sees one ref and keeps every run."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from pathlib import Path
+
+import pytest
+from conftest import git, make_repo
+from servers import GitDaemon, git_daemon  # noqa: F401 - fixtures
+
+import gittrack
+from gittrack.core import archive as core_archive
+from gittrack.core.errors import InvalidInputError
+from gittrack.core.store import Store
+from gittrack.core.gitio import Repo
+from gittrack.sharing import archive
+
+NOW = dt.datetime.now(dt.timezone.utc)
+
+
+def refs(path: Path, prefix: str = "refs/gittrack/") -> dict[str, str]:
+    out = git(path, "for-each-ref", "--format=%(refname) %(objectname)", prefix)
+    return dict(line.split(" ") for line in out.splitlines() if line)
+
+
+def runs_of(path: Path, experiment: str = "exp", count: int = 4, value: float = 1.0) -> list[str]:
+    gittrack.set_tracking_repo(str(path))
+    ids = []
+    for i in range(count):
+        with gittrack.start_run(experiment=experiment, run_name=f"r{i}") as run:
+            gittrack.log_param("i", i)
+            gittrack.log_metric("rmse", value + i)
+            ids.append(run.id)
+    return ids
+
+
+def log_json(cli, path: Path, *args: str) -> list[dict]:  # type: ignore[no-untyped-def]
+    result = cli("--repo", str(path), "log", "--format", "json", *args)
+    assert result.code == 0, result.err
+    return json.loads(result.out)
+
+
+def test_archive_folds_ended_runs_and_keeps_every_run_readable(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    old = runs_of(repo, count=3)
+    time.sleep(0.02)
+    cutoff = dt.datetime.now(dt.timezone.utc)
+    time.sleep(0.02)
+    recent = runs_of(repo, count=1, value=50.0)
+    live = gittrack.start_run(experiment="exp", run_name="live")
+    before = log_json(cli, repo, "-n", "100")
+    assert len(before) == 5
+
+    done = archive.archive_experiments(Store(Repo(repo)), 0, ["exp"], now=cutoff)
+    assert [(d.folded, d.total, d.stay) for d in done] == [(3, 3, 2)]
+    run_refs = refs(repo, "refs/gittrack/runs/")
+    assert sorted(r.rpartition("/")[2] for r in run_refs) == sorted([*recent, live.id])
+    assert list(refs(repo, "refs/gittrack/archive/")) == ["refs/gittrack/archive/exp"]
+
+    # plain git: one ref lists the three, and every run commit survives gc and fsck
+    tip = refs(repo)["refs/gittrack/archive/exp"]
+    listed = {line.split("\t")[0]: line.split("\t")[1] for hh in {i[:2] for i in old}
+              for line in git(repo, "show", f"{tip}:runs/{hh}.tsv").splitlines()}
+    assert sorted(listed) == sorted(old)
+    git(repo, "gc", "-q", "--prune=now")
+    git(repo, "fsck", "--no-progress", "--no-dangling")
+    for commit in listed.values():
+        assert "rmse" in git(repo, "show", f"{commit}:.gittrack/run/metrics.yaml")
+
+    # the same listing, resolution by id, prefix, name and search as before the fold
+    live.end()
+    after = log_json(cli, repo, "-n", "100")
+    assert {r["id"]: r["metrics"]["rmse"] for r in after if r["id"] != live.id} == \
+        {r["id"]: r["metrics"]["rmse"] for r in before if r["id"] != live.id}
+    assert gittrack.get_run(old[1]).params == {"i": 1}
+    shown = cli("--repo", str(repo), "show", old[2][:6])
+    assert shown.code == 0 and "rmse" in shown.out
+    assert cli("--repo", str(repo), "show", "exp/r0").code == 0
+    found = gittrack.search_runs(experiment_names=["exp"], filter_string="metrics.rmse < 2.5")
+    assert sorted(found["run_id"]) == sorted(old[:2])
+    assert [r["id"] for r in log_json(cli, repo, "--where", "params.i = 2", "-n", "5")] == [old[2]]
+    assert cli("--repo", str(repo), "experiments").out.splitlines()[1].split()[:2] == ["exp", "5"]
+
+
+def test_an_archive_of_nothing_changes_nothing_and_bad_input_is_one_sentence(repo: Path,
+                                                                             cli) -> None:  # type: ignore[no-untyped-def]
+    gittrack.set_tracking_repo(str(repo))
+    live = gittrack.start_run(experiment="exp")
+    result = cli("--repo", str(repo), "archive", "--older-than", "0")
+    assert result.code == 0 and "folded 0 run(s)" in result.out
+    assert refs(repo, "refs/gittrack/archive/") == {}
+    live.end()
+    dry = cli("--repo", str(repo), "archive", "--older-than", "0", "--dry-run")
+    assert "would fold 1 run(s)" in dry.out and refs(repo, "refs/gittrack/archive/") == {}
+    missing = cli("--repo", str(repo), "archive", "--older-than", "0", "nope")
+    assert missing.code == 1 and missing.err.count("\n") == 1 and "No experiment 'nope'" in missing.err
+    negative = cli("--repo", str(repo), "archive", "--older-than", "-1")
+    assert negative.code == 2
+    with pytest.raises(InvalidInputError):
+        archive.archive_experiments(Store(Repo(repo)), -1)
+
+
+def test_changed_removed_and_restored_archived_runs(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    ids = runs_of(repo, count=3)
+    assert cli("--repo", str(repo), "archive", "--older-than", "0").code == 0
+    assert refs(repo, "refs/gittrack/runs/") == {}
+
+    # a change after the fold gives the run its own ref again, which wins
+    gittrack.MlflowClient().set_tag(ids[0], "reviewed", "yes")
+    assert list(refs(repo, "refs/gittrack/runs/")) == [f"refs/gittrack/runs/exp/{ids[0]}"]
+    assert gittrack.get_run(ids[0]).tags["reviewed"] == "yes"
+    with gittrack.start_run(run_id=ids[1]):
+        gittrack.log_metric("later", 7.0)
+    assert gittrack.get_run(ids[1]).metrics["later"].value == 7.0
+    rows = {r["id"]: r for r in log_json(cli, repo)}
+    assert rows[ids[1]]["metrics"]["later"] == 7.0 and len(rows) == 3
+
+    # rm hides an archived run; restore brings it back; gc empties it for good
+    assert cli("--repo", str(repo), "rm", ids[2]).code == 0
+    assert ids[2] not in {r["id"] for r in log_json(cli, repo)}
+    assert cli("--repo", str(repo), "show", ids[2]).code == 1
+    assert cli("--repo", str(repo), "restore", ids[2]).code == 0
+    assert ids[2] in {r["id"] for r in log_json(cli, repo)}
+    assert cli("--repo", str(repo), "rm", ids[2]).code == 0
+    assert cli("--repo", str(repo), "gc", "--trash-older-than", "0").code == 0
+    assert ids[2] not in {r["id"] for r in log_json(cli, repo)}
+    assert cli("--repo", str(repo), "archive", "--older-than", "0").code == 0  # folds ids[0], ids[1]
+    assert refs(repo, "refs/gittrack/runs/") == {}
+    assert sorted(r["id"] for r in log_json(cli, repo)) == sorted(ids[:2])
+    assert gittrack.get_run(ids[0]).tags["reviewed"] == "yes"
+
+
+def test_gc_keeps_the_artifacts_of_archived_runs(repo: Path, cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    gittrack.set_tracking_repo(str(repo))
+    data = tmp_path / "weights.bin"
+    data.write_bytes(b"weights " * 1000)
+    with gittrack.start_run(experiment="exp") as run:
+        gittrack.log_artifact(str(data))
+    assert cli("--repo", str(repo), "archive", "--older-than", "0").code == 0
+    collected = cli("--repo", str(repo), "gc")
+    assert collected.code == 0 and "Freed 0 object(s)" in collected.out
+    out = tmp_path / "back"
+    assert cli("--repo", str(repo), "get", run.id, "weights.bin", "-o", str(out)).code == 0
+    assert out.read_bytes() == data.read_bytes()
+
+
+def test_the_summary_cache_follows_archives_and_removals(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    ids = runs_of(repo, count=5)
+    git(repo, "pack-refs", "--all")
+    assert len(log_json(cli, repo)) == 5
+    assert cli("--repo", str(repo), "archive", "--older-than", "0").code == 0
+    cache = repo / ".git" / "gittrack" / "index" / "v3" / "refs.cache"
+    first = log_json(cli, repo)
+    assert cache.is_file() and len(first) == 5
+    assert log_json(cli, repo) == first  # read through the cache
+    assert cli("--repo", str(repo), "rm", ids[3]).code == 0
+    assert sorted(r["id"] for r in log_json(cli, repo)) == sorted(ids[:3] + ids[4:])
+    git(repo, "update-ref", "-d", f"refs/gittrack/trash/exp/{ids[3]}")
+    assert len(log_json(cli, repo)) == 5  # nothing hides it any more
+
+
+def test_hostile_archive_lines_are_ignored(repo: Path) -> None:
+    ids = runs_of(repo, count=2)
+    store = Store(Repo(repo))
+    commits = {i: store.commit_of(f"refs/gittrack/runs/exp/{i}") for i in ids}
+    one = next(iter(commits.values()))
+    shard = (b"../../etc\tpasswd\n" + b"0" * 16 + b"\t" + b"z" * 40 + b"\n"
+             + f"{'f' * 16}\t{one}\n{'0' * 15}a\t{one}\n".encode())
+    files = {"runs/00.tsv": store.repo.write_blob(shard),
+             "runs/zz.tsv": store.repo.write_blob(f"zz{'0' * 14}\t{one}\n".encode()),
+             "runs/deep/00.tsv": store.repo.write_blob(f"{'0' * 15}b\t{one}\n".encode())}
+    tip = store.repo.write_commit(store.repo.write_tree(files), None, "hostile\n")
+    # a path name, a bad commit id, an id in the wrong shard and shards not named <hh>.tsv
+    # are all left out: only the one well-formed line counts
+    assert core_archive.read(store.repo, tip) == {"0" * 15 + "a": one}
+    assert core_archive.lookup(store.repo, tip, "f" * 16) is None
+    assert core_archive.lookup(store.repo, tip, "0" * 15 + "b") is None
+
+
+def test_archives_travel_fold_on_both_sides_and_merge_when_diverged(
+        tmp_path: Path, git_daemon: GitDaemon, cli) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    url = git_daemon.bare("team.git")
+    bare = git_daemon.base / "team.git"
+    a = make_repo(tmp_path / "a")
+    git(a, "remote", "add", "origin", url)
+    first = runs_of(a, count=4)
+    assert cli("--repo", str(a), "push").code == 0
+    b = tmp_path / "b"
+    git(tmp_path, "clone", "-q", url, str(b))
+    assert cli("--repo", str(b), "pull").code == 0
+    assert len(refs(b, "refs/gittrack/runs/")) == 4
+
+    # a folds and pushes: the remote keeps one archive ref and no run ref of those runs
+    assert cli("--repo", str(a), "archive", "--older-than", "0").code == 0
+    pushed = cli("--repo", str(a), "push")
+    assert pushed.code == 0, pushed.err
+    assert refs(bare, "refs/gittrack/runs/") == {}
+    assert refs(bare, "refs/gittrack/archive/") == refs(a, "refs/gittrack/archive/")
+    git(bare, "fsck", "--no-progress", "--no-dangling")
+
+    # b pulls: its own run refs fold too, and every run reads as before
+    assert cli("--repo", str(b), "pull").code == 0
+    assert refs(b, "refs/gittrack/runs/") == {}
+    assert sorted(r["id"] for r in log_json(cli, b)) == sorted(first)
+
+    # a fresh clone fetching one experiment gets the archive and every run in it
+    c = tmp_path / "c"
+    git(tmp_path, "clone", "-q", url, str(c))
+    assert cli("--repo", str(c), "pull", "--experiment", "exp").code == 0
+    assert sorted(r["id"] for r in log_json(cli, c)) == sorted(first)
+    assert gittrack.get_run(first[0]).params == {"i": 0}
+
+    # diverged archives: both clones fold new runs; the second push waits, pulls and merges
+    gittrack.set_tracking_repo(str(a))
+    more_a = runs_of(a, count=2, value=10.0)
+    more_b = runs_of(b, count=2, value=20.0)
+    for path in (a, b):
+        assert cli("--repo", str(path), "archive", "--older-than", "0").code == 0
+    assert cli("--repo", str(a), "push").code == 0
+    behind = cli("--repo", str(b), "push")
+    assert "pull" in behind.out + behind.err
+    assert cli("--repo", str(b), "pull").code == 0
+    assert cli("--repo", str(b), "push").code == 0
+    assert cli("--repo", str(a), "pull").code == 0
+    everything = sorted(first + more_a + more_b)
+    for path in (a, b):
+        assert sorted(r["id"] for r in log_json(cli, path)) == everything
+        assert refs(path, "refs/gittrack/runs/") == {}
+    assert refs(a, "refs/gittrack/archive/") == refs(b, "refs/gittrack/archive/") == \
+        refs(bare, "refs/gittrack/archive/")
+    tip = refs(bare)["refs/gittrack/archive/exp"]
+    assert len(git(bare, "show", "-s", "--format=%P", tip).split()) == 2  # the merge
+    assert refs(bare, "refs/gittrack/runs/") == {}
+
+    # a stale run ref a colleague pushes again does not come back into a clone
+    stale = tmp_path / "stale"
+    git(tmp_path, "init", "-q", "--bare", str(stale))
+    git(a, "push", "-q", str(stale), f"{Store(Repo(a)).commit_of(f'refs/gittrack/runs/exp/{first[0]}')}"
+        f":refs/gittrack/runs/exp/{first[0]}")
+    git(bare, "fetch", "-q", str(stale), "refs/gittrack/runs/*:refs/gittrack/runs/*")
+    assert cli("--repo", str(a), "pull").code == 0
+    assert refs(a, "refs/gittrack/runs/") == {}
+    assert cli("--repo", str(a), "push").code == 0
+    assert refs(bare, "refs/gittrack/runs/") == {}  # and the next push removes it there
