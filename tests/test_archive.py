@@ -15,8 +15,8 @@ from servers import GitDaemon, git_daemon  # noqa: F401 - fixtures
 import gittrack
 from gittrack.core import archive as core_archive
 from gittrack.core.errors import InvalidInputError
-from gittrack.core.store import Store
 from gittrack.core.gitio import Repo
+from gittrack.core.store import Store
 from gittrack.sharing import archive
 
 NOW = dt.datetime.now(dt.timezone.utc)

@@ -124,7 +124,7 @@ def count(repo: Repo, tip: str) -> int:
 
 def removed_ids(repo: Repo, component: str) -> set[str]:
     """Ids of the runs of an experiment that have a trash or an emptied ref."""
-    out = set()
+    out: set[str] = set()
     for prefix in (names.TRASH_PREFIX, names.EMPTIED_PREFIX):
         out.update(ref.rpartition("/")[2] for ref in repo.list_refs(f"{prefix}{component}/"))
     return out
