@@ -245,3 +245,39 @@ def test_archives_travel_fold_on_both_sides_and_merge_when_diverged(
     assert refs(a, "refs/gittrack/runs/") == {}
     assert cli("--repo", str(a), "push").code == 0
     assert refs(bare, "refs/gittrack/runs/") == {}  # and the next push removes it there
+
+
+def test_a_big_fold_is_deleted_on_the_remote_by_one_prune_and_nothing_else_goes(
+        tmp_path: Path, remote: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    a = make_repo(tmp_path / "a")
+    git(a, "remote", "add", "origin", str(remote))
+    gittrack.set_tracking_repo(str(a))
+    records = [{"name": f"r{i}", "params": {"i": i}, "metrics": {"rmse": float(i)},
+                "start_time": "2026-01-01T00:00:00+00:00", "end_time": "2026-01-01T00:01:00+00:00"}
+               for i in range(150)]
+    ids = gittrack.log_runs(records, experiment="big")
+    other = gittrack.log_runs(records[:3], experiment="other")
+    assert cli("--repo", str(a), "push").code == 0
+    # refs under the same experiment the fold must not touch: a name that is no run id, and a
+    # run this clone has not fetched
+    head = git(a, "rev-parse", "HEAD").strip()
+    git(remote, "update-ref", "refs/gittrack/runs/big/not-a-run", head)
+    stranger = "f" * 16
+    git(remote, "update-ref", f"refs/gittrack/runs/big/{stranger}",
+        Store(Repo(a)).commit_of(f"refs/gittrack/runs/big/{ids[0]}"))
+    recent = gittrack.log_runs([{**records[0], "end_time": NOW.isoformat()}], experiment="big")
+
+    folded = archive.archive_experiments(Store(Repo(a)), 30, ["big"])
+    assert folded[0].folded == 150 and folded[0].stay == 1
+    pushed = cli("--repo", str(a), "push")
+    assert pushed.code == 0, pushed.err
+    assert "150 deletion(s)" in pushed.out
+    left = sorted(refs(remote, "refs/gittrack/runs/"))
+    assert left == sorted([f"refs/gittrack/runs/big/{recent[0]}", "refs/gittrack/runs/big/not-a-run",
+                           f"refs/gittrack/runs/big/{stranger}",
+                           *(f"refs/gittrack/runs/other/{i}" for i in other)])
+    git(remote, "fsck", "--no-progress", "--no-dangling")
+    b = tmp_path / "b"
+    git(tmp_path, "clone", "-q", str(remote), str(b))
+    assert cli("--repo", str(b), "pull").code == 0
+    assert len(log_json(cli, b, "big", "-n", "1000")) == 152  # 150 archived, the recent one, f*16

@@ -56,13 +56,14 @@ class PushPlan:
     send: dict[str, str] = field(default_factory=dict)  # ref -> local oid (create / fast-forward)
     force: dict[str, tuple[str, str]] = field(default_factory=dict)  # ref -> (local, expected)
     delete: dict[str, str] = field(default_factory=dict)  # ref -> expected remote oid
+    folded: dict[str, str] = field(default_factory=dict)  # run refs the remote's archive holds
     behind: list[str] = field(default_factory=list)  # the remote holds newer: pull first
     conflicts: list[str] = field(default_factory=list)  # tag names the remote holds otherwise
 
     @property
     def empty(self) -> bool:
         """Nothing to send."""
-        return not (self.send or self.force or self.delete)
+        return not (self.send or self.force or self.delete or self.folded)
 
 
 @dataclass
@@ -287,7 +288,7 @@ def _push_removal(plan: PushPlan, ref: str, there: str, local: Mapping[str, str]
     elif removes(judge, local.get(emptied_twin(ref)), ref, there):
         plan.delete[ref] = there  # emptied from the trash here
     elif kind_of(ref) == "run" and folded(judge, remote.get(archive.archive_of(ref)), ref, there):
-        plan.delete[ref] = there  # the remote's archive holds it: the ref goes, the run stays
+        plan.folded[ref] = there  # the remote's archive holds it: the ref goes, the run stays
 
 
 def plan_fetch(local: Mapping[str, str], remote: Mapping[str, str], judge: Judge,
