@@ -155,6 +155,26 @@ BENCHMARKS: list[Benchmark] = [
          "fetch_total": rf"gittrack fetch, {NUMBER} runs \(the rest\)"},
         texts={"experiment": r"gittrack fetch --experiment (\S+)"}),
     Benchmark(
+        "archive", "bench_archive.py", ("--runs", "100000"), ("--runs", "2000"),
+        {"runs": rf"wrote {NUMBER} runs with the bulk path",
+         "packed_before_mb": rf"before the fold: packed-refs {NUMBER} MB",
+         "refs_before": rf"before the fold: .* advertises {NUMBER} refs",
+         "ls_before_s": rf"before the fold: .* MB\) in {NUMBER} s",
+         "log_before_s": rf"before the fold: .* --sort \.\.\. {NUMBER} s",
+         "push_before_s": rf"before the fold: .* push of 100 more runs {NUMBER} s",
+         "folded": rf"gittrack archive --older-than 0: {NUMBER} runs folded",
+         "fold_s": rf"gittrack archive --older-than 0: .* in {NUMBER} s",
+         "fold_rate": rf"gittrack archive --older-than 0: .* s \({NUMBER} runs/s\)",
+         "carry_s": rf"push of the fold .*: {NUMBER} s",
+         "packed_after_mb": rf"after the fold: packed-refs {NUMBER} MB",
+         "refs_after": rf"after the fold: .* advertises {NUMBER} refs",
+         "ls_after_s": rf"after the fold: .* MB\) in {NUMBER} s",
+         "log_after_s": rf"after the fold: .* --sort \.\.\. {NUMBER} s",
+         "push_after_s": rf"after the fold: .* push of 100 more runs {NUMBER} s",
+         "show_s": rf"gittrack show \S+ \(an archived run.*: {NUMBER} s",
+         "search_s": rf"search_runs\(filter\) after the fold: {NUMBER} s",
+         "search_rss_mb": rf"search_runs\(filter\) after the fold: .* peak RSS {NUMBER} MB"}),
+    Benchmark(
         "ui", "bench_ui.py", ("--runs", "10000", "--path", "{work}/ui"),
         ("--runs", "1000", "--repeat", "2", "--path", "{work}/ui"),
         {"runs": rf"runs table of {NUMBER} runs",
@@ -407,6 +427,19 @@ ROWS: dict[str, list[Row]] = {
             "search_all_experiments=True)`, from `import gittrack`",
             "{million_1m.search_s:.2f} s, {million_1m.search_rows:,.0f} rows, peak RSS "
             "{million_1m.search_rss_mb:,.0f} MB", "<= {target.search_100k_s} s"),
+        Row("`gittrack archive --older-than 0` of {archive.runs:,.0f} bulk-written runs (10 "
+            "experiments), pushed before to a bare remote",
+            "{archive.folded:,.0f} runs folded in {archive.fold_s:.1f} s; the push that carries "
+            "it (10 archives, the run refs pruned there) {archive.carry_s:.1f} s",
+            "before / after the fold: packed-refs {archive.packed_before_mb:.1f} / "
+            "{archive.packed_after_mb:.2f} MB; the remote advertises {archive.refs_before:,.0f} / "
+            "{archive.refs_after:,.0f} refs ({archive.ls_before_s:.2f} / {archive.ls_after_s:.2f} s);"
+            " push of 100 more runs {archive.push_before_s:.2f} / {archive.push_after_s:.2f} s; "
+            "`log -n 20 --where --sort` {archive.log_before_s:.2f} / {archive.log_after_s:.2f} s"),
+        Row("after that fold: `gittrack show RUN-ID` of an archived run / MLflow's "
+            "`search_runs(filter)`, fresh process",
+            "{archive.show_s:.2f} s / {archive.search_s:.2f} s (peak RSS "
+            "{archive.search_rss_mb:,.0f} MB)", ""),
         Row("{million_1m.runs:,.0f} runs: one more API run, start to committed, median of "
             "{million_1m.one_run_repeat:.0f}", "{million_1m.one_run_ms:.1f} ms",
             "{million_1m.one_run_small_ms:.1f} ms at {million_1m.small_runs:,.0f} runs; target: "

@@ -281,3 +281,24 @@ def test_a_big_fold_is_deleted_on_the_remote_by_one_prune_and_nothing_else_goes(
     git(tmp_path, "clone", "-q", str(remote), str(b))
     assert cli("--repo", str(b), "pull").code == 0
     assert len(log_json(cli, b, "big", "-n", "1000")) == 152  # 150 archived, the recent one, f*16
+
+
+def test_removing_and_restoring_an_archived_run_travel(tmp_path: Path, remote: Path,
+                                                       cli) -> None:  # type: ignore[no-untyped-def]
+    a = make_repo(tmp_path / "a")
+    git(a, "remote", "add", "origin", str(remote))
+    ids = runs_of(a, count=3)
+    assert cli("--repo", str(a), "archive", "--older-than", "0").code == 0
+    assert cli("--repo", str(a), "rm", ids[0]).code == 0
+    assert cli("--repo", str(a), "push").code == 0
+    b = tmp_path / "b"
+    git(tmp_path, "clone", "-q", str(remote), str(b))
+    assert cli("--repo", str(b), "pull").code == 0
+    assert sorted(r["id"] for r in log_json(cli, b)) == sorted(ids[1:])  # removed there too
+    assert cli("--repo", str(b), "restore", ids[0]).code == 0
+    assert cli("--repo", str(b), "push").code == 0
+    assert f"refs/gittrack/trash/exp/{ids[0]}" not in refs(remote)
+    c = tmp_path / "c"
+    git(tmp_path, "clone", "-q", str(remote), str(c))
+    assert cli("--repo", str(c), "pull").code == 0
+    assert sorted(r["id"] for r in log_json(cli, c)) == sorted(ids)  # restored everywhere

@@ -239,7 +239,7 @@ def plan_push(local: Mapping[str, str], remote: Mapping[str, str], judge: Judge)
         tip = remote.get(archive.archive_of(ref)) if kind == "run" else None
         if there is None and tip is not None and not judge.has(tip):
             plan.behind.append(ref)  # next to an archive this clone has not seen: pull first
-        elif there is None and folded(judge, tip, ref, oid):
+        elif there is None and twin(ref) not in remote and folded(judge, tip, ref, oid):
             continue  # the remote's archive holds this record (or a newer one)
         elif there is None:
             _push_new(plan, ref, oid, local, remote, judge)
