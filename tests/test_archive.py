@@ -302,3 +302,25 @@ def test_removing_and_restoring_an_archived_run_travel(tmp_path: Path, remote: P
     git(tmp_path, "clone", "-q", str(remote), str(c))
     assert cli("--repo", str(c), "pull").code == 0
     assert sorted(r["id"] for r in log_json(cli, c)) == sorted(ids)  # restored everywhere
+
+
+def test_a_bundle_carries_archived_runs_and_their_artifacts(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    a = make_repo(tmp_path / "a")
+    gittrack.set_tracking_repo(str(a))
+    data = tmp_path / "model.bin"
+    data.write_bytes(b"model bytes " * 500)
+    with gittrack.start_run(experiment="exp") as run:
+        gittrack.log_artifact(str(data))
+    ids = [run.id, *runs_of(a, count=2)]
+    assert cli("--repo", str(a), "archive", "--older-than", "0").code == 0
+    bundle = tmp_path / "runs.tar"
+    made = cli("--repo", str(a), "bundle", "create", str(bundle))
+    assert made.code == 0 and "3 run(s)" in made.out, made.out + made.err
+    b = tmp_path / "b"
+    git(tmp_path, "clone", "-q", str(a), str(b))
+    assert cli("--repo", str(b), "bundle", "import", str(bundle)).code == 0
+    assert sorted(r["id"] for r in log_json(cli, b)) == sorted(ids)
+    assert refs(b, "refs/gittrack/runs/") == {}
+    out = tmp_path / "back.bin"
+    assert cli("--repo", str(b), "get", run.id, "model.bin", "-o", str(out)).code == 0
+    assert out.read_bytes() == data.read_bytes()

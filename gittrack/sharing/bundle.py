@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from gittrack.artifacts import transfer
 from gittrack.artifacts.cache import listing_entries
 from gittrack.artifacts.local import cache_for, cache_lock
+from gittrack.core import archive
 from gittrack.core.errors import GittrackError, RemoteError
 from gittrack.core.gitio import Repo
 from gittrack.core.records import dump_yaml, load_yaml
@@ -85,6 +86,9 @@ def create(store: Store, path: str | os.PathLike[str], since: str | None = None)
         if refs:
             _git_bundle(repo, work / GIT_BUNDLE, refs, prerequisites)
         commits = [refsync.peel(repo, r, o) for r, o in refs.items()]
+        archived = [c for r, o in refs.items() if refsync.kind_of(r) == "archive"
+                    for c in archive.read(repo, o).values()]  # their runs' artifacts go too
+        commits += archived
         objects, missing = _objects(store, commits, set(previous.get("objects") or ()))
         manifest = {
             "format": FORMAT, "created": dt.datetime.now(dt.timezone.utc).isoformat(),
@@ -93,7 +97,7 @@ def create(store: Store, path: str | os.PathLike[str], since: str | None = None)
         }
         (work / MANIFEST).write_bytes(dump_yaml(manifest))
         _write_tar(target, work, objects, cache_for(repo))
-    runs = sum(1 for r in refs if refsync.kind_of(r) == "run")
+    runs = sum(1 for r in refs if refsync.kind_of(r) == "run") + len(archived)
     tags = sum(1 for r in refs if refsync.kind_of(r) == "tag")
     return BundleInfo(target, len(refs), runs, tags, len(objects), missing)
 
