@@ -324,3 +324,28 @@ def test_a_bundle_carries_archived_runs_and_their_artifacts(tmp_path: Path, cli)
     out = tmp_path / "back.bin"
     assert cli("--repo", str(b), "get", run.id, "model.bin", "-o", str(out)).code == 0
     assert out.read_bytes() == data.read_bytes()
+
+
+def test_a_run_changed_while_it_is_folded_keeps_its_ref(repo: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    ids = runs_of(repo, count=3)
+    git(repo, "pack-refs", "--all")
+    git(repo, "tag", "-a", "v1", "-m", "a user's annotated tag")
+    git(repo, "pack-refs", "--all")
+    moved = f"refs/gittrack/runs/exp/{ids[1]}"
+    newer = git(repo, "commit-tree", "-p", "HEAD", "-m", "newer record",
+                git(repo, "rev-parse", f"{moved}^{{tree}}").strip()).strip()
+    real_write = core_archive.write
+
+    def write_then_move(*args, **kwargs):  # type: ignore[no-untyped-def]
+        commit = real_write(*args, **kwargs)
+        git(repo, "update-ref", moved, newer)  # another process updates the run meanwhile
+        return commit
+
+    monkeypatch.setattr(core_archive, "write", write_then_move)
+    done = archive.archive_experiments(Store(Repo(repo)), 0, ["exp"])
+    assert (done[0].folded, done[0].moved) == (3, 1)
+    assert refs(repo, "refs/gittrack/runs/") == {moved: newer}  # it stays, and wins
+    assert Store(Repo(repo)).refs("exp")[moved] == newer
+    assert git(repo, "show-ref", "-d", "v1").count("\n") == 2  # the tag kept its peeled line
+    git(repo, "fsck", "--no-progress", "--no-dangling")

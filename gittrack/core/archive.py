@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -41,7 +42,8 @@ FORMAT = 1
 FAN = 1000  # parents per holder commit
 _LINE = re.compile(rb"^([0-9a-f]{16})\t([0-9a-f]{40})$", re.M)
 _SHARD = re.compile(r"[0-9a-f]{2}\.tsv")
-_MAPS: dict[tuple[str, str], dict[str, str]] = {}  # (common dir, archive commit) -> map
+_MAPS: OrderedDict[tuple[str, str], dict[str, str]] = OrderedDict()  # (common dir, commit) -> map
+MAPS_KEPT = 4_000_000  # runs of the maps kept per process (~600 MB at most)
 
 
 def ref_name(component: str) -> str:
@@ -86,10 +88,15 @@ def read(repo: Repo, tip: str) -> dict[str, str]:
                                  if i.startswith(path[:2].encode()))
         except GitError:
             found = {}  # a damaged or missing archive lists nothing (gittrack doctor names it)
-        if len(_MAPS) >= 4:
-            _MAPS.clear()
-        _MAPS[key] = found
+        _keep(key, found)
     return found
+
+
+def _keep(key: tuple[str, str], found: dict[str, str]) -> None:
+    _MAPS[key] = found
+    _MAPS.move_to_end(key)
+    while len(_MAPS) > 1 and sum(len(m) for m in _MAPS.values()) > MAPS_KEPT:
+        _MAPS.popitem(last=False)
 
 
 def lookup(repo: Repo, tip: str, run_id: str) -> str | None:
@@ -176,7 +183,7 @@ def write(repo: Repo, experiment: str, runs: Mapping[str, str], parents: Iterabl
     above = list(dict.fromkeys(parents))
     commit = repo.write_commit(tree, above[0] if above else None, message,
                                [*above[1:], *holders])
-    _MAPS[(str(repo.common_dir), commit)] = dict(runs)
+    _keep((str(repo.common_dir), commit), dict(runs))
     return commit
 
 

@@ -357,6 +357,37 @@ def add_packed_refs(git_dir: Path, refs: Mapping[str, str]) -> None:
         lock.unlink(missing_ok=True)
 
 
+def remove_packed_refs(git_dir: Path, refs: Mapping[str, str]) -> list[str]:
+    """Delete from packed-refs, in one locked rewrite of the file, each ref of ``refs`` that
+    it holds at exactly the value given; the names deleted. For refs with no loose file (a
+    loose one would stay and win; ``git update-ref`` deletes those): git takes a lock file per
+    ref it deletes, 0.25 ms each, where this rewrites the file once."""
+    if not refs:
+        return []
+    lock = git_dir / "packed-refs.lock"
+    fd = _take_lock(lock)
+    try:
+        current = git_dir / "packed-refs"
+        entries = _read_packed(current)
+        gone = [name for name, oid in refs.items() if name in entries
+                and entries[name].split(b"\n", 1)[0] == f"{oid} {name}".encode()]
+        if not gone:
+            return []
+        for name in gone:
+            del entries[name]
+        with os.fdopen(fd, "wb") as fh:
+            fd = -1
+            fh.write(_header(current))
+            for name in sorted(entries, key=str.encode):
+                fh.write(entries[name])
+        os.replace(lock, current)
+        return gone
+    finally:
+        if fd >= 0:
+            os.close(fd)
+        lock.unlink(missing_ok=True)
+
+
 def _header(path: Path) -> bytes:
     # Keep what the old file promised about peeled tags (its tags' ^ lines are kept as they
     # are); a new file holds no tags, so it can promise everything. Always sorted: it is.

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from gittrack.core import archive, journal, names
 from gittrack.core.errors import GitError, InvalidInputError
+from gittrack.core.packs import remove_packed_refs
 from gittrack.core.store import Store
 from gittrack.query.index import Index
 from gittrack.sharing import leftovers
@@ -86,8 +87,12 @@ def fold(store: Store, experiment: str, cutoff: dt.datetime, dry_run: bool = Fal
     if not leftovers.update_refs(repo, [f"update {ref} {commit} {previous or ZERO}"]):
         raise GitError(f"The archive of '{experiment}' changed while it was written (another "
                        "`gittrack archive` or a pull); run `gittrack archive` again.")
-    lines = [f"delete {r} {c}" for r, c in chosen.items()]
-    if not leftovers.update_refs(repo, lines):
+    loose = repo.list_loose_refs(names.experiment_ref_prefix(experiment))
+    packed = {r: c for r, c in chosen.items() if r not in loose}
+    gone = set(remove_packed_refs(repo.common_dir, packed))
+    result.moved += len(packed) - len(gone)  # moved (a loose ref now) or gone meanwhile
+    lines = [f"delete {r} {c}" for r, c in chosen.items() if r in loose]
+    if lines and not leftovers.update_refs(repo, lines):
         for line in lines:  # a ref moved meanwhile: delete the others, keep that one
             result.moved += not leftovers.update_refs(repo, [line])
     result.commit = commit
@@ -98,7 +103,8 @@ def _ended_before(store: Store, refs: dict[str, str], cutoff: dt.datetime) -> di
     """The refs whose run has ended at or before ``cutoff`` and is not live."""
     if not refs:
         return {}
-    table, rows = Index(store).table(list(refs.values()), complete=True)
+    # not complete: the other experiments' rows stay in the index for their own fold
+    table, rows = Index(store).table(list(refs.values()))
     statuses = table.take("status", rows)
     ends = table.take("end_time", rows)
     live = store.repo.state_dir / "journal"

@@ -204,7 +204,7 @@ class Judge:
         """The commit the archive commit ``tip`` lists for the run of ``ref``."""
         if tip is None or not self.has(tip):
             return None
-        return archive.lookup(self.repo, tip, ref.rpartition("/")[2])
+        return archive.read(self.repo, tip).get(ref.rpartition("/")[2])  # read once, kept
 
     def newer_run(self, a: str, b: str) -> bool:
         """Whether run commit ``a`` is a later record of the run than ``b``."""

@@ -268,8 +268,9 @@ def push(store: Store, remote: str | None = None, experiment: str | None = None,
             commits = [refsync.peel(repo, r, o) for r, o in
                        [*plan.send.items(), *((r, n) for r, (n, _) in plan.force.items())]
                        if refsync.kind_of(r) != "archive"]
+            sent = set(there.values())  # a run the remote holds a ref to: its artifacts went
             commits += [c for r, o in plan.send.items() if refsync.kind_of(r) == "archive"
-                        for c in _newly_archived(repo, o, there.get(r))]
+                        for c in _newly_archived(repo, o, there.get(r)) if c not in sent]
             result.artifacts += gitobjects.push(store, name, commits, progress)
         result.behind = sorted(set(plan.behind))
         if len(plan.folded) < STAGE_THRESHOLD or not _prune_folded(repo, name, plan.folded,
