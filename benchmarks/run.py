@@ -345,6 +345,26 @@ BENCHMARKS.append(dataclasses.replace(
     full=("--runs", "1000000", "--path", "{work}/runs-1m"),
     quick=("--runs", "10000", "--path", "{work}/runs-1m")))
 
+# The fold of those million runs: a copy of that repository, folded and queried.
+BENCHMARKS.append(Benchmark(
+    "archive_1m", "bench_archive.py", ("--existing", "{work}/runs-1m", "--in-place"),
+    ("--existing", "{work}/runs-1m", "--in-place"),
+    {"runs": rf"existing: {NUMBER} runs, packed-refs",
+     "packed_before_mb": rf"existing: [\d,]+ runs, packed-refs {NUMBER} MB",
+     "log_before_s": rf"existing: .* {NUMBER} s before the fold",
+     "folded": rf"existing: gittrack archive --older-than 0: {NUMBER} runs folded",
+     "fold_s": rf"existing: gittrack archive .* folded in {NUMBER} s",
+     "fold_rate": rf"existing: gittrack archive .* s \({NUMBER} runs/s\)",
+     "packed_after_mb": rf"existing: gittrack archive .* packed-refs {NUMBER} MB after",
+     "log_first_s": rf"existing: after the fold, gittrack log .*: {NUMBER} s the first time",
+     "log_s": rf"existing: after the fold, gittrack log .* {NUMBER} s warm",
+     "search_s": rf"existing: after the fold, search_runs\(filter\): {NUMBER} s",
+     "search_rss_mb": rf"existing: after the fold, search_runs.* peak RSS {NUMBER} MB",
+     "show_s": rf"existing: after the fold, gittrack show RUN-ID: {NUMBER} s",
+     "one_run_ms": rf"existing: after the fold, one more API run: {NUMBER} ms"},
+    setup=("make_runs.py", "--runs", "1000000", "--path", "{work}/runs-1m"),
+    setup_quick=("make_runs.py", "--runs", "10000", "--path", "{work}/runs-1m")))
+
 # Goals the issues set (not measurements): shown beside the numbers, kept in the results file.
 TARGETS = {"import_ms": 300, "log_metric_us": 20, "log_10k_s": 1, "log_100k_s": 1,
            "search_100k_s": 3, "rebuild_100k_s": 60, "registry_s": 0.3, "log_model_s": 0.5,
@@ -440,6 +460,16 @@ ROWS: dict[str, list[Row]] = {
             "`search_runs(filter)`, fresh process",
             "{archive.show_s:.2f} s / {archive.search_s:.2f} s (peak RSS "
             "{archive.search_rss_mb:,.0f} MB)", ""),
+        Row("those {archive_1m.runs:,.0f} runs folded by `gittrack archive --older-than 0` "
+            "(a copy of that repository)",
+            "{archive_1m.folded:,.0f} runs in {archive_1m.fold_s:.0f} s "
+            "({archive_1m.fold_rate:,.0f} runs/s); packed-refs {archive_1m.packed_before_mb:.0f} "
+            "-> {archive_1m.packed_after_mb:.2f} MB",
+            "after the fold, fresh process: `log -n 20 --where --sort` {archive_1m.log_s:.2f} s "
+            "({archive_1m.log_first_s:.2f} s the first time; {archive_1m.log_before_s:.2f} s "
+            "before), `search_runs(filter)` {archive_1m.search_s:.2f} s (peak RSS "
+            "{archive_1m.search_rss_mb:,.0f} MB), `show RUN-ID` {archive_1m.show_s:.2f} s, one "
+            "more API run {archive_1m.one_run_ms:.1f} ms"),
         Row("{million_1m.runs:,.0f} runs: one more API run, start to committed, median of "
             "{million_1m.one_run_repeat:.0f}", "{million_1m.one_run_ms:.1f} ms",
             "{million_1m.one_run_small_ms:.1f} ms at {million_1m.small_runs:,.0f} runs; target: "
