@@ -460,8 +460,8 @@ ROWS: dict[str, list[Row]] = {
             "`search_runs(filter)`, fresh process",
             "{archive.show_s:.2f} s / {archive.search_s:.2f} s (peak RSS "
             "{archive.search_rss_mb:,.0f} MB)", ""),
-        Row("those {archive_1m.runs:,.0f} runs folded by `gittrack archive --older-than 0` "
-            "(a copy of that repository)",
+        Row("{archive_1m.runs:,.0f} runs written by the bulk path (as above), folded by "
+            "`gittrack archive --older-than 0`",
             "{archive_1m.folded:,.0f} runs in {archive_1m.fold_s:.0f} s "
             "({archive_1m.fold_rate:,.0f} runs/s); packed-refs {archive_1m.packed_before_mb:.0f} "
             "-> {archive_1m.packed_after_mb:.2f} MB",
