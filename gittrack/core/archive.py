@@ -83,9 +83,8 @@ def read(repo: Repo, tip: str) -> dict[str, str]:
         try:
             for path, _oid, is_tree in repo.list_tree(tip, SHARDS):
                 if not is_tree and _SHARD.fullmatch(path):
-                    data = repo.read_blob(tip, f"{SHARDS}/{path}") or b""
-                    found.update((i.decode(), c.decode()) for i, c in _LINE.findall(data)
-                                 if i.startswith(path[:2].encode()))
+                    found.update(_shard(repo.read_blob(tip, f"{SHARDS}/{path}") or b"",
+                                        path[:2]))
         except GitError:
             found = {}  # a damaged or missing archive lists nothing (gittrack doctor names it)
         _keep(key, found)
@@ -97,6 +96,14 @@ def _keep(key: tuple[str, str], found: dict[str, str]) -> None:
     _MAPS.move_to_end(key)
     while len(_MAPS) > 1 and sum(len(m) for m in _MAPS.values()) > MAPS_KEPT:
         _MAPS.popitem(last=False)
+
+
+def _shard(data: bytes, hh: str) -> dict[str, str]:
+    """``{run id: commit}`` of one shard's well-formed lines whose id starts with ``hh``."""
+    if re.fullmatch(rb"(?:" + hh.encode() + rb"[0-9a-f]{14}\t[0-9a-f]{40}\n)*", data):
+        text = data.decode("ascii")  # all well-formed (as gittrack writes): fixed columns
+        return {text[at:at + 16]: text[at + 17:at + 57] for at in range(0, len(text), 58)}
+    return {i.decode(): c.decode() for i, c in _LINE.findall(data) if i.startswith(hh.encode())}
 
 
 def lookup(repo: Repo, tip: str, run_id: str) -> str | None:
