@@ -35,6 +35,7 @@ def runs_of(path: Path, experiment: str = "exp", count: int = 4, value: float = 
             gittrack.log_param("i", i)
             gittrack.log_metric("rmse", value + i)
             ids.append(run.id)
+    gittrack.flush()  # every run's last commit written (each run's thread writes it)
     return ids
 
 
@@ -349,3 +350,25 @@ def test_a_run_changed_while_it_is_folded_keeps_its_ref(repo: Path,
     assert Store(Repo(repo)).refs("exp")[moved] == newer
     assert git(repo, "show-ref", "-d", "v1").count("\n") == 2  # the tag kept its peeled line
     git(repo, "fsck", "--no-progress", "--no-dangling")
+
+
+def test_the_refs_cache_holds_when_an_archived_run_gets_its_ref_back(
+        repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gittrack.query.index import REFS_CACHE, Index
+
+    ids = runs_of(repo, count=6)
+    assert archive.archive_experiments(Store(Repo(repo)), 0)[0].folded == 6
+    gittrack.MlflowClient().set_tag(ids[2], "reviewed", "yes")  # a loose ref wins now
+    store = Store(Repo(repo))
+    index = Index(store)
+    index.clear()  # an index made since: the record the loose ref overrides is not in it
+    table, rows = index.runs()
+    assert sorted(table.take("run_id", rows.tolist())) == sorted(ids)
+    assert (index.dir / REFS_CACHE).is_file()  # written although a loose ref overrides one
+    with monkeypatch.context() as patched:  # and read: no listing of every run
+        patched.setattr(Store, "refs", lambda *a: pytest.fail("refs were listed"))
+        table, rows = Index(store).runs()
+        assert sorted(table.take("run_id", rows.tolist())) == sorted(ids)
+        tags = dict(zip(table.take("run_id", rows.tolist()), table.take("tags.reviewed",
+                                                                       rows.tolist())))
+        assert tags[ids[2]] == "yes"

@@ -502,11 +502,15 @@ class Index:
         cache = _RefsCache.load(self.dir / REFS_CACHE, seen, segments)
         if cache is None or len(segments) > MAX_SEGMENTS:
             refs = self.store.refs()
-            table, rows = self.table(list(refs.values()), complete=True)
-            if seen is not None and not table.damaged:
-                bulk = self._bulk_refs()
-                if self._bulk_state() == seen:  # else it changed while read: cache nothing
-                    _RefsCache.write(self.dir / REFS_CACHE, seen, table, bulk)
+            bulk = self._bulk_refs() if seen is not None else {}
+            # The packed or archived records that loose refs override go into the table
+            # too, so the cache can hold every one (the loose ref still wins when read).
+            live = set(refs.values())
+            hidden = [c for c in dict.fromkeys(bulk.values()) if c not in live]
+            table, rows = self.table([*refs.values(), *hidden], complete=True)
+            rows = rows[:len(refs)]
+            if seen is not None and not table.damaged and self._bulk_state() == seen:
+                _RefsCache.write(self.dir / REFS_CACHE, seen, table, bulk)  # else it changed
             if experiments is not None:
                 dirs = {names.experiment_ref_prefix(e) for e in experiments}
                 rows = [r for ref, r in zip(refs, rows)
