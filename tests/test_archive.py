@@ -359,6 +359,7 @@ def test_the_refs_cache_holds_when_an_archived_run_gets_its_ref_back(
     ids = runs_of(repo, count=6)
     assert archive.archive_experiments(Store(Repo(repo)), 0)[0].folded == 6
     gittrack.MlflowClient().set_tag(ids[2], "reviewed", "yes")  # a loose ref wins now
+    gittrack.flush()
     store = Store(Repo(repo))
     index = Index(store)
     index.clear()  # an index made since: the record the loose ref overrides is not in it
@@ -372,3 +373,103 @@ def test_the_refs_cache_holds_when_an_archived_run_gets_its_ref_back(
         tags = dict(zip(table.take("run_id", rows.tolist()), table.take("tags.reviewed",
                                                                        rows.tolist())))
         assert tags[ids[2]] == "yes"
+
+
+def test_a_pulled_archive_that_does_not_keep_its_runs_is_refused(tmp_path: Path, remote: Path,
+                                                                   cli) -> None:  # type: ignore[no-untyped-def]
+    a = make_repo(tmp_path / "a")
+    git(a, "remote", "add", "origin", str(remote))
+    ids = runs_of(a, count=2)
+    assert cli("--repo", str(a), "push").code == 0
+    # a colleague writes, with plain git, an archive listing a's run but keeping nothing
+    commit = Store(Repo(a)).commit_of(f"refs/gittrack/runs/exp/{ids[0]}")
+    evil = Repo(make_repo(tmp_path / "evil"))
+    shard = evil.write_blob(f"{ids[0]}\t{commit}\n".encode())
+    tip = evil.write_commit(evil.write_tree({f"runs/{ids[0][:2]}.tsv": shard}), None, "archive\n")
+    git(tmp_path / "evil", "push", "-q", str(remote), f"{tip}:refs/gittrack/archive/exp")
+
+    pulled = cli("--repo", str(a), "pull")
+    assert pulled.code == 0 and "Refused refs/gittrack/archive/exp" in pulled.out + pulled.err
+    assert f"refs/gittrack/runs/exp/{ids[0]}" in refs(a)  # not folded
+    assert "refs/gittrack/archive/exp" not in refs(a)
+    git(a, "gc", "-q", "--prune=now")
+    assert gittrack.get_run(ids[0]).params == {"i": 0}
+    pushed = cli("--repo", str(a), "push")  # and the remote's run refs are not deleted for it
+    assert f"refs/gittrack/runs/exp/{ids[0]}" in refs(remote)
+    assert "pull" in pushed.out + pushed.err or pushed.code == 0
+
+
+def test_a_fold_leaves_another_writers_lock_on_packed_refs(repo: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from gittrack.core import packs
+
+    runs_of(repo, count=2)
+    git(repo, "pack-refs", "--all")
+    lock = repo / ".git" / "packed-refs.lock"
+    real_replace = os.replace
+
+    def replace_then_another_writer_locks(src, dst):  # type: ignore[no-untyped-def]
+        real_replace(src, dst)
+        if str(dst).endswith("packed-refs"):
+            lock.write_text("another writer's rewrite\n")
+
+    monkeypatch.setattr(packs.os, "replace", replace_then_another_writer_locks)
+    archive.archive_experiments(Store(Repo(repo)), 0)
+    assert lock.read_text() == "another writer's rewrite\n"  # not ours to remove
+
+
+def test_removed_archived_runs_do_not_block_a_push_or_hide_their_experiment(
+        tmp_path: Path, remote: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    a = make_repo(tmp_path / "a")
+    git(a, "remote", "add", "origin", str(remote))
+    gittrack.set_tracking_repo(str(a))
+    for i in range(2):
+        data = tmp_path / f"w{i}.bin"
+        data.write_bytes(f"weights {i} ".encode() * 300)
+        with gittrack.start_run(experiment="exp") as run:
+            gittrack.log_artifact(str(data))
+            if i == 0:
+                gone = run.id
+    gittrack.flush()
+    assert cli("--repo", str(a), "archive", "--older-than", "0").code == 0
+    assert cli("--repo", str(a), "rm", gone).code == 0
+    assert cli("--repo", str(a), "gc", "--trash-older-than", "0").code == 0
+    pushed = cli("--repo", str(a), "push")
+    assert pushed.code == 0, pushed.err
+    made = cli("--repo", str(a), "bundle", "create", str(tmp_path / "b.tar"))
+    assert made.code == 0 and "1 run(s)" in made.out and "missing" not in made.err.lower()
+    # runs of the experiment that were never folded are removed: the archived one still shows
+    newer = runs_of(a, count=2)
+    for run_id in newer:
+        assert cli("--repo", str(a), "rm", run_id).code == 0
+    assert "exp" in Store(Repo(a)).experiments()
+    assert len(gittrack.search_runs(experiment_names=["exp"])) == 1
+
+
+def test_archive_refs_gittrack_would_not_name_are_ignored_and_refused(
+        tmp_path: Path, remote: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    a = make_repo(tmp_path / "a")
+    git(a, "remote", "add", "origin", str(remote))
+    ids = runs_of(a, count=2)
+    assert cli("--repo", str(a), "archive", "--older-than", "0").code == 0
+    tip = refs(a)["refs/gittrack/archive/exp"]
+    for alias in ("e%ZZ", "%00x", "A%2Fb", "%2E%2E", "ex%70"):
+        git(a, "update-ref", f"refs/gittrack/archive/{alias}", tip)
+    assert sorted(r["id"] for r in log_json(cli, a)) == sorted(ids)  # each run once
+    git(a, "push", "-q", str(remote), "refs/gittrack/archive/*:refs/gittrack/archive/*")
+    b = make_repo(tmp_path / "b")
+    git(b, "remote", "add", "origin", str(remote))
+    pulled = cli("--repo", str(b), "pull")
+    assert pulled.code == 0 and pulled.out.count("Refused refs/gittrack/archive/") + \
+        pulled.err.count("Refused refs/gittrack/archive/") == 5
+    assert sorted(r["id"] for r in log_json(cli, b)) == sorted(ids)
+
+
+def test_an_age_that_is_no_number_of_days_is_one_sentence(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    runs_of(repo, count=1)
+    for bad in ("nan", "inf", "1e300"):
+        result = cli("--repo", str(repo), "archive", "--older-than", bad)
+        assert result.code == 1 and "number of days" in result.err and "Traceback" not in result.err
+    assert refs(repo, "refs/gittrack/archive/") == {}

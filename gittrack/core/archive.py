@@ -31,7 +31,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from gittrack.core import names
-from gittrack.core.errors import GitError
+from gittrack.core.errors import GitError, InvalidInputError
 from gittrack.core.gitio import Repo
 from gittrack.core.records import dump_yaml, load_yaml
 
@@ -43,6 +43,7 @@ FAN = 1000  # parents per holder commit
 _LINE = re.compile(rb"^([0-9a-f]{16})\t([0-9a-f]{40})$", re.M)
 _SHARD = re.compile(r"[0-9a-f]{2}\.tsv")
 _MAPS: OrderedDict[tuple[str, str], dict[str, str]] = OrderedDict()  # (common dir, commit) -> map
+_NAMED: dict[tuple[str, str, str], bool] = {}  # (common dir, commit, component) -> names_itself
 MAPS_KEPT = 4_000_000  # runs of the maps kept per process (~600 MB at most)
 
 
@@ -64,14 +65,44 @@ def archive_of(ref: str) -> str:
     return ref_name(component_of(ref))
 
 
+def is_archive_ref(ref: str) -> bool:
+    """Whether ``ref`` is an archive ref as gittrack names one: its component is an
+    experiment name encoded exactly as gittrack encodes it (one name, one ref)."""
+    if not ref.startswith(ARCHIVE_PREFIX):
+        return False
+    component = ref[len(ARCHIVE_PREFIX):]
+    try:
+        name = names.validate_name("experiment", names.decode_component(component))
+    except InvalidInputError:
+        return False
+    return names.encode_component(name) == component
+
+
 def tips(repo: Repo, experiment: str | None = None) -> dict[str, str]:
-    """``{experiment component: archive commit}`` of every archive ref (or one experiment's)."""
+    """``{experiment component: archive commit}`` of every archive ref (or one experiment's);
+    a ref gittrack would not name so is no archive (a pulled one could alias another)."""
     if experiment is not None:
         component = names.encode_component(experiment)
         tip = repo.resolve_ref(ref_name(component))
         return {component: tip} if tip else {}
     return {ref[len(ARCHIVE_PREFIX):]: oid for ref, oid in repo.list_refs(ARCHIVE_PREFIX).items()
-            if "/" not in ref[len(ARCHIVE_PREFIX):]}
+            if is_archive_ref(ref) and names_itself(repo, oid, ref[len(ARCHIVE_PREFIX):])}
+
+
+def names_itself(repo: Repo, tip: str, component: str) -> bool:
+    """Whether the archive commit ``tip`` records the experiment its ref names (an archive
+    copied under another experiment's ref would list the same runs twice)."""
+    key = (str(repo.common_dir), tip, component)
+    if key not in _NAMED:
+        try:
+            doc = load_yaml(repo.read_blob(tip, RECORD) or b"")
+        except Exception:  # noqa: BLE001 - yaml's errors, git's, whatever the parser
+            doc = None
+        name = doc.get("experiment") if isinstance(doc, dict) else None
+        if len(_NAMED) > 1024:
+            _NAMED.clear()
+        _NAMED[key] = isinstance(name, str) and names.encode_component(name) == component
+    return _NAMED[key]
 
 
 def read(repo: Repo, tip: str) -> dict[str, str]:
@@ -117,13 +148,17 @@ def lookup(repo: Repo, tip: str, run_id: str) -> str | None:
         data = repo.read_blob(tip, f"{SHARDS}/{run_id[:2]}.tsv") or b""
     except GitError:
         return None  # a damaged archive lists nothing (gittrack doctor names it)
-    key = run_id.encode() + b"\t"
-    at = 0 if data.startswith(key) else data.find(b"\n" + key) + 1
-    if at == 0 and not data.startswith(key):
-        return None
-    end = data.find(b"\n", at)
-    match = _LINE.fullmatch(data[at:end if end >= 0 else len(data)])
-    return match.group(2).decode() if match else None
+    key, end = run_id.encode() + b"\t", len(data)
+    while end > 0:  # the last well-formed line of the id counts, as in read()
+        at = data.rfind(b"\n" + key, 0, end) + 1
+        if at == 0 and not data.startswith(key):
+            return None
+        stop = data.find(b"\n", at)
+        match = _LINE.fullmatch(data[at:stop if stop >= 0 else len(data)])
+        if match:
+            return match.group(2).decode()
+        end = at - 1
+    return None
 
 
 def count(repo: Repo, tip: str) -> int:
@@ -142,6 +177,13 @@ def removed_ids(repo: Repo, component: str) -> set[str]:
     for prefix in (names.TRASH_PREFIX, names.EMPTIED_PREFIX):
         out.update(ref.rpartition("/")[2] for ref in repo.list_refs(f"{prefix}{component}/"))
     return out
+
+
+def visible(repo: Repo, ref: str, tip: str) -> dict[str, str]:
+    """``{run id: commit}`` the archive commit ``tip`` of archive ref ``ref`` lists, leaving
+    out runs removed here (their artifacts are nobody's to send)."""
+    hidden = removed_ids(repo, component_of(ref))
+    return {i: c for i, c in read(repo, tip).items() if i not in hidden}
 
 
 def entries(repo: Repo, experiment: str | None = None) -> dict[str, str]:

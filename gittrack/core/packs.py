@@ -337,6 +337,7 @@ def add_packed_refs(git_dir: Path, refs: Mapping[str, str]) -> None:
             raise GitError(f"Ref {name} exists already; run ids are never reused.")
     lock = git_dir / "packed-refs.lock"
     fd = _take_lock(lock)
+    owned = True
     try:
         current = git_dir / "packed-refs"
         entries = _read_packed(current)
@@ -351,10 +352,12 @@ def add_packed_refs(git_dir: Path, refs: Mapping[str, str]) -> None:
             for name in sorted(entries, key=str.encode):
                 fh.write(entries[name])
         os.replace(lock, current)
+        owned = False  # renamed into place: a lock file there now is another writer's
     finally:
         if fd >= 0:
             os.close(fd)
-        lock.unlink(missing_ok=True)
+        if owned:
+            lock.unlink(missing_ok=True)
 
 
 def remove_packed_refs(git_dir: Path, refs: Mapping[str, str]) -> list[str]:
@@ -366,6 +369,7 @@ def remove_packed_refs(git_dir: Path, refs: Mapping[str, str]) -> list[str]:
         return []
     lock = git_dir / "packed-refs.lock"
     fd = _take_lock(lock)
+    owned = True
     try:
         current = git_dir / "packed-refs"
         entries = _read_packed(current)
@@ -381,11 +385,13 @@ def remove_packed_refs(git_dir: Path, refs: Mapping[str, str]) -> list[str]:
             for name in sorted(entries, key=str.encode):
                 fh.write(entries[name])
         os.replace(lock, current)
+        owned = False  # renamed into place: a lock file there now is another writer's
         return gone
     finally:
         if fd >= 0:
             os.close(fd)
-        lock.unlink(missing_ok=True)
+        if owned:
+            lock.unlink(missing_ok=True)
 
 
 def _header(path: Path) -> bytes:

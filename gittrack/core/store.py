@@ -89,7 +89,11 @@ class Store:
                 found.update(p[0] for r in self.repo.list_refs(
                     f"{names.RUNS_PREFIX}{component}/") if (p := names.parse_run_ref(r)))
         for component, tip in archive.tips(self.repo).items():
-            if archive.count(self.repo, tip) > len(archive.removed_ids(self.repo, component)):
+            removed = archive.removed_ids(self.repo, component)
+            # the count in archive.yaml settles it cheaply; when it cannot (runs removed, a
+            # count a pulled archive got wrong), the list itself does
+            if archive.count(self.repo, tip) > len(removed) and not removed or any(
+                    i not in removed for i in archive.read(self.repo, tip)):
                 found.add(archive.experiment_of(self.repo, tip, component))
         return sorted(found)
 

@@ -23,6 +23,7 @@ from gittrack.sharing import leftovers
 
 TERMINAL = ("finished", "failed", "killed", "crashed")
 ZERO = "0" * 40
+MAX_DAYS = 1_000_000  # ~2,700 years: datetime's range holds any cutoff of that age
 
 
 @dataclass
@@ -42,8 +43,9 @@ def archive_experiments(store: Store, days: float, experiments: Sequence[str] = 
                         dry_run: bool = False, now: dt.datetime | None = None) -> list[Folded]:
     """Fold the runs of ``experiments`` (every experiment with run refs when empty) that
     ended more than ``days`` days ago."""
-    if days < 0:
-        raise InvalidInputError(f"The age must be zero or more days; got {days}.")
+    if not isinstance(days, (int, float)) or isinstance(days, bool) or not 0 <= days <= MAX_DAYS:
+        raise InvalidInputError(f"The age must be a number of days from 0 to {MAX_DAYS:,}; "
+                                f"got {days!r}.")
     cutoff = (now or dt.datetime.now(dt.timezone.utc)) - dt.timedelta(days=days)
     chosen = list(experiments) or _with_refs(store)
     known = set(store.experiments())

@@ -87,7 +87,7 @@ def create(store: Store, path: str | os.PathLike[str], since: str | None = None)
             _git_bundle(repo, work / GIT_BUNDLE, refs, prerequisites)
         commits = [refsync.peel(repo, r, o) for r, o in refs.items()]
         archived = [c for r, o in refs.items() if refsync.kind_of(r) == "archive"
-                    for c in archive.read(repo, o).values()]  # their runs' artifacts go too
+                    for c in archive.visible(repo, r, o).values()]  # their runs' artifacts too
         commits += archived
         objects, missing = _objects(store, commits, set(previous.get("objects") or ()))
         manifest = {

@@ -184,6 +184,7 @@ class Judge:
 
     def __init__(self, repo: Repo) -> None:
         self.repo = repo
+        self._accepted: dict[tuple[str, str], bool] = {}
 
     def has(self, oid: str) -> bool:
         """Whether the object is here."""
@@ -199,6 +200,17 @@ class Judge:
     def emptied(self, record: str) -> list[dict[str, Any]]:
         """The removals an emptied record lists (run_commit, marker, ...)."""
         return emptied_entries(self.repo, record)
+
+    def accepted(self, tip: str, here: str | None) -> bool:
+        """Whether the archive commit ``tip`` (a remote's) is this clone's archive ``here``
+        or one it extends: only an archive a fetch has checked and taken is trusted to keep
+        the runs it lists."""
+        if here is None or not self.has(tip):
+            return False
+        key = (tip, here)
+        if key not in self._accepted:
+            self._accepted[key] = tip == here or self.is_ancestor(tip, here)
+        return self._accepted[key]
 
     def archived(self, tip: str | None, ref: str) -> str | None:
         """The commit the archive commit ``tip`` lists for the run of ``ref``."""
@@ -237,8 +249,9 @@ def plan_push(local: Mapping[str, str], remote: Mapping[str, str], judge: Judge)
             plan.behind.append(ref)  # emptied there (or unknown here): pull first
             continue
         tip = remote.get(archive.archive_of(ref)) if kind == "run" else None
-        if there is None and tip is not None and not judge.has(tip):
-            plan.behind.append(ref)  # next to an archive this clone has not seen: pull first
+        if there is None and tip is not None and \
+                not judge.accepted(tip, local.get(archive.archive_of(ref))):
+            plan.behind.append(ref)  # next to an archive this clone has not taken: pull first
         elif there is None and twin(ref) not in remote and folded(judge, tip, ref, oid):
             continue  # the remote's archive holds this record (or a newer one)
         elif there is None:
@@ -287,7 +300,9 @@ def _push_removal(plan: PushPlan, ref: str, there: str, local: Mapping[str, str]
         plan.delete[ref] = there  # `gittrack rm` here of exactly that record
     elif removes(judge, local.get(emptied_twin(ref)), ref, there):
         plan.delete[ref] = there  # emptied from the trash here
-    elif kind_of(ref) == "run" and folded(judge, remote.get(archive.archive_of(ref)), ref, there):
+    elif kind_of(ref) == "run" and (tip := remote.get(archive.archive_of(ref))) is not None \
+            and judge.accepted(tip, local.get(archive.archive_of(ref))) \
+            and folded(judge, tip, ref, there):
         plan.folded[ref] = there  # the remote's archive holds it: the ref goes, the run stays
 
 

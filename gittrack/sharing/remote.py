@@ -270,7 +270,7 @@ def push(store: Store, remote: str | None = None, experiment: str | None = None,
                        if refsync.kind_of(r) != "archive"]
             sent = set(there.values())  # a run the remote holds a ref to: its artifacts went
             commits += [c for r, o in plan.send.items() if refsync.kind_of(r) == "archive"
-                        for c in _newly_archived(repo, o, there.get(r)) if c not in sent]
+                        for c in _newly_archived(repo, r, o, there.get(r)) if c not in sent]
             result.artifacts += gitobjects.push(store, name, commits, progress)
         result.behind = sorted(set(plan.behind))
         if len(plan.folded) < STAGE_THRESHOLD or not _prune_folded(repo, name, plan.folded,
@@ -314,10 +314,11 @@ def _prune_folded(repo: Repo, remote: str, folded: Mapping[str, str],
     return True
 
 
-def _newly_archived(repo: Repo, tip: str, there: str | None) -> list[str]:
-    """The run commits the archive ``tip`` lists that the archive ``there`` does not."""
+def _newly_archived(repo: Repo, ref: str, tip: str, there: str | None) -> list[str]:
+    """The run commits the archive ``tip`` lists that the archive ``there`` does not (runs
+    removed here left out)."""
     theirs = archive.read(repo, there) if there and repo.has_object(there) else {}
-    return [c for i, c in archive.read(repo, tip).items() if theirs.get(i) != c]
+    return [c for i, c in archive.visible(repo, ref, tip).items() if theirs.get(i) != c]
 
 
 def _rejection(remote: str, result: PushResult) -> PushRejectedError:
@@ -448,7 +449,7 @@ def fetch(store: Store, remote: str | None = None, experiment: str | None = None
                    if refsync.kind_of(r) in ("run", "tag") and repo.has_object(o)
                    and unsafe_record_path(store, c := refsync.peel(repo, r, o)) is None]
         commits += [c for r, o in there.items() if refsync.kind_of(r) == "archive"
-                    and repo.resolve_ref(r) == o for c in archive.read(repo, o).values()
+                    and repo.resolve_ref(r) == o for c in archive.visible(repo, r, o).values()
                     if repo.has_object(c) and unsafe_record_path(store, c) is None]
         before = len([p for p in pointers_of(store, commits) if not cache_for(store.repo).has(p)])
         still = fetch_artifacts(store, pointers_of(store, commits), progress)
@@ -477,12 +478,13 @@ def apply_remote(store: Store, remote: str, there: Mapping[str, str],
               and (available is None or r in available)]
     if wanted:
         _fetch_objects(repo, remote, wanted, progress)
+    there, refused = _checked_archives(store, remote, here, there, unsafe_objects or {})
     plan = refsync.plan_fetch(here, there, refsync.Judge(repo), seen)
     for ref in [r for r in plan.create if refsync.kind_of(r) == "tag"]:
         info = repo.read_tag(ref[len(refsync.TAGS_PREFIX):], plan.create[ref])
         if info is None or info.message is None or not tags.is_registry_message(info.message):
             del plan.create[ref]  # a tag gittrack did not write: not ours to bring
-    refused = _refuse_unsafe(store, remote, plan, unsafe_objects or {})
+    refused += _refuse_unsafe(store, remote, plan, unsafe_objects or {})
     _apply(repo, plan)
     return FetchResult(remote, len(plan.create), len(plan.update), len(plan.delete),
                        plan.kept, plan.conflicts, refused=refused)
@@ -505,33 +507,50 @@ def _refuse_unsafe(store: Store, remote: str, plan: refsync.FetchPlan,
             plan.create.pop(ref, None)
             plan.update.pop(ref, None)
             refused.append(f"Refused {ref} from {remote}: its {why}, so it is not taken.")
-    archives = {**plan.create, **{r: n for r, (n, _o) in plan.update.items()},
-                **{r: t for r, (_h, t) in plan.merge.items()}}
-    for ref, tip in archives.items():
-        if refsync.kind_of(ref) != "archive":
-            continue
-        why = _unsafe_archive(store, ref, tip, unsafe_objects)
-        if why is not None:
-            for part in (plan.create, plan.update, plan.merge):
-                part.pop(ref, None)
-            component = archive.component_of(ref)
-            for run_ref in [r for r in plan.fold if archive.component_of(r) == component]:
-                del plan.fold[run_ref]
-            refused.append(f"Refused {ref} from {remote}: {why}, so it is not taken.")
     return refused
 
 
-def _unsafe_archive(store: Store, ref: str, tip: str,
+def _checked_archives(store: Store, remote: str, here: Mapping[str, str],
+                      there: Mapping[str, str], unsafe_objects: Mapping[str, str]
+                      ) -> tuple[dict[str, str], list[str]]:
+    """``there`` without the archive refs that may not be taken, and one sentence for each.
+    Checked before any rule reads them: an archive decides which run refs are folded."""
+    kept, refused = dict(there), []
+    for ref, tip in there.items():
+        if refsync.kind_of(ref) == "archive" and here.get(ref) != tip:
+            why = _unsafe_archive(store, ref, tip, here.get(ref), unsafe_objects)
+            if why is not None:
+                del kept[ref]
+                refused.append(f"Refused {ref} from {remote}: {why}, so it is not taken.")
+    return kept, refused
+
+
+def _unsafe_archive(store: Store, ref: str, tip: str, here: str | None,
                     unsafe_objects: Mapping[str, str]) -> str | None:
-    """Why the archive ``tip`` of ``ref`` may not be taken: a run it lists that this clone's
-    archive does not, whose commit is missing or whose record names a path git refuses."""
-    here = store.repo.resolve_ref(ref)
-    known = set(archive.read(store.repo, here).values()) if here else set()
-    for run_id, commit in archive.read(store.repo, tip).items():
-        if commit in known:
-            continue
-        if not store.repo.has_object(commit):
-            return f"it lists run {run_id} at commit {commit[:12]}, which it does not hold"
+    """Why the archive commit ``tip`` of ``ref`` may not be taken: a name gittrack does not
+    write, or a run it lists that this clone's archive ``here`` does not whose commit it does
+    not keep reachable (it would fold a ref and leave the run to gc), or whose record names a
+    path git refuses."""
+    repo = store.repo
+    if not archive.is_archive_ref(ref):
+        return "its name is no experiment's archive ref"
+    if not repo.has_object(tip):
+        return "its commit did not arrive"
+    if not archive.names_itself(repo, tip, archive.component_of(ref)):
+        return "its archive.yaml names another experiment (or none)"
+    known = set(archive.read(repo, here).values()) if here and repo.has_object(here) else set()
+    new = {i: c for i, c in archive.read(repo, tip).items() if c not in known}
+    if not new:
+        return None
+    walk = repo.run_git("rev-list", tip, *(["--not", here] if known and here else []), check=False)
+    if walk.returncode != 0:
+        return "its history did not arrive whole"
+    reachable = set(walk.stdout.split())
+    for run_id, commit in sorted(new.items()):
+        if commit not in reachable:
+            return (f"it lists run {run_id} at commit {commit[:12]}, which it does not keep "
+                    "(not among its parents)")
+    for run_id, commit in sorted(new.items()):
         why = unsafe_record_path(store, commit) or _unsafe_pointer(store, commit, unsafe_objects)
         if why is not None:
             return f"run {run_id} it lists has a {why}"
