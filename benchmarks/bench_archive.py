@@ -32,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import make_runs  # noqa: E402
-from bench_million import SEARCH, SORT, WHERE, one_run  # noqa: E402
+from bench_million import SEARCH, SORT, WHERE, one_run, timed  # noqa: E402
 
 MORE = """
 import random, gittrack
@@ -41,14 +41,6 @@ gittrack.log_runs([{{"name": f"more-{{i}}", "params": {{"i": i}},
                      "metrics": {{"rmse": rng.uniform(100, 1000)}}}} for i in range(100)],
                   experiment="exp-0")
 """
-
-
-def timed(cmd: list[str], cwd: Path) -> tuple[float, str]:
-    started = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed: {proc.stderr}")
-    return time.perf_counter() - started, proc.stdout
 
 
 def gittrack(*args: str) -> list[str]:

@@ -84,7 +84,7 @@ def tips(repo: Repo, experiment: str | None = None) -> dict[str, str]:
     if experiment is not None:
         component = names.encode_component(experiment)
         tip = repo.resolve_ref(ref_name(component))
-        return {component: tip} if tip else {}
+        return {component: tip} if tip and names_itself(repo, tip, component) else {}
     return {ref[len(ARCHIVE_PREFIX):]: oid for ref, oid in repo.list_refs(ARCHIVE_PREFIX).items()
             if is_archive_ref(ref) and names_itself(repo, oid, ref[len(ARCHIVE_PREFIX):])}
 
@@ -94,11 +94,7 @@ def names_itself(repo: Repo, tip: str, component: str) -> bool:
     copied under another experiment's ref would list the same runs twice)."""
     key = (str(repo.common_dir), tip, component)
     if key not in _NAMED:
-        try:
-            doc = load_yaml(repo.read_blob(tip, RECORD) or b"")
-        except Exception:  # noqa: BLE001 - yaml's errors, git's, whatever the parser
-            doc = None
-        name = doc.get("experiment") if isinstance(doc, dict) else None
+        name = _record(repo, tip).get("experiment")
         if len(_NAMED) > 1024:
             _NAMED.clear()
         _NAMED[key] = isinstance(name, str) and names.encode_component(name) == component
@@ -161,13 +157,18 @@ def lookup(repo: Repo, tip: str, run_id: str) -> str | None:
     return None
 
 
-def count(repo: Repo, tip: str) -> int:
-    """How many runs ``archive.yaml`` of ``tip`` says it lists (0 when unreadable)."""
+def _record(repo: Repo, tip: str) -> dict[str, Any]:
+    """``archive.yaml`` of the archive commit ``tip`` ({} when absent or unreadable)."""
     try:
         doc = load_yaml(repo.read_blob(tip, RECORD) or b"")
-    except Exception:  # noqa: BLE001 - yaml's errors, whatever the parser
-        return 0
-    runs = doc.get("runs") if isinstance(doc, dict) else None
+    except Exception:  # noqa: BLE001 - yaml's errors, git's, whatever the parser
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def count(repo: Repo, tip: str) -> int:
+    """How many runs ``archive.yaml`` of ``tip`` says it lists (0 when unreadable)."""
+    runs = _record(repo, tip).get("runs")
     return runs if isinstance(runs, int) and not isinstance(runs, bool) else 0
 
 
@@ -191,10 +192,9 @@ def entries(repo: Repo, experiment: str | None = None) -> dict[str, str]:
     out removed runs; real refs are not consulted (the caller's refs win)."""
     out: dict[str, str] = {}
     for component, tip in sorted(tips(repo, experiment).items()):
-        hidden = removed_ids(repo, component)
         prefix = f"{names.RUNS_PREFIX}{component}/"
-        out.update((prefix + run_id, commit) for run_id, commit in read(repo, tip).items()
-                   if run_id not in hidden)
+        out.update((prefix + run_id, commit)
+                   for run_id, commit in visible(repo, ref_name(component), tip).items())
     return out
 
 
@@ -262,14 +262,10 @@ def merge(repo: Repo, experiment: str, here: str, there: str,
 
 def experiment_of(repo: Repo, tip: str, component: str) -> str:
     """The experiment name an archive records, else the one its ref component encodes."""
-    try:
-        doc = load_yaml(repo.read_blob(tip, RECORD) or b"")
-    except Exception:  # noqa: BLE001 - yaml's errors, whatever the parser
-        doc = None
-    name = doc.get("experiment") if isinstance(doc, dict) else None
+    name = _record(repo, tip).get("experiment")
     if isinstance(name, str) and names.encode_component(name) == component:
         return name
     try:
         return names.decode_component(component)
-    except Exception:  # noqa: BLE001 - a component gittrack did not write
+    except InvalidInputError:  # a component gittrack did not write
         return component

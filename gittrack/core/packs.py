@@ -18,7 +18,7 @@ import struct
 import threading
 import time
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -335,29 +335,16 @@ def add_packed_refs(git_dir: Path, refs: Mapping[str, str]) -> None:
     for name in refs:
         if (git_dir / name).exists():
             raise GitError(f"Ref {name} exists already; run ids are never reused.")
-    lock = git_dir / "packed-refs.lock"
-    fd = _take_lock(lock)
-    owned = True
-    try:
-        current = git_dir / "packed-refs"
-        entries = _read_packed(current)
+
+    def add(entries: dict[str, bytes]) -> bool:
         taken = [name for name in refs if name in entries]
         if taken:
             raise GitError(f"Ref {taken[0]} exists already; run ids are never reused.")
         for name, oid in refs.items():
             entries[name] = f"{oid} {name}\n".encode()
-        with os.fdopen(fd, "wb") as fh:
-            fd = -1
-            fh.write(_header(current))
-            for name in sorted(entries, key=str.encode):
-                fh.write(entries[name])
-        os.replace(lock, current)
-        owned = False  # renamed into place: a lock file there now is another writer's
-    finally:
-        if fd >= 0:
-            os.close(fd)
-        if owned:
-            lock.unlink(missing_ok=True)
+        return True
+
+    _rewrite_packed(git_dir, add)
 
 
 def remove_packed_refs(git_dir: Path, refs: Mapping[str, str]) -> list[str]:
@@ -365,20 +352,31 @@ def remove_packed_refs(git_dir: Path, refs: Mapping[str, str]) -> list[str]:
     it holds at exactly the value given; the names deleted. For refs with no loose file (a
     loose one would stay and win; ``git update-ref`` deletes those): git takes a lock file per
     ref it deletes, 0.25 ms each, where this rewrites the file once."""
-    if not refs:
-        return []
+    gone: list[str] = []
+
+    def remove(entries: dict[str, bytes]) -> bool:
+        gone.extend(name for name, oid in refs.items() if name in entries
+                    and entries[name].split(b"\n", 1)[0] == f"{oid} {name}".encode())
+        for name in gone:
+            del entries[name]
+        return bool(gone)
+
+    if refs:
+        _rewrite_packed(git_dir, remove)
+    return gone
+
+
+def _rewrite_packed(git_dir: Path, edit: Callable[[dict[str, bytes]], bool]) -> None:
+    """Rewrite packed-refs under its lock once ``edit`` has changed its entries in place
+    (``{ref: its line(s)}``); nothing is written when ``edit`` returns False or raises."""
     lock = git_dir / "packed-refs.lock"
     fd = _take_lock(lock)
     owned = True
     try:
         current = git_dir / "packed-refs"
         entries = _read_packed(current)
-        gone = [name for name, oid in refs.items() if name in entries
-                and entries[name].split(b"\n", 1)[0] == f"{oid} {name}".encode()]
-        if not gone:
-            return []
-        for name in gone:
-            del entries[name]
+        if not edit(entries):
+            return
         with os.fdopen(fd, "wb") as fh:
             fd = -1
             fh.write(_header(current))
@@ -386,7 +384,6 @@ def remove_packed_refs(git_dir: Path, refs: Mapping[str, str]) -> list[str]:
                 fh.write(entries[name])
         os.replace(lock, current)
         owned = False  # renamed into place: a lock file there now is another writer's
-        return gone
     finally:
         if fd >= 0:
             os.close(fd)

@@ -92,7 +92,7 @@ class Store:
             removed = archive.removed_ids(self.repo, component)
             # the count in archive.yaml settles it cheaply; when it cannot (runs removed, a
             # count a pulled archive got wrong), the list itself does
-            if archive.count(self.repo, tip) > len(removed) and not removed or any(
+            if (not removed and archive.count(self.repo, tip) > 0) or any(
                     i not in removed for i in archive.read(self.repo, tip)):
                 found.add(archive.experiment_of(self.repo, tip, component))
         return sorted(found)
@@ -119,11 +119,11 @@ class Store:
         if commit is not None or not ref.startswith(names.RUNS_PREFIX):
             return commit
         parsed = names.parse_run_ref(ref)
-        tip = self.repo.resolve_ref(archive.archive_of(ref)) if parsed else None
-        if tip is None or parsed is None:
+        if parsed is None:
             return None
         component = archive.component_of(ref)
-        if parsed[1] in archive.removed_ids(self.repo, component):
+        tip = archive.tips(self.repo, parsed[0]).get(component)
+        if tip is None or parsed[1] in archive.removed_ids(self.repo, component):
             return None
         return archive.lookup(self.repo, tip, parsed[1])
 

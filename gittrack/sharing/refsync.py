@@ -330,16 +330,7 @@ def plan_fetch(local: Mapping[str, str], remote: Mapping[str, str], judge: Judge
                 plan.kept.append(ref)
         elif kind == "trash":
             plan.kept.append(ref)
-        elif kind == "archive":
-            if judge.is_ancestor(oid, here):
-                plan.kept.append(ref)  # this archive extends the remote's already
-                continue
-            if judge.is_ancestor(here, oid):
-                plan.update[ref] = (oid, here)
-            else:
-                plan.merge[ref] = (here, oid)
-            _fold_local(plan, ref, oid, local, judge)
-        elif kind == "emptied":
+        elif kind in ("archive", "emptied"):  # lists that only grow
             if judge.is_ancestor(oid, here):
                 plan.kept.append(ref)  # this list extends the remote's already
                 continue
@@ -347,7 +338,7 @@ def plan_fetch(local: Mapping[str, str], remote: Mapping[str, str], judge: Judge
                 plan.update[ref] = (oid, here)
             else:
                 plan.merge[ref] = (here, oid)
-            _drop_emptied(plan, ref, oid, local, judge)
+            (_fold_local if kind == "archive" else _drop_emptied)(plan, ref, oid, local, judge)
         else:
             plan.update[ref] = (oid, here)
     return plan
