@@ -80,7 +80,6 @@ def fold(store: Store, experiment: str, cutoff: dt.datetime, dry_run: bool = Fal
     runs = {**listed, **{r.rpartition("/")[2]: c for r, c in chosen.items()}}
     result = Folded(experiment, ref, len(chosen), len(runs), len(refs) - len(chosen))
     if dry_run or not chosen:
-        result.total = len(runs) if chosen else len(listed)
         return result
     message = (f"gittrack archive: {experiment} ({len(chosen)} run(s) folded, {len(runs)} "
                f"in all)\n\nended before: {cutoff.isoformat()}\n")
@@ -91,12 +90,11 @@ def fold(store: Store, experiment: str, cutoff: dt.datetime, dry_run: bool = Fal
                        "`gittrack archive` or a pull); run `gittrack archive` again.")
     loose = repo.list_loose_refs(names.experiment_ref_prefix(experiment))
     packed = {r: c for r, c in chosen.items() if r not in loose}
-    gone = set(remove_packed_refs(repo.common_dir, packed))
-    result.moved += len(packed) - len(gone)  # moved (a loose ref now) or gone meanwhile
-    lines = [f"delete {r} {c}" for r, c in chosen.items() if r in loose]
-    if lines and not leftovers.update_refs(repo, lines):
-        for line in lines:  # a ref moved meanwhile: delete the others, keep that one
-            result.moved += not leftovers.update_refs(repo, [line])
+    # one that moved meanwhile (a loose ref now) or went is not deleted
+    result.moved += len(packed) - len(remove_packed_refs(repo.common_dir, packed))
+    # a ref moved meanwhile keeps its newer record: the others go
+    result.moved += leftovers.update_refs_each(
+        repo, [f"delete {r} {c}" for r, c in chosen.items() if r in loose])
     result.commit = commit
     return result
 

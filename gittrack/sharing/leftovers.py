@@ -108,6 +108,14 @@ def update_refs(repo: Repo, lines: list[str]) -> bool:
     return proc.returncode == 0
 
 
+def update_refs_each(repo: Repo, lines: list[str]) -> int:
+    """``lines`` in one transaction, or, when it fails (a ref moved meanwhile), each line
+    that still holds on its own; how many lines could not be applied."""
+    if not lines or update_refs(repo, lines):
+        return 0
+    return sum(not update_refs(repo, [line]) for line in lines)
+
+
 def _scratch_alive(path: Path) -> bool:
     try:
         fd = os.open(path / OWNER_FILE, os.O_RDONLY)

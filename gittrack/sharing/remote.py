@@ -569,17 +569,13 @@ def _apply(repo: Repo, plan: refsync.FetchPlan) -> None:
     lines = [f"create {r} {o}" for r, o in plan.create.items()]
     lines += [f"update {r} {n} {o}" for r, (n, o) in plan.update.items()]
     lines += [f"delete {r} {o}" for r, o in plan.delete.items()]
-    if lines and not leftovers.update_refs(repo, lines):
-        for line in lines:  # one transaction failed (a ref moved meanwhile): apply what holds
-            leftovers.update_refs(repo, [line])
+    leftovers.update_refs_each(repo, lines)
     # Run refs an archive taken holds go once that archive is here (a crash before loses
     # nothing: the ref stays and wins).
     taken = {**plan.create, **{r: n for r, (n, _o) in plan.update.items()}}
     folds = [f"delete {r} {o}" for r, o in plan.fold.items()
              if (a := archive.archive_of(r)) in taken and repo.resolve_ref(a) == taken[a]]
-    if folds and not leftovers.update_refs(repo, folds):
-        for line in folds:
-            leftovers.update_refs(repo, [line])
+    leftovers.update_refs_each(repo, folds)
 
 
 def _unsafe_pointer(store: Store, commit: str, unsafe_objects: Mapping[str, str]) -> str | None:
